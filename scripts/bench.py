@@ -1,0 +1,678 @@
+"""Measure `serve run` against uvicorn in one interleaved, pinned run and report paired ratios.
+
+May import: the standard library, psutil, and bench_apps (beside this file).
+
+Method (docs/benchmarks.md explains why): every (round, scenario, server) starts a fresh
+server pinned to CPU 0 and drives it with wrk pinned to CPU 1; the two servers alternate
+which goes first, and a scenario's ratio is the median of the per-round ratios
+serve/uvicorn, so drift of the shared machine cancels within a pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import bench_apps
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+VENV_BIN = ROOT / ".venv" / "bin"
+DOC = ROOT / "docs" / "benchmarks.md"
+START_MARK = "<!-- bench:start -->"
+END_MARK = "<!-- bench:end -->"
+WRK = "/usr/bin/wrk"
+HOST = "127.0.0.1"
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+WARMUP_SECONDS = 1
+READY_TIMEOUT = 15.0
+READY_POLL = 0.01
+STOP_TIMEOUT = 10.0
+# The machine is shared: before each run wait (bounded) until neither CPU is busy with
+# someone else's work, and measure once more a run the hypervisor stole from.
+QUIET_BUSY_PCT = 15.0
+QUIET_WAIT = 20.0
+QUIET_SAMPLE = 0.5
+NOISY_STEAL_PCT = 5.0
+REDOS = 1
+MAX_ROUNDS = 20
+MAX_DURATION = 60
+POST_SIZE = 4096
+MiB = 1024 * 1024
+
+# wrk computes the Content-Length of a body set here.
+POST_LUA = f"""wrk.method = "POST"
+wrk.body = string.rep("x", {POST_SIZE})
+wrk.headers["Content-Type"] = "application/octet-stream"
+"""
+
+
+class BenchError(Exception):
+    """A run that cannot be trusted: a server that did not start, answered wrongly, or wrk failed."""
+
+
+# ---------------------------------------------------------------- checks: one correct answer first
+
+
+def _get(port: int, method: str = "GET", body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        connection.request(method, "/", body=body)
+        response = connection.getresponse()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
+
+
+def _expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise BenchError(what)
+
+
+def check_hello(port: int) -> None:
+    status, _, body = _get(port)
+    _expect(status == 200 and body == bench_apps.HELLO_BODY, f"hello answered {status} {body[:40]!r}")
+
+
+def check_close(port: int) -> None:
+    # wrk keeps reusing a connection the server leaves open, so a server ignoring
+    # `Connection: close` would post a keep-alive figure in this row: refuse to measure it.
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            raise BenchError("the server kept the connection open after `Connection: close`") from None
+    head, _, body = received.partition(b"\r\n\r\n")
+    _expect(head.startswith(b"HTTP/1.1 200"), f"hello-close answered {head[:40]!r}")
+    _expect(b"\r\nconnection: close" in head.lower(), "no `connection: close` in the response head")
+    _expect(body == bench_apps.HELLO_BODY, f"hello-close body {body[:40]!r}")
+
+
+def check_big(port: int) -> None:
+    status, _, body = _get(port)
+    _expect(status == 200 and len(body) == bench_apps.BIG_SIZE, f"big answered {status}, {len(body)} bytes")
+
+
+def check_echo(port: int) -> None:
+    sent = os.urandom(POST_SIZE // 2).hex().encode()
+    status, _, body = _get(port, "POST", sent)
+    _expect(status == 200 and body == sent, f"echo answered {status}, {len(body)} bytes, equal={body == sent}")
+
+
+def check_stream(port: int) -> None:
+    status, headers, body = _get(port)
+    _expect(status == 200 and body == bench_apps.STREAM_BODY, f"stream answered {status}, {len(body)} bytes")
+    _expect(headers.get("transfer-encoding") == "chunked", f"stream not chunked: {headers}")
+
+
+# ---------------------------------------------------------------- load: wrk pinned to the client CPU
+
+
+@dataclass
+class Load:
+    """What one measured load run reports."""
+
+    rate: float
+    requests: int
+    errors: int
+    non_2xx: int
+    p99_ms: float
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> Load:
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    total = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
+    if rate is None or total is None:
+        raise BenchError(f"unreadable wrk output:\n{output}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", output, re.MULTILINE)
+    return Load(
+        rate=float(rate.group(1)),
+        requests=int(total.group(1)),
+        errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        p99_ms=float(p99.group(1)) * _UNITS_MS[p99.group(2)] if p99 else float("nan"),
+    )
+
+
+def run_wrk(scenario: Scenario, port: int, seconds: int, workdir: Path) -> Load:
+    argv = ["taskset", "-c", CLIENT_CPU, WRK, "-t1", f"-c{scenario.connections}", f"-d{seconds}s", "--latency"]
+    for header in scenario.headers:
+        argv += ["-H", header]
+    if scenario.lua is not None:
+        script = workdir / f"{scenario.name}.lua"
+        script.write_text(scenario.lua)
+        argv += ["-s", str(script)]
+    argv.append(f"http://{HOST}:{port}/")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"wrk exited {done.returncode}: {done.stderr.strip()}")
+    return parse_wrk(done.stdout)
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One workload: which app both servers load, how they parse, and how the client drives it.
+
+    `load` is the client; a scenario with another client (the WebSocket echo to come)
+    supplies its own function with run_wrk's signature and reports through Load.
+    """
+
+    name: str
+    title: str
+    app: str
+    check: Callable[[int], None]
+    target: float
+    goal: float
+    http: str = "httptools"
+    connections: int = 64
+    headers: tuple[str, ...] = ()
+    lua: str | None = None
+    load: Callable[[Scenario, int, int, Path], Load] = run_wrk
+
+
+SCENARIOS = (
+    Scenario("hello", "hello, keep-alive, 64 conns", "hello", check_hello, target=1.3, goal=1.8),
+    # 16 connections, as in the anchor measurements the goals come from, so the ratios compare.
+    Scenario(
+        "hello-close",
+        "hello, `Connection: close`, 16 conns",
+        "hello",
+        check_close,
+        target=1.0,
+        goal=1.6,
+        connections=16,
+        headers=("Connection: close",),
+    ),
+    Scenario("big", "64 KiB body, 64 conns", "big", check_big, target=1.0, goal=1.2),
+    Scenario("echo", "4 KiB POST echo, 64 conns", "echo", check_echo, target=1.0, goal=1.2, lua=POST_LUA),
+    Scenario("stream", "chunked, 10 chunks, 64 conns", "stream", check_stream, target=1.0, goal=1.5),
+    Scenario("h11", "hello, keep-alive, h11 parser", "hello", check_hello, target=1.2, goal=1.2, http="h11"),
+    # The WebSocket echo scenario goes here: app "ws_echo" (bench_apps), its own `load`.
+)
+SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
+
+
+# ---------------------------------------------------------------- servers
+
+
+@dataclass(frozen=True)
+class Contestant:
+    """A server under test: its name in the tables and the command that precedes APP."""
+
+    name: str
+    argv: tuple[str, ...]
+
+    def command(self, scenario: Scenario, port: int) -> list[str]:
+        return [
+            *self.argv,
+            f"bench_apps:{scenario.app}",
+            "--app-dir",
+            str(SCRIPTS),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            scenario.http,
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """One server started by this script, in its own process group, pinned to the server CPU."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log = log
+        self.started = time.perf_counter()
+        with log.open("wb") as stderr:
+            self.popen = subprocess.Popen(
+                ["taskset", "-c", SERVER_CPU, *argv],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, port: int) -> float:
+        """Seconds from spawn to the first answered HTTP request; a bound port is not enough."""
+        deadline = self.started + READY_TIMEOUT
+        while time.perf_counter() < deadline:
+            if self.popen.poll() is not None:
+                raise BenchError(f"server exited {self.popen.returncode}: {self.stderr_tail()}")
+            try:
+                _get(port)
+            except (OSError, http.client.HTTPException):
+                time.sleep(READY_POLL)  # poll interval between probes, not a readiness signal
+                continue
+            return time.perf_counter() - self.started
+        raise BenchError(f"no HTTP answer within {READY_TIMEOUT:.0f} s: {self.stderr_tail()}")
+
+    def tree(self) -> list[psutil.Process]:
+        leader = psutil.Process(self.popen.pid)
+        return [leader, *leader.children(recursive=True)]
+
+    def rss(self) -> tuple[int, int]:
+        processes = self.tree()
+        return sum(p.memory_info().rss for p in processes), len(processes)
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def stderr_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:].strip() or "(no output)"
+
+    def stop(self) -> None:
+        """SIGTERM the group this script created, SIGKILL it if it lingers."""
+        pgid = self.popen.pid  # start_new_session made the server its group leader
+        for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(grace)
+                return
+
+
+@contextlib.contextmanager
+def running(argv: list[str], log: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(argv, log)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- one measured run
+
+
+@dataclass
+class Run:
+    """One server measured in one scenario in one round."""
+
+    round: int
+    scenario: str
+    server: str
+    rate: float
+    requests: int
+    errors: int
+    non_2xx: int
+    p99_ms: float
+    cpu_us: float
+    startup_s: float
+    rss: int
+    processes: int
+    steal_pct: float
+    quiet: bool
+
+    @property
+    def noisy(self) -> bool:
+        return self.steal_pct > NOISY_STEAL_PCT or not self.quiet
+
+
+def _steal_counters() -> list[tuple[float, float]]:
+    cpus = psutil.cpu_times(percpu=True)
+    return [(getattr(c, "steal", 0.0), sum(c)) for c in (cpus[int(SERVER_CPU)], cpus[int(CLIENT_CPU)])]
+
+
+def _steal_pct(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> float:
+    shares = [
+        100.0 * (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0 for (s0, t0), (s1, t1) in zip(before, after, strict=True)
+    ]
+    return max(shares)
+
+
+def wait_quiet() -> bool:
+    """Wait until both benchmark CPUs are idle enough; False if they never were within QUIET_WAIT."""
+    cpus = (int(SERVER_CPU), int(CLIENT_CPU))
+    deadline = time.monotonic() + QUIET_WAIT
+    while time.monotonic() < deadline:
+        busy = psutil.cpu_percent(interval=QUIET_SAMPLE, percpu=True)
+        if all(busy[cpu] < QUIET_BUSY_PCT for cpu in cpus):
+            return True
+    return False
+
+
+def measure_gated(contestant: Contestant, scenario: Scenario, round_index: int, options: Options) -> Run:
+    run = measure(contestant, scenario, round_index, options, wait_quiet())
+    for _ in range(REDOS):
+        if not run.noisy:
+            break
+        print(progress_line(run, options.rounds) + "  (noisy: measuring again)", file=sys.stderr, flush=True)
+        run = measure(contestant, scenario, round_index, options, wait_quiet())
+    return run
+
+
+def measure(contestant: Contestant, scenario: Scenario, round_index: int, options: Options, quiet: bool) -> Run:
+    port = free_port()
+    log = options.workdir / f"{contestant.name}-{scenario.name}-{round_index}.log"
+    with running(contestant.command(scenario, port), log) as server:
+        startup = server.wait_ready(port)
+        rss, processes = server.rss()
+        scenario.check(port)
+        scenario.load(scenario, port, WARMUP_SECONDS, options.workdir)
+        cpu_before, steal_before = server.cpu_seconds(), _steal_counters()
+        load = scenario.load(scenario, port, options.duration, options.workdir)
+        cpu = server.cpu_seconds() - cpu_before
+        steal = _steal_pct(steal_before, _steal_counters())
+    return Run(
+        round=round_index,
+        scenario=scenario.name,
+        server=contestant.name,
+        rate=load.rate,
+        requests=load.requests,
+        errors=load.errors,
+        non_2xx=load.non_2xx,
+        p99_ms=load.p99_ms,
+        cpu_us=1e6 * cpu / load.requests if load.requests else float("nan"),
+        startup_s=startup,
+        rss=rss,
+        processes=processes,
+        steal_pct=steal,
+        quiet=quiet,
+    )
+
+
+@dataclass
+class Options:
+    rounds: int
+    duration: int
+    scenarios: tuple[Scenario, ...]
+    workdir: Path
+    baseline: Contestant
+    candidate: Contestant
+    runs: list[Run] = field(default_factory=list)
+
+
+def run_all(options: Options) -> list[Run]:
+    pair = (options.baseline, options.candidate)
+    for round_index in range(options.rounds):
+        for position, scenario in enumerate(options.scenarios):
+            # Alternate who goes first, across rounds and across scenarios, so neither
+            # server always meets the machine right after the other one has warmed it.
+            order = pair if (round_index + position) % 2 == 0 else pair[::-1]
+            for contestant in order:
+                run = measure_gated(contestant, scenario, round_index, options)
+                options.runs.append(run)
+                print(progress_line(run, options.rounds), file=sys.stderr, flush=True)
+    return options.runs
+
+
+def progress_line(run: Run, rounds: int) -> str:
+    flags = f"  errors {run.errors} non-2xx {run.non_2xx}" if run.errors or run.non_2xx else ""
+    flags += "" if run.quiet else "  (CPUs busy before start)"
+    return (
+        f"round {run.round + 1}/{rounds}  {run.scenario:<12} {run.server:<10} {run.rate:>10,.0f} req/s"
+        f"  {run.cpu_us:6.1f} us/req  p99 {run.p99_ms:6.2f} ms  startup {run.startup_s:.2f} s"
+        f"  rss {run.rss / MiB:.1f} MiB  steal {run.steal_pct:.0f}%{flags}"
+    )
+
+
+# ---------------------------------------------------------------- report
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _select(runs: list[Run], scenario: str, server: str) -> dict[int, Run]:
+    return {r.round: r for r in runs if r.scenario == scenario and r.server == server}
+
+
+def scenario_row(scenario: Scenario, runs: list[Run], baseline: str, candidate: str) -> str:
+    base, cand = _select(runs, scenario.name, baseline), _select(runs, scenario.name, candidate)
+    rounds = sorted(base.keys() & cand.keys())
+    ratios = [cand[r].rate / base[r].rate for r in rounds if base[r].rate > 0]
+    ratio = _median(ratios)
+    met = "yes" if ratio >= scenario.target else "no"
+    per_round = " ".join(f"{x:.2f}" for x in ratios)
+    cpu = f"{_median([base[r].cpu_us for r in rounds]):.1f} → {_median([cand[r].cpu_us for r in rounds]):.1f}"
+    return (
+        f"| {scenario.title} | {_median([base[r].rate for r in rounds]):,.0f} "
+        f"| {_median([cand[r].rate for r in rounds]):,.0f} | **{ratio:.2f}x** | {per_round} "
+        f"| ≥ {scenario.target:.1f}x | {met} | {scenario.goal:.1f}x | {cpu} |"
+    )
+
+
+def server_rows(runs: list[Run], baseline: str, candidate: str) -> list[str]:
+    rows = []
+    for name in (baseline, candidate):
+        mine = [r for r in runs if r.server == name]
+        rss = _median([r.rss for r in mine]) / MiB
+        processes = max(r.processes for r in mine)
+        startup = _median([r.startup_s for r in mine])
+        rows.append(f"| {name} | {rss:.1f} MiB | {processes} | {startup:.2f} s |")
+    return rows
+
+
+def anomalies(runs: list[Run]) -> list[str]:
+    notes = [
+        f"- {r.scenario}, {r.server}, round {r.round + 1}: {r.errors} socket errors, {r.non_2xx} non-2xx responses"
+        for r in runs
+        if r.errors or r.non_2xx
+    ]
+    noisy = [r for r in runs if r.noisy]
+    if noisy:
+        notes.append(
+            f"- {len(noisy)} of {len(runs)} runs stayed noisy after {REDOS} redo (hypervisor steal above "
+            f"{NOISY_STEAL_PCT:.0f} %, or another process busy on CPU {SERVER_CPU} or {CLIENT_CPU} before the start); "
+            "their ratios carry less weight."
+        )
+    return notes
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs, {model}, Linux {platform.release()}"
+
+
+def versions(candidate_version: str) -> str:
+    names = ("uvicorn", "uvloop", "httptools", "h11")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    wrk = subprocess.run([WRK, "--version"], capture_output=True, text=True, check=False, timeout=10)
+    wrk_version = (wrk.stdout or wrk.stderr).split("[", 1)[0].strip()
+    return ", ".join([f"Python {platform.python_version()}", candidate_version, *found, wrk_version])
+
+
+def report(options: Options, command: str, candidate_version: str) -> str:
+    runs, base, cand = options.runs, options.baseline.name, options.candidate.name
+    steal = max((r.steal_pct for r in runs), default=0.0)
+    lines = [
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}`.",
+        "",
+        f"- Machine: {machine()}.",
+        f"- Versions: {versions(candidate_version)}.",
+        f"- {options.rounds} interleaved round(s) x {options.duration} s per scenario after a "
+        f"{WARMUP_SECONDS} s warm-up; hypervisor steal at most {steal:.0f} % in any run.",
+        "",
+        f"| scenario | {base} req/s | {cand} req/s | {cand} / {base} | per round | target | met | goal "
+        f"| server CPU µs/req, {base} → {cand} |",
+        "|---|--:|--:|--:|---|--:|:-:|--:|--:|",
+        *(scenario_row(s, runs, base, cand) for s in options.scenarios),
+        "",
+        "| server | idle RSS (median) | processes | startup to first response (median) |",
+        "|---|--:|--:|--:|",
+        *server_rows(runs, base, cand),
+        "",
+        f"Idle RSS target ({cand} ≤ {base}): {rss_verdict(runs, base, cand)}.",
+    ]
+    notes = anomalies(runs)
+    if notes:
+        lines += ["", "Anomalies:", *notes]
+    return "\n".join(lines)
+
+
+def rss_verdict(runs: list[Run], baseline: str, candidate: str) -> str:
+    base = _median([r.rss for r in runs if r.server == baseline])
+    cand = _median([r.rss for r in runs if r.server == candidate])
+    # Compared as printed (0.1 MiB), so the verdict never contradicts the table above it.
+    return "met" if round(cand / MiB, 1) <= round(base / MiB, 1) else "not met"
+
+
+def write_doc(section: str) -> None:
+    text = DOC.read_text()
+    start, end = text.find(START_MARK), text.find(END_MARK)
+    if start < 0 or end < start:
+        raise BenchError(f"{DOC}: markers {START_MARK} … {END_MARK} not found; nothing written")
+    DOC.write_text(f"{text[: start + len(START_MARK)]}\n{section}\n{text[end:]}")
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="serve run vs uvicorn: interleaved rounds, server on CPU 0, wrk on CPU 1.",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help=f"rounds per scenario (1..{MAX_ROUNDS}, default 3)")
+    parser.add_argument("--duration", type=int, default=5, help=f"seconds per measured run (1..{MAX_DURATION})")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIO_NAMES),
+        help=f"comma-separated subset of: {', '.join(SCENARIO_NAMES)}",
+    )
+    parser.add_argument("--quick", action="store_true", help="1 round x 2 s: a smoke run, not a result")
+    parser.add_argument("--no-write", action="store_true", help=f"print the table only; leave {DOC.name} alone")
+    parser.add_argument(
+        "--aa",
+        action="store_true",
+        help="A/A calibration: uvicorn in both seats, to see this machine's noise (implies --no-write)",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every run as JSON to PATH")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration = 1, 2
+    if not 1 <= args.rounds <= MAX_ROUNDS or not 1 <= args.duration <= MAX_DURATION:
+        parser.error(f"--rounds must be 1..{MAX_ROUNDS} and --duration 1..{MAX_DURATION}")
+    unknown = set(args.scenarios.split(",")) - set(SCENARIO_NAMES)
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIO_NAMES)}")
+    return args
+
+
+def preflight() -> None:
+    if not Path(WRK).exists():
+        raise BenchError(f"{WRK} not found: apt-get install -y wrk")
+    if shutil.which("taskset") is None:
+        raise BenchError("taskset not found: apt-get install -y util-linux")
+    if len(os.sched_getaffinity(0)) < 2:
+        raise BenchError("needs two CPUs: the server runs on CPU 0 and wrk on CPU 1")
+    if not (VENV_BIN / "uvicorn").exists():
+        raise BenchError(f"{VENV_BIN / 'uvicorn'} not found: install the bench extra (pip install -e '.[bench]')")
+
+
+def contestants(aa: bool) -> tuple[Contestant, Contestant, str]:
+    uvicorn = Contestant("uvicorn", (str(VENV_BIN / "uvicorn"),))
+    if aa:
+        return uvicorn, Contestant("uvicorn-B", uvicorn.argv), "(A/A: uvicorn against itself)"
+    serve = VENV_BIN / "serve"
+    probe = subprocess.run([str(serve), "--version"], capture_output=True, text=True, check=False, timeout=30)
+    if probe.returncode != 0:
+        raise BenchError(f"`{serve} --version` failed; --aa measures uvicorn against itself meanwhile")
+    version = probe.stdout.strip().split(" (", 1)[0]  # the libraries it names are listed anyway
+    return uvicorn, Contestant("serve", (str(serve), "run")), version or "serve"
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through `running`, which stops the servers
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    chosen = args.scenarios.split(",")
+    try:
+        preflight()
+        baseline, candidate, candidate_version = contestants(args.aa)
+        with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+            options = Options(
+                rounds=args.rounds,
+                duration=args.duration,
+                scenarios=tuple(s for s in SCENARIOS if s.name in chosen),
+                workdir=Path(workdir),
+                baseline=baseline,
+                candidate=candidate,
+            )
+            budget = options.rounds * len(options.scenarios) * 2 * (options.duration + WARMUP_SECONDS + 2)
+            print(
+                f"about {budget} s (more while the machine is busy): {len(options.scenarios)} scenario(s) x {options.rounds} round(s)",
+                file=sys.stderr,
+            )
+            run_all(options)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server it started has been stopped", file=sys.stderr)
+        return 130
+    command = " ".join(["scripts/bench", *argv])
+    section = report(options, command, candidate_version)
+    print(section)
+    if args.json is not None:
+        args.json.write_text(json.dumps([asdict(r) for r in options.runs], indent=1))
+    if not (args.no_write or args.aa):
+        write_doc(section)
+        print(f"\nwritten to {DOC.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,9 @@
+"""`python -m supervisor`: the same as the `serve` command.
+
+May import: supervisor.cli.
+"""
+
+from supervisor.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The `serve` command line: the only module that prints errors for humans and chooses the exit status.
+
+May import: every layer of the package (it is the top one, L6).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import dotenv
+
+from supervisor import __version__
+from supervisor.config.dump import dump_toml
+from supervisor.config.loader import load_file
+from supervisor.config.options import ENVVAR_PREFIX, Config, run_params
+from supervisor.errors import ConfigError, Problem, SupervisorError
+
+
+def version_line() -> str:
+    """serve's version, with the Python and the optional speed-ups it runs with."""
+    parts = [f"{platform.python_implementation()} {platform.python_version()}"]
+    for name in ("uvloop", "httptools"):
+        try:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{name} not installed")
+    return f"serve {__version__} ({', '.join(parts)}) on {platform.system()}"
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_line())
+        ctx.exit()
+
+
+def _version_option() -> click.Option:
+    return click.Option(
+        ["--version"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_print_version,
+        help="Show serve's version and exit.",
+    )
+
+
+class _Commands(click.Group):
+    """Renders the SupervisorError a command raises, and exits with the status it implies."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SupervisorError as err:
+            click.echo(str(err), err=True)
+            ctx.exit(err.exit_code)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]}, params=[_version_option()])
+def serve() -> None:
+    """An ASGI server and process supervisor: several apps from one TOML file, or one app with `serve run`."""
+
+
+config_file_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="serve.toml",
+    show_default=True,
+    envvar=f"{ENVVAR_PREFIX}_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="The TOML file declaring the apps.",
+)
+
+
+@serve.command("check")
+@config_file_option
+def check(config_path: str) -> None:
+    """Validate a TOML file and print it as serve reads it, every default filled in.
+
+    Exits with status 1, listing every problem as FILE:LINE: key: message, if the file is invalid.
+    """
+    click.echo(dump_toml(load_file(config_path)), nl=False)
+
+
+def _run(**values: Any) -> None:
+    ctx = click.get_current_context()
+    if values.get("env_file"):
+        # Loaded before Config is built, so WEB_CONCURRENCY and FORWARDED_ALLOW_IPS set in it count, as in uvicorn.
+        dotenv.load_dotenv(values["env_file"])
+    config = Config.from_command_line(values, os.environ)
+    _refuse_without_master(ctx, config)
+    from supervisor.api import run_config  # here: `serve check` and `--help` never import the server
+
+    ctx.exit(run_config(config))
+
+
+def _refuse_without_master(ctx: click.Context, config: Config) -> None:
+    """Several workers and code reloading are the master's work; until it exists, say so rather than pretend."""
+    problems = []
+    if config.app_config.workers > 1:
+        source = ctx.get_parameter_source("workers")
+        if source is click.core.ParameterSource.COMMANDLINE:
+            named = "--workers"
+        elif source is click.core.ParameterSource.ENVIRONMENT:
+            named = f"{ENVVAR_PREFIX}_WORKERS"
+        else:
+            named = "WEB_CONCURRENCY"
+        problems.append(
+            Problem(
+                "serve run",
+                None,
+                named,
+                f"{config.app_config.workers} worker processes need serve's master process, which this version "
+                "does not have yet; serve one process (--workers 1) for now",
+            )
+        )
+    if config.app_config.reload:
+        problems.append(
+            Problem(
+                "serve run",
+                None,
+                "--reload",
+                "reloading needs serve's master process, which this version does not have yet; "
+                "restart serve run after a change for now",
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+serve.add_command(
+    click.Command(
+        "run",
+        callback=_run,
+        params=[*run_params(), _version_option()],
+        context_settings={"auto_envvar_prefix": ENVVAR_PREFIX},
+        short_help="Serve one app, as uvicorn does.",
+        help=(
+            "Serve one app, as `uvicorn MODULE:APP [OPTIONS]` does: every uvicorn option is accepted with the "
+            f"same meaning. Each option can also be set in the environment as {ENVVAR_PREFIX}_<OPTION>, "
+            f"for example {ENVVAR_PREFIX}_PORT=8001, and APP as {ENVVAR_PREFIX}_APP."
+        ),
+    )
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `serve` console script and of `python -m supervisor`."""
+    serve.main(args=None if argv is None else list(argv), prog_name="serve")

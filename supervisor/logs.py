@@ -1,0 +1,347 @@
+"""serve's loggers, their uvicorn-style formats and colours, and --log-config loading.
+
+May import: errors and the standard library (PyYAML lazily, for .yaml log configs).
+
+Logger names mirror uvicorn's with "serve." for "uvicorn.": "serve" (the parent, holding
+the error handler), "serve.error", "serve.access" and "serve.asgi". A uvicorn log config
+ports over by renaming those loggers and pointing "()" at `supervisor.logs.DefaultFormatter`
+and `supervisor.logs.AccessFormatter`, which take the same arguments as uvicorn's.
+"""
+
+from __future__ import annotations
+
+import copy
+import http
+import json
+import logging
+import logging.config
+import os
+import sys
+from typing import Any, Literal, TextIO
+
+from supervisor.errors import ConfigError, Problem
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+
+LOG_LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE,
+}
+
+SERVE_LOGGERS = ("serve", "serve.error", "serve.access", "serve.asgi")
+error_logger = logging.getLogger("serve.error")
+access_logger = logging.getLogger("serve.access")
+
+# Turned off by configure_logging(access_log=False); read on every response.
+_access_on = True
+
+_RESET = "\x1b[0m"
+_BOLD = "\x1b[1m"
+_LEVEL_COLOURS = {
+    TRACE: "\x1b[34m",  # blue
+    logging.DEBUG: "\x1b[36m",  # cyan
+    logging.INFO: "\x1b[32m",  # green
+    logging.WARNING: "\x1b[33m",  # yellow
+    logging.ERROR: "\x1b[31m",  # red
+    logging.CRITICAL: "\x1b[91m",  # bright red
+}
+_STATUS_CLASS_COLOURS = {
+    1: "\x1b[97m",  # bright white
+    2: "\x1b[32m",
+    3: "\x1b[33m",
+    4: "\x1b[31m",
+    5: "\x1b[91m",
+}
+_PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
+
+DEFAULT_FORMAT = "%(levelprefix)s %(message)s"
+ACCESS_FORMAT = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s %(duration)s'
+
+
+def colours_wanted(use_colors: bool | None, stream: TextIO) -> bool:
+    """True and False are obeyed; None means colour only a terminal, and never under NO_COLOR."""
+    if use_colors is not None:
+        return use_colors
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+class DefaultFormatter(logging.Formatter):
+    """uvicorn's "INFO:     message" layout: `%(levelprefix)s` is the level name, a colon, padding.
+
+    With colours on, the level name is coloured and a record's `color_message` extra, when
+    present, replaces its plain message.
+    """
+
+    default_stream = "stderr"
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: Literal["%", "{", "$"] = "%",
+        use_colors: bool | None = None,
+    ) -> None:
+        super().__init__(fmt=fmt or DEFAULT_FORMAT, datefmt=datefmt, style=style)
+        self.use_colors = colours_wanted(use_colors, getattr(sys, self.default_stream))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        # A copy, because other handlers may format the same record without colours.
+        record = copy.copy(record)
+        levelname = record.levelname
+        padding = " " * max(0, 8 - len(levelname))
+        if self.use_colors:
+            colour = _LEVEL_COLOURS.get(record.levelno)
+            if colour is not None:
+                levelname = f"{colour}{levelname}{_RESET}"
+            color_message = record.__dict__.get("color_message")
+            if color_message is not None:
+                record.msg = color_message
+                record.message = record.getMessage()
+        record.levelprefix = f"{levelname}:{padding}"
+        self.add_fields(record)
+        return super().formatMessage(record)
+
+    def add_fields(self, record: logging.LogRecord) -> None:
+        """Hook for subclasses to add format fields to the (copied) record."""
+
+
+class AccessFormatter(DefaultFormatter):
+    """uvicorn's access line, plus the time the response took.
+
+    Expects the records `log_access` makes: args (client, method, target, http_version,
+    status) and a `duration_s` extra. Fields: `client_addr`, `request_line`, `status_code`
+    ("200 OK", coloured by class) and `duration` ("1.2ms").
+    """
+
+    default_stream = "stdout"
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: Literal["%", "{", "$"] = "%",
+        use_colors: bool | None = None,
+    ) -> None:
+        super().__init__(fmt=fmt or ACCESS_FORMAT, datefmt=datefmt, style=style, use_colors=use_colors)
+
+    def add_fields(self, record: logging.LogRecord) -> None:
+        args = record.args
+        status = args[4] if isinstance(args, tuple) and len(args) == 5 else None
+        if not isinstance(status, int) or not isinstance(args, tuple):
+            # Someone logged free text on serve.access: show it rather than fail.
+            record.client_addr, record.request_line, record.status_code, record.duration = "-", record.message, "-", ""
+            return
+        client, method, target, http_version = args[:4]
+        request_line = f"{method} {target} HTTP/{http_version}"
+        status_code = f"{status} {_PHRASES.get(status, '')}".rstrip()
+        if self.use_colors:
+            request_line = f"{_BOLD}{request_line}{_RESET}"
+            colour = _STATUS_CLASS_COLOURS.get(status // 100)
+            if colour is not None:
+                status_code = f"{colour}{status_code}{_RESET}"
+        duration_s = record.__dict__.get("duration_s")
+        record.client_addr = client
+        record.request_line = request_line
+        record.status_code = status_code
+        record.duration = format_duration(duration_s) if duration_s is not None else ""
+
+
+def format_duration(seconds: float) -> str:
+    """ "0.3ms", "12.5ms", "1.25s": milliseconds below a second, seconds above."""
+    if seconds < 1.0:
+        return f"{seconds * 1000:.1f}ms"
+    return f"{seconds:.2f}s"
+
+
+def default_config(use_colors: bool | None = None) -> dict[str, Any]:
+    """The logging config used when no --log-config is given: errors to stderr, access to stdout."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {
+                "()": DefaultFormatter,
+                "fmt": DEFAULT_FORMAT,
+                "use_colors": colours_wanted(use_colors, sys.stderr),
+            },
+            "access": {
+                "()": AccessFormatter,
+                "fmt": ACCESS_FORMAT,
+                "use_colors": colours_wanted(use_colors, sys.stdout),
+            },
+        },
+        "handlers": {
+            "default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+            "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "serve.error": {"level": "INFO"},
+            "serve.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def configure_logging(
+    *,
+    log_config: str | dict[str, Any] | None,
+    log_level: str | None,
+    use_colors: bool | None,
+    access_log: bool,
+) -> None:
+    """Set up serve's loggers; call once per process, before serving (again on reload).
+
+    Args:
+        log_config: None for the default config; a dict for `logging.config.dictConfig`; or
+            a file path: .json and .yaml/.yml are dictConfig files, anything else (.ini)
+            goes to `logging.config.fileConfig`.
+        log_level: a name from `LOG_LEVELS`, set on every serve logger; None keeps the
+            levels `log_config` sets.
+        use_colors: True/False force colours on/off; None colours terminals only. It
+            applies to the default config, and to a dict config's "default" and "access"
+            formatters when they are ours.
+        access_log: False silences serve.access, and `log_access` then costs one check.
+
+    Raises:
+        ConfigError: the log config file is missing, unreadable or invalid, or the level is unknown.
+    """
+    global _access_on
+    logging.addLevelName(TRACE, "TRACE")
+    level = _level_number(log_level) if log_level is not None else None
+    if log_config is None:
+        _apply_dict(default_config(use_colors), "<default log config>")
+    elif isinstance(log_config, dict):
+        _apply_dict(_with_colours(log_config, use_colors), "<log_config>")
+    else:
+        _apply_file(log_config)
+    if level is not None:
+        for name in SERVE_LOGGERS:
+            logging.getLogger(name).setLevel(level)
+    _access_on = access_log
+    if not access_log:
+        access_logger.handlers = []
+        access_logger.propagate = False
+
+
+def access_enabled() -> bool:
+    """Whether an access line would be written; lets the caller skip building its fields."""
+    return _access_on and access_logger.isEnabledFor(logging.INFO)
+
+
+def log_access(client: str, method: str, target: str, http_version: str, status: int, duration_s: float) -> None:
+    """Write one access line: `127.0.0.1:5000 - "GET /path?q HTTP/1.1" 200 OK 1.2ms`.
+
+    Args:
+        client: "host:port" of the client ("" when unknown, e.g. a unix socket).
+        method: the request method.
+        target: path and query string as received.
+        http_version: "1.1" or "1.0".
+        status: the response status code.
+        duration_s: seconds from the request head to the end of the response.
+    """
+    if _access_on and access_logger.isEnabledFor(logging.INFO):
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            client,
+            method,
+            target,
+            http_version,
+            status,
+            extra={"duration_s": duration_s},
+        )
+
+
+def _level_number(name: str) -> int:
+    try:
+        return LOG_LEVELS[name.lower()]
+    except KeyError:
+        choices = ", ".join(LOG_LEVELS)
+        raise ConfigError(
+            [Problem("<options>", None, "log_level", f'expected one of {choices}, got "{name}"')]
+        ) from None
+
+
+def _with_colours(config: dict[str, Any], use_colors: bool | None) -> dict[str, Any]:
+    if use_colors is None:
+        return config
+    config = copy.deepcopy(config)
+    for name in ("default", "access"):
+        formatter = config.get("formatters", {}).get(name)
+        if isinstance(formatter, dict) and formatter.get("()") in _OUR_FORMATTERS:
+            formatter["use_colors"] = use_colors
+    return config
+
+
+_OUR_FORMATTERS = (
+    DefaultFormatter,
+    AccessFormatter,
+    "supervisor.logs.DefaultFormatter",
+    "supervisor.logs.AccessFormatter",
+)
+
+
+def _apply_dict(config: dict[str, Any], source: str) -> None:
+    try:
+        logging.config.dictConfig(config)
+    except (ValueError, TypeError, AttributeError, ImportError) as exc:
+        raise _invalid(source, None, f"invalid logging configuration: {_reason(exc)}") from exc
+
+
+def _apply_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise _invalid(path, None, "log config file not found")
+    if path.endswith((".json", ".yaml", ".yml")):
+        _apply_dict(_read_dict_file(path), path)
+        return
+    try:
+        # disable_existing_loggers=False: the app's loggers exist already and must keep working.
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+    except Exception as exc:  # configparser, KeyError and friends: all mean a bad file
+        raise _invalid(path, None, f"invalid logging configuration: {_reason(exc)}") from exc
+
+
+def _read_dict_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _invalid(path, None, f"cannot read: {_reason(exc)}") from exc
+    if path.endswith(".json"):
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _invalid(path, exc.lineno, f"invalid JSON: {exc.msg}") from exc
+    else:
+        loaded = _parse_yaml(path, text)
+    if not isinstance(loaded, dict):
+        raise _invalid(path, None, f"expected a mapping at the top level, got {type(loaded).__name__}")
+    return loaded
+
+
+def _parse_yaml(path: str, text: str) -> Any:
+    import yaml  # only .yaml log configs pay for PyYAML
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _invalid(path, line, f"invalid YAML: {problem}") from exc
+
+
+def _invalid(path: str, line: int | None, message: str) -> ConfigError:
+    return ConfigError([Problem(path, line, "", message)])
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

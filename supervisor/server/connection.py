@@ -1,0 +1,330 @@
+"""The one asyncio.Protocol for HTTP/1.1: transport, parser front, pipelining, timeouts, flow control.
+
+May import: protocol/, asgi/, logs, errors, _types, server.cycle, server.state, the standard library.
+
+Requests on one connection are answered strictly in order: a request whose head arrives
+while an earlier one is still being answered waits in `queue`, and reading pauses until
+its turn. Timeouts are not timers per request: the server's clock calls `sweep` a few
+times a second and each connection compares two timestamps it keeps anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from time import monotonic
+from typing import TYPE_CHECKING
+
+from supervisor import logs
+from supervisor.asgi.proxy_headers import apply_proxy_headers
+from supervisor.errors import ParseError
+from supervisor.protocol.request import inspect_head, split_target
+from supervisor.protocol.response import simple_response
+from supervisor.server.cycle import RequestResponseCycle
+from supervisor.server.state import ASGI_VERSION
+
+if TYPE_CHECKING:
+    from supervisor._types import Headers, Scope
+    from supervisor.server.state import ServerState
+
+logger = logging.getLogger("serve.error")
+
+# How long a connection must have been idle before a draining server closes it: a client
+# may already be sending on a connection that looks idle to us (gunicorn loses requests
+# this way on HUP). Its next request, if any, is answered with Connection: close.
+DRAIN_IDLE_GRACE_S = 1.0
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection speaking HTTP/1.1; the `RequestSink` of its parser front."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.loop = state.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        self.front = state.new_front(self)
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.peer_trusted = False
+        self.cycle: RequestResponseCycle | None = None  # the one being answered
+        self.reader: RequestResponseCycle | None = None  # the one whose body is being parsed
+        self.queue: deque[RequestResponseCycle] = deque()
+        self.start_pending = False
+        self.task: asyncio.Task[None] | None = None  # the app call for `cycle`
+        self.read_paused = False
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.closing = False
+        self.refusal: ParseError | None = None  # answered once the requests before it are
+        self.idle_since = monotonic()
+        self.head_started_at = -1.0
+
+    # asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _address(transport.get_extra_info("sockname"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        trusted = self.state.trusted
+        if trusted is not None:
+            self.peer_trusted = (self.client[0] if self.client else None) in trusted
+        self.state.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing or self.refusal is not None:
+            return
+        if self.reader is None and self.head_started_at < 0:
+            self.head_started_at = monotonic()
+        try:
+            self.front.feed(data)
+        except ParseError as error:
+            self._on_parse_error(error)
+        if self.start_pending:
+            self.start_pending = False
+            self._start(self.cycle)  # type: ignore[arg-type]
+
+    def _on_parse_error(self, error: ParseError) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None:  # its body will never be whole: the app sees a disconnect
+            reader.lose_connection()
+            if reader is self.cycle:
+                self.cycle = None
+                self.start_pending = False
+                if reader.head_sent:
+                    self.abort()
+                    return
+            else:
+                self.queue.remove(reader)
+        if self.cycle is None:
+            self.refuse(error.status, error.reason)
+        else:
+            # Earlier requests are answered first, in order; nothing after the bad one is.
+            self.refusal = error
+            self.pause_reading()
+
+    def eof_received(self) -> bool:
+        # A client may half-close after its last request and still read the answer.
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
+            for queued in self.queue:
+                queued.keep_alive = False
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.state.connections.discard(self)
+        for cycle in (self.cycle, self.reader, *self.queue):
+            if cycle is not None:
+                cycle.lose_connection()
+        self.queue.clear()
+        self._release_drain()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._release_drain()
+
+    # RequestSink (called by the front, inside feed) -------------------------------------------
+
+    def on_request(self, method: bytes, target: bytes, http_version: str, headers: Headers) -> None:
+        keep_alive, expect_continue, _upgrade = inspect_head(http_version, headers)
+        limits = self.state.limits
+        path, raw_path, query_string = split_target(target, limits.root_path)
+        scope: Scope = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": http_version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": _METHODS.get(method) or method.decode("ascii"),
+            "root_path": limits.root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query_string,
+            "headers": headers,
+            "state": self.state.lifespan_state.copy(),
+        }
+        if self.peer_trusted:
+            apply_proxy_headers(scope, self.state.trusted)  # type: ignore[arg-type]
+        started_at = self.head_started_at if self.head_started_at >= 0 else monotonic()
+        cycle = RequestResponseCycle(
+            self, scope, keep_alive=keep_alive, expect_continue=expect_continue, started_at=started_at
+        )
+        self.head_started_at = -1.0
+        self.reader = cycle
+        if self.cycle is None:
+            self.cycle = cycle
+            self.start_pending = True
+        else:
+            self.queue.append(cycle)
+            self.pause_reading()
+
+    def on_body(self, chunk: bytes) -> None:
+        self.reader.feed_body(chunk)  # type: ignore[union-attr]
+
+    def on_message_complete(self) -> None:
+        self.reader.end_body()  # type: ignore[union-attr]
+        self.reader = None
+
+    def on_upgrade(self, trailing: bytes) -> bool:
+        # WebSocket comes with its own issue; until then an upgrade is served as plain HTTP.
+        return False
+
+    # Running the app -------------------------------------------------------------------------
+
+    def _start(self, cycle: RequestResponseCycle) -> None:
+        state = self.state
+        limit = state.limits.limit_concurrency
+        if limit is not None and (len(state.connections) > limit or state.active_requests >= limit):
+            logger.warning("Exceeded concurrency limit (%d): answering 503", limit)
+            cycle.complete = True
+            self.refuse(503, "Service Unavailable")
+            return
+        state.active_requests += 1
+        self.task = self.loop.create_task(self._run_asgi(cycle))
+
+    async def _run_asgi(self, cycle: RequestResponseCycle) -> None:
+        try:
+            result: object = await self.state.app(cycle.scope, cycle.receive, cycle.send)  # type: ignore[func-returns-value]
+        except asyncio.CancelledError:
+            self._abandon(cycle)
+            raise
+        except BaseException:
+            logger.exception("Exception in ASGI application")
+            self._abandon(cycle)
+            return
+        finally:
+            self.state.active_requests -= 1
+        if result is not None:
+            logger.error("ASGI callable returned a value (%r); ignored", result)
+        if not cycle.started:
+            logger.error("ASGI callable returned without starting a response")
+            self._abandon(cycle)
+        elif not cycle.complete:
+            logger.error("ASGI callable returned without completing the response")
+            self._abandon(cycle)
+
+    def _abandon(self, cycle: RequestResponseCycle) -> None:
+        """The app failed: answer 500 if nothing was written yet, else cut the connection."""
+        if cycle.complete or cycle.disconnected:
+            return
+        cycle.complete = True
+        if cycle.head_sent:
+            self.transport.close()
+        else:
+            self.refuse(500, "Internal Server Error")
+
+    def response_done(self, cycle: RequestResponseCycle) -> None:
+        """Called by the cycle when its last body byte is written."""
+        state = self.state
+        state.count_response()
+        if state.limits.access_log:
+            self._log_access(cycle)
+        if not cycle.keep_alive:
+            self.close_after_write()
+            return
+        if self.queue:
+            self.cycle = self.queue.popleft()
+            self._start(self.cycle)
+            if not self.queue and self.refusal is None:
+                self.resume_reading()
+            return
+        self.cycle = None
+        if self.refusal is not None:
+            self.refuse(self.refusal.status, self.refusal.reason)
+            return
+        self.idle_since = monotonic()
+        self.resume_reading()
+
+    def _log_access(self, cycle: RequestResponseCycle) -> None:
+        scope = cycle.scope
+        client = scope["client"]
+        query = scope["query_string"]
+        target = scope["raw_path"].decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        logs.log_access(
+            f"{client[0]}:{client[1]}" if client else "-",
+            scope["method"],
+            target,
+            scope["http_version"],
+            cycle.status,
+            monotonic() - cycle.started_at,
+        )
+
+    # Flow control and closing ----------------------------------------------------------------
+
+    def pause_reading(self) -> None:
+        if not self.read_paused and not self.closing:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused and not self.closing:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its low-water mark again."""
+        if self.drain_waiter is None:
+            self.drain_waiter = self.loop.create_future()
+        await self.drain_waiter
+
+    def _release_drain(self) -> None:
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def close_after_write(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.transport.close()  # asyncio flushes the write buffer first
+
+    def refuse(self, status: int, reason: str) -> None:
+        """Answer a request we will not pass to the app, then close (the peer's framing is now suspect)."""
+        if self.closing:
+            return
+        logger.debug("Refusing request from %s: %d %s", self.client, status, reason)
+        self.transport.write(simple_response(status, reason.encode("utf-8", "replace"), self.state.default_headers))
+        self.close_after_write()
+
+    def sweep(self, now: float) -> None:
+        """Close the connection if it has been idle, or slow to send a head, for too long.
+
+        Also writes the head of a response whose app sent its status and then waited.
+        """
+        if self.closing:
+            return
+        if self.cycle is not None:
+            self.cycle.flush_head()
+            return
+        if self.reader is not None:
+            return
+        limits = self.state.limits
+        if self.head_started_at >= 0:
+            if now - self.head_started_at > limits.timeout_request_header:
+                self.refuse(408, "Request Timeout")
+        elif now - self.idle_since > limits.timeout_keep_alive or (
+            self.state.draining and now - self.idle_since >= DRAIN_IDLE_GRACE_S
+        ):
+            self.close_after_write()
+
+    def abort(self) -> None:
+        """Cut the connection now (forced shutdown)."""
+        self.closing = True
+        self.transport.abort()
+
+
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+
+
+def _address(info: object) -> tuple[str, int] | None:
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return None

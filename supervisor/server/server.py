@@ -1,0 +1,296 @@
+"""`Server`: one process serving one ASGI app on its listening sockets, with uvicorn's API.
+
+May import: config/, protocol/, asgi/, sockets, logs, errors, _types, other server/ modules.
+
+Startup order: bind (so a bad address fails before the app is imported), load the app,
+lifespan startup, then accept. Shutdown order: stop accepting, drain connections within
+`graceful_timeout`, cancel what is left, lifespan shutdown last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from typing import TYPE_CHECKING
+
+import dotenv
+
+from supervisor import logs, sockets as listeners
+from supervisor.asgi.loader import load_app
+from supervisor.asgi.proxy_headers import TrustedHosts
+from supervisor.config.convert import UnixBind
+from supervisor.config.options import Config
+from supervisor.protocol.response import header_line
+from supervisor.server.connection import HttpConnection
+from supervisor.server.lifespan import Lifespan
+from supervisor.server.loops import resolve_http, resolve_loop, run_on_new_loop
+from supervisor.server.state import Limits, ServerState
+from supervisor.server.tls import create_ssl_context
+
+if TYPE_CHECKING:
+    from supervisor.config.schema import AppConfig
+
+logger = logging.getLogger("serve.error")
+
+
+def configure_logging(config: AppConfig) -> None:
+    """Set up serve's loggers from an app's logging keys."""
+    logs.configure_logging(
+        log_config=config.log_config,
+        log_level=config.log_level,
+        use_colors=config.use_colors,
+        access_log=config.access_log,
+    )
+
+
+CLOCK_INTERVAL_S = 1.0  # Date header granularity and the longest wait before a timeout is noticed
+DRAIN_CLOCK_INTERVAL_S = 0.25
+
+
+class Server:
+    """Serves one app. `run()` blocks; `await serve()` runs inside an existing loop.
+
+    Set `should_exit = True` for a graceful stop (from any thread), `force_exit = True`
+    to skip the drain.
+    """
+
+    def __init__(self, config: Config | AppConfig, *, install_signal_handlers: bool = True) -> None:
+        if isinstance(config, Config):
+            # uvicorn's Config sets logging up when it is made; ours cannot (config/ sits
+            # below logs), so the uvicorn-style entry point does it here.
+            self.config = config.app_config
+            configure_logging(self.config)
+        else:
+            self.config = config
+        self.install_signal_handlers = install_signal_handlers
+        self.started = False
+        self.force_exit = False
+        self.state: ServerState | None = None
+        self.servers: list[asyncio.AbstractServer] = []
+        self._should_exit = False
+        self._exit_requested: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock: asyncio.TimerHandle | None = None
+        self._drained: asyncio.Future[None] | None = None
+
+    @property
+    def should_exit(self) -> bool:
+        return self._should_exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._should_exit = value
+        if value and self._loop is not None and self._exit_requested is not None:
+            self._loop.call_soon_threadsafe(_resolve, self._exit_requested)
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve until told to stop, on a new event loop of the configured kind."""
+        run_on_new_loop(self.serve(sockets), self.config.loop)
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve on `sockets` (or the configured binds) until `should_exit`.
+
+        Raises:
+            StartupError: the app could not be loaded, bound or started (exit code 3).
+        """
+        config = self.config
+        loop = self._loop = asyncio.get_running_loop()
+        self._exit_requested = loop.create_future()
+        if self._should_exit:
+            _resolve(self._exit_requested)
+        logger.info("Started server process [%d]", os.getpid())
+        bound = sockets if sockets is not None else _bind_all(config)
+        try:
+            await self._serve_on(bound, loop)
+        finally:
+            if sockets is None:
+                _close_all(bound, config)
+
+    async def _serve_on(self, bound: list[socket.socket], loop: asyncio.AbstractEventLoop) -> None:
+        config = self.config
+        _apply_environment(config)
+        # uvicorn puts its --app-dir (default: the working directory) first on sys.path.
+        app = load_app(config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir or ".")
+        lifespan = Lifespan(app, config.lifespan, logger)
+        await lifespan.startup()
+        try:
+            state = self.state = self._new_state(app, loop, lifespan.state)
+            ssl_context = create_ssl_context(config)
+            for sock in bound:
+                server = await loop.create_server(
+                    lambda: HttpConnection(state), sock=sock, ssl=ssl_context, backlog=config.backlog
+                )
+                self.servers.append(server)
+                where = listeners.describe(sock, tls=ssl_context is not None)
+                logger.info("serve running on %s (Press CTRL+C to quit)", where)
+            self._tick()
+            self.started = True
+            with _SignalCapture(self, loop, enabled=self.install_signal_handlers):
+                await self._exit_requested  # type: ignore[misc]
+                await self._shutdown(state)
+        finally:
+            if self._clock is not None:
+                self._clock.cancel()
+            await lifespan.shutdown()
+            logger.info("Finished server process [%d]", os.getpid())
+
+    def _new_state(
+        self, app: object, loop: asyncio.AbstractEventLoop, lifespan_state: dict[str, object]
+    ) -> ServerState:
+        config = self.config
+        extra = []
+        for name, value in config.headers:
+            name_bytes, value_bytes = name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")
+            extra.append(header_line(name_bytes, value_bytes))
+        limits = Limits(
+            root_path=config.root_path,
+            limit_concurrency=config.limit_concurrency,
+            max_requests=config.max_requests,
+            max_head_size=config.h11_max_incomplete_event_size or config.max_request_header_size
+            if resolve_http(config.http) == "h11"
+            else config.max_request_header_size,
+            timeout_keep_alive=config.timeout_keep_alive,
+            timeout_request_header=config.timeout_request_header,
+            access_log=config.access_log,
+        )
+        state = ServerState(
+            app=app,  # type: ignore[arg-type]
+            loop=loop,
+            limits=limits,
+            http=resolve_http(config.http),
+            trusted=TrustedHosts(config.forwarded_allow_ips) if config.proxy_headers else None,
+            server_header=config.server_header,
+            date_header=config.date_header,
+            extra_headers=b"".join(extra),
+            lifespan_state=lifespan_state,
+            on_max_requests=self._max_requests_reached,
+        )
+        state.tick_date(time.time())
+        return state
+
+    def _max_requests_reached(self) -> None:
+        logger.warning("Maximum request limit of %d reached: shutting down.", self.config.max_requests)
+        self.should_exit = True
+
+    def _tick(self) -> None:
+        """The server clock: refresh the Date header, enforce idle and head timeouts."""
+        state = self.state
+        assert state is not None  # noqa: S101 - both are set before the first tick
+        assert self._loop is not None  # noqa: S101
+        state.tick_date(time.time())
+        now = time.monotonic()
+        for conn in list(state.connections):
+            conn.sweep(now)
+        limits = state.limits
+        interval = (
+            DRAIN_CLOCK_INTERVAL_S
+            if state.draining
+            else min(CLOCK_INTERVAL_S, limits.timeout_keep_alive / 4, limits.timeout_request_header / 4)
+        )
+        self._clock = self._loop.call_later(max(interval, 0.05), self._tick)
+
+    async def _shutdown(self, state: ServerState) -> None:
+        for server in self.servers:
+            server.close()
+        state.draining = True
+        self._tick()
+        if state.connections and not self.force_exit:
+            logger.info("Waiting for %d connection(s) to finish.", len(state.connections))
+            await self._wait_drained(state)
+        tasks = [conn.task for conn in state.connections if conn.task is not None and not conn.task.done()]
+        for task in tasks:
+            task.cancel()
+        for conn in list(state.connections):
+            conn.abort()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _wait_drained(self, state: ServerState) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.config.graceful_timeout
+        deadline = None if timeout is None else loop.time() + timeout
+        while state.connections and not self.force_exit:
+            # Woken by the clock (every DRAIN_CLOCK_INTERVAL_S) rather than per connection:
+            # draining is rare and a quarter second is well inside any grace period.
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                logger.warning("Graceful shutdown timed out: cancelling %d request(s).", state.active_requests)
+                return
+            waiter = loop.create_future()
+            handle = loop.call_later(min(DRAIN_CLOCK_INTERVAL_S, remaining or DRAIN_CLOCK_INTERVAL_S), _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+
+    def handle_exit(self, sig: int) -> None:
+        """A stop signal: the first asks for a graceful stop, a second SIGINT forces it."""
+        if self._should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
+
+    @property
+    def http_front(self) -> str:
+        return resolve_http(self.config.http)
+
+    @property
+    def loop_kind(self) -> str:
+        return resolve_loop(self.config.loop)
+
+
+class _SignalCapture:
+    """SIGINT/SIGTERM -> graceful stop while serving; the previous handlers come back afterwards."""
+
+    def __init__(self, server: Server, loop: asyncio.AbstractEventLoop, *, enabled: bool) -> None:
+        self.server = server
+        self.loop = loop
+        self.enabled = enabled
+        self.installed: list[int] = []
+
+    def __enter__(self) -> None:
+        if not self.enabled:
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.loop.add_signal_handler(sig, self.server.handle_exit, sig)
+            except (ValueError, RuntimeError):  # not the main thread: the embedding program owns signals
+                return
+            self.installed.append(sig)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig in self.installed:
+            self.loop.remove_signal_handler(sig)
+
+
+def _bind_all(config: AppConfig) -> list[socket.socket]:
+    bound: list[socket.socket] = []
+    try:
+        bound.extend(listeners.open_listener(a, backlog=config.backlog, uds_mode=config.uds_mode) for a in config.bind)
+    except BaseException:
+        _close_all(bound, config)
+        raise
+    return bound
+
+
+def _close_all(bound: list[socket.socket], config: AppConfig) -> None:
+    for sock in bound:
+        sock.close()
+    for address in config.bind:
+        if isinstance(address, UnixBind):
+            listeners.unlink(address.path)
+
+
+def _apply_environment(config: AppConfig) -> None:
+    """`env_file` then `env`, before the app is imported, as uvicorn applies --env-file."""
+    if config.env_file:
+        dotenv.load_dotenv(config.env_file, override=False)
+    os.environ.update(config.env)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,84 @@
+"""What every connection of one server process shares: the app, limits, clock-fed headers, counters.
+
+May import: protocol/, asgi/, logs, errors, _types, the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any
+
+from supervisor.protocol.base import Front, RequestSink
+from supervisor.protocol.front_h11 import H11Front
+from supervisor.protocol.front_httptools import HttptoolsFront
+
+if TYPE_CHECKING:
+    from supervisor._types import ASGIApp
+    from supervisor.asgi.proxy_headers import TrustedHosts
+    from supervisor.server.connection import HttpConnection
+
+# 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4).
+ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.3"}
+
+
+@dataclass
+class Limits:
+    """Plain values the connections read on every request (copied out of the config once)."""
+
+    root_path: str = ""
+    limit_concurrency: int | None = None
+    max_requests: int = 0
+    max_head_size: int = 65536
+    timeout_keep_alive: float = 5.0
+    timeout_request_header: float = 10.0
+    access_log: bool = True
+
+
+@dataclass
+class ServerState:
+    """Shared by every connection of one `Server`; owned and updated by the server."""
+
+    app: ASGIApp
+    loop: asyncio.AbstractEventLoop
+    limits: Limits
+    http: str = "httptools"
+    trusted: TrustedHosts | None = None
+    server_header: bool = True
+    date_header: bool = True
+    extra_headers: bytes = b""
+    lifespan_state: dict[str, Any] = field(default_factory=dict)
+    connections: set[HttpConnection] = field(default_factory=set)
+    active_requests: int = 0  # app calls running now (limit_concurrency)
+    total_requests: int = 0
+    draining: bool = False
+    default_headers: bytes = b""
+    on_max_requests: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.tick_date(0.0)
+
+    def tick_date(self, now_epoch: float) -> None:
+        """Recompute the Date/Server lines; called once a second by the server clock."""
+        parts = []
+        if self.date_header:
+            parts.append(b"date: %s\r\n" % formatdate(now_epoch or None, usegmt=True).encode("ascii"))
+        if self.server_header:
+            parts.append(b"server: serve\r\n")
+        parts.append(self.extra_headers)
+        self.default_headers = b"".join(parts)
+
+    def new_front(self, sink: RequestSink) -> Front:
+        """The parser front chosen by `http` (httptools or h11)."""
+        if self.http == "h11":
+            return H11Front(sink, max_head_size=self.limits.max_head_size)
+        return HttptoolsFront(sink, max_head_size=self.limits.max_head_size)
+
+    def count_response(self) -> None:
+        """One more response complete; trips the max-requests limit when reached."""
+        self.total_requests += 1
+        limit = self.limits.max_requests
+        if limit and self.total_requests == limit and self.on_max_requests is not None:
+            self.on_max_requests()
