@@ -386,7 +386,9 @@ def measure_gated(contestant: Contestant, scenario: Scenario, round_index: int, 
         if not run.noisy:
             break
         print(progress_line(run, options.rounds) + "  (noisy: measuring again)", file=sys.stderr, flush=True)
-        run = measure(contestant, scenario, round_index, options, wait_quiet())
+        again = measure(contestant, scenario, round_index, options, wait_quiet())
+        # Chosen by noise alone, never by throughput, so the choice favours no server.
+        run = min(run, again, key=lambda r: (not r.quiet, r.steal_pct))
     return run
 
 

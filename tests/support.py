@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -202,3 +203,107 @@ def _dechunk(data: bytes) -> tuple[bytes, bytes]:
             return b"".join(body), data
         body.append(data[:size])
         data = data[size + 2 :]
+
+
+# -- Helpers added for tests/system ---------------------------------------------------------------
+
+
+class InheritingServeProcess(ServeProcess):
+    """A `serve` child that also inherits the descriptors `pass_fds` (listening sockets for --fd)."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        pass_fds: Sequence[int],
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+    ) -> None:
+        # ServeProcess starts its child in __init__, where Popen closes every other descriptor;
+        # this repeats that setup with pass_fds.
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.args = list(args)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisor", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=str(cwd or ROOT),
+            text=True,
+            errors="replace",
+            pass_fds=tuple(pass_fds),
+        )
+        self.lines = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+
+def read_response(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Read one Content-Length framed response from a connection the server keeps open."""
+    deadline = time.monotonic() + timeout
+    data = b""
+
+    def receive() -> None:
+        nonlocal data
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no complete response within {timeout}s; got {data!r}")
+        sock.settimeout(remaining)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before a complete response; got {data!r}")
+        data += chunk
+
+    while b"\r\n\r\n" not in data:
+        receive()
+    head = data.partition(b"\r\n\r\n")[0]
+    length_lines = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    if not length_lines:
+        raise AssertionError(f"response without Content-Length: {head!r}")
+    size = int(length_lines[0].partition(b":")[2])
+    while len(data) < len(head) + 4 + size:
+        receive()
+    [response] = split_responses(data)
+    return response
+
+
+def still_open(sock: socket.socket, seconds: float) -> bool:
+    """Whether the peer neither closes nor writes to `sock` for `seconds` (a deliberate wait)."""
+    sock.settimeout(seconds)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except TimeoutError:
+        return True
+    except ConnectionResetError:
+        return False
+    return False
+
+
+def wait_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """What the peer sends until it closes `sock`; AssertionError if it is still open after `timeout`."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"connection still open after {timeout}s; received {b''.join(chunks)!r}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return b"".join(chunks)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def hold_request(release_file: str | Path, *, close: bool = False) -> bytes:
+    """A GET for tests/apps/system_apps.py's /hold route: answered only once `release_file` exists."""
+    query = urllib.parse.urlencode({"until": str(release_file)})
+    connection = b"Connection: close\r\n" if close else b""
+    return b"GET /hold?%s HTTP/1.1\r\nHost: system-test\r\n%s\r\n" % (query.encode(), connection)

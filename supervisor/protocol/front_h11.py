@@ -17,24 +17,28 @@ import h11
 from supervisor.errors import ParseError
 from supervisor.protocol.base import RequestSink
 
-# h11 silently unfolds obs-fold; RFC 9112 §5.2 lets a server reject it instead, and we
-# do, as llhttp does, so both fronts answer the same request the same way.
+# h11 lets through, and hides from `request.inspect_head`, what llhttp refuses: obs-fold
+# (it unfolds; RFC 9112 §5.2 lets a server reject it), a repeated or listed Content-Length
+# (it merges equal values; §6.3), and a head over the limit that arrives whole (it counts
+# only incomplete events). Each head is checked here before h11 sees it, so both fronts
+# answer the same request the same way.
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(rb"\n[ \t]")
+_CONTENT_LENGTH = re.compile(rb"\ncontent-length:([^\r\n]*)", re.IGNORECASE)
 _TAIL_BYTES = 3
 
 
 class H11Front:
     """Feeds h11 and forwards its events."""
 
-    __slots__ = ("_conn", "_in_head", "_max_head_size", "_sink", "_tail")
+    __slots__ = ("_conn", "_head", "_in_head", "_max_head_size", "_sink")
 
     def __init__(self, sink: RequestSink, *, max_head_size: int) -> None:
         self._sink = sink
         self._max_head_size = max_head_size
         self._conn = self._new_connection()
         self._in_head = True
-        self._tail = b""
+        self._head = bytearray()  # the head received so far, until its blank line
 
     def _new_connection(self) -> h11.Connection:
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head_size)
@@ -42,21 +46,29 @@ class H11Front:
     def feed(self, data: bytes) -> None:
         """Parse `data`; raise `ParseError` for anything h11 or the sink refuses."""
         if self._in_head:
-            self._refuse_folding(data)
+            self._check_head(data)
         self._conn.receive_data(data)
         self._drain()
 
-    def _refuse_folding(self, data: bytes) -> None:
-        seen = self._tail + data
-        end = _HEAD_END.search(seen)
-        head = seen if end is None else seen[: end.start() + 1]
-        if _FOLD.search(head) is not None:
-            raise ParseError(400, "obsolete line folding in request head")
+    def _check_head(self, data: bytes) -> None:
+        head = self._head
+        search_from = max(len(head) - _TAIL_BYTES, 0)
+        head += data
+        end = _HEAD_END.search(head, search_from)
         if end is None:
-            self._tail = seen[-_TAIL_BYTES:]
-        else:
-            self._tail = b""
-            self._in_head = False
+            if len(head) > self._max_head_size:
+                raise ParseError(431, "request head too large")
+            return
+        head_end = end.start() + 1
+        if head_end > self._max_head_size:
+            raise ParseError(431, "request head too large")
+        if _FOLD.search(head, 0, head_end) is not None:
+            raise ParseError(400, "obsolete line folding in request head")
+        lengths = _CONTENT_LENGTH.findall(head, 0, head_end)
+        if len(lengths) > 1 or (lengths and b"," in lengths[0]):
+            raise ParseError(400, "more than one Content-Length")
+        head.clear()
+        self._in_head = False
 
     def _drain(self) -> None:
         sink = self._sink
@@ -64,7 +76,10 @@ class H11Front:
             try:
                 event = self._conn.next_event()
             except h11.RemoteProtocolError as error:
-                raise ParseError(error.error_status_hint, str(error) or "invalid HTTP request") from None
+                # h11 hints 501 for any Transfer-Encoding but chunked; request.py answers 400
+                # (RFC 9112 §6.3: the body length cannot be known), and so does this front.
+                status = 400 if error.error_status_hint == 501 else error.error_status_hint
+                raise ParseError(status, str(error) or "invalid HTTP request") from None
             kind = type(event)
             if kind is h11.Data:
                 sink.on_body(bytes(event.data))  # type: ignore[union-attr]
@@ -90,8 +105,7 @@ class H11Front:
             return False
         self._conn = self._new_connection()
         self._in_head = True
-        self._tail = b""
         if trailing:
-            self._refuse_folding(trailing)
+            self._check_head(trailing)
             self._conn.receive_data(trailing)
         return True

@@ -23,6 +23,7 @@ class HttptoolsFront:
     __slots__ = (
         "_head_size",
         "_headers",
+        "_held",
         "_max_head_size",
         "_parser",
         "_sink",
@@ -37,12 +38,14 @@ class HttptoolsFront:
         self._url = b""
         self._headers: Headers = []
         self._head_size = 0
+        self._held = 0
         self.on_body = sink.on_body
         self.on_message_complete = sink.on_message_complete
         self._parser = httptools.HttpRequestParser(self)
 
     def feed(self, data: bytes) -> None:
         """Parse `data`; raise `ParseError` for anything llhttp or the sink refuses."""
+        open_head = self._headers if self._url else None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -57,12 +60,23 @@ class HttptoolsFront:
             raise
         except httptools.HttpParserError as error:
             raise ParseError(400, str(error) or "invalid HTTP request") from None
+        if self._headers is open_head:
+            # A head open before `data` and still open after it: all of `data` is head.
+            # httptools holds a partial header until it is whole, so on_header cannot count it.
+            self._held += len(data)
+            if self._held > self._max_head_size:
+                raise ParseError(431, "request head too large")
 
     # llhttp callbacks -------------------------------------------------------------------
     # No on_message_begin: the head state is reset when a head is handed over, which saves
     # a Python call per request. Sizes are counted inline for the same reason.
 
     def on_url(self, url: bytes) -> None:
+        if not self._url and self._headers:
+            # A chunked body's trailers come through on_header: they belong to the previous
+            # request, never to this one.
+            self._headers = []
+            self._head_size = 0
         self._url += url
         self._head_size += len(url)
         if self._head_size > self._max_head_size:
@@ -80,4 +94,5 @@ class HttptoolsFront:
         self._url = b""
         self._headers = []
         self._head_size = 0
+        self._held = 0
         self._sink.on_request(parser.get_method(), url, parser.get_http_version(), headers)

@@ -91,6 +91,13 @@ def _connection_tokens(value: bytes, keep_alive: bool, upgrade: bool) -> tuple[b
     return keep_alive, upgrade or b"upgrade" in tokens
 
 
+# Targets repeat (the same routes, again and again): decoding is a pure function of the
+# bytes, so short ones are remembered. Bounded in entries and key length, cleared when full.
+_TARGETS: dict[bytes, tuple[str, bytes, bytes]] = {}
+_TARGETS_MAX = 1024
+_TARGET_CACHE_LEN = 256
+
+
 def split_target(target: bytes, root_path: str) -> tuple[str, bytes, bytes]:
     """Turn a request target into ASGI's (path, raw_path, query_string).
 
@@ -99,16 +106,25 @@ def split_target(target: bytes, root_path: str) -> tuple[str, bytes, bytes]:
     Raises:
         ParseError: 400 for a target that is neither origin-form, absolute-form nor "*".
     """
+    parts = _TARGETS.get(target)
+    if parts is None:
+        parts = _decode_target(target)
+        if len(target) <= _TARGET_CACHE_LEN:
+            if len(_TARGETS) >= _TARGETS_MAX:
+                _TARGETS.clear()
+            _TARGETS[target] = parts
+    if root_path:
+        return root_path + parts[0], root_path.encode() + parts[1], parts[2]
+    return parts
+
+
+def _decode_target(target: bytes) -> tuple[str, bytes, bytes]:
     if target[:1] != b"/":
         target = _origin_of(target)
     raw_path, _, query_string = target.partition(b"?")
     if raw_path.isascii() and b"%" not in raw_path:
-        path = raw_path.decode("ascii")
-    else:
-        path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
-    if root_path:
-        return root_path + path, root_path.encode() + raw_path, query_string
-    return path, raw_path, query_string
+        return raw_path.decode("ascii"), raw_path, query_string
+    return unquote_to_bytes(raw_path).decode("utf-8", "replace"), raw_path, query_string
 
 
 def _origin_of(target: bytes) -> bytes:

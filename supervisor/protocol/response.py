@@ -47,18 +47,36 @@ def status_line(status: int) -> bytes:
     return line
 
 
+# Apps send the same header lines again and again; checking and encoding one is a pure
+# function of (name, value), so lines are remembered. Bounded, cleared when full.
+_LINES: dict[tuple[bytes, bytes], bytes] = {}
+_LINES_MAX = 2048
+_LINE_CACHE_LEN = 512
+
+
 def header_line(name: bytes, value: bytes) -> bytes:
     """`name: value` CRLF, refusing anything that could split the response.
 
     Raises:
         RuntimeError: the app sent an invalid name or value (a bug in the app).
     """
+    key = (name, value)
+    try:
+        line = _LINES.get(key)
+    except TypeError:  # unhashable: not bytes at all
+        line = None
+    if line is not None:
+        return line
     try:
         line = name + b": " + value + b"\r\n"
     except TypeError:
         raise RuntimeError(f"response header name and value must be bytes, got {name!r}: {value!r}") from None
     if _HEADER_LINE.fullmatch(line) is None:
         raise RuntimeError(f"invalid response header {name!r}: {value!r}")
+    if len(line) <= _LINE_CACHE_LEN:
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[key] = line
     return line
 
 

@@ -34,6 +34,7 @@ logger = logging.getLogger("serve.error")
 # may already be sending on a connection that looks idle to us (gunicorn loses requests
 # this way on HUP). Its next request, if any, is answered with Connection: close.
 DRAIN_IDLE_GRACE_S = 1.0
+PENDING_FLUSH_BYTES = 65536
 
 
 class HttpConnection(asyncio.Protocol):
@@ -56,6 +57,8 @@ class HttpConnection(asyncio.Protocol):
         self.read_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
+        self.pending: list[bytes] = []  # body chunks to leave in one write at the end of this loop turn
+        self.pending_size = 0
         self.closing = False
         self.refusal: ParseError | None = None  # answered once the requests before it are
         self.idle_since = monotonic()
@@ -225,7 +228,9 @@ class HttpConnection(asyncio.Protocol):
     def response_done(self, cycle: RequestResponseCycle) -> None:
         """Called by the cycle when its last body byte is written."""
         state = self.state
-        state.count_response()
+        state.total_requests += 1
+        if state.total_requests == state.limits.max_requests:
+            state.max_requests_reached()
         if state.limits.access_log:
             self._log_access(cycle)
         if not cycle.keep_alive:
@@ -270,6 +275,30 @@ class HttpConnection(asyncio.Protocol):
             self.read_paused = False
             self.transport.resume_reading()
 
+    def write(self, data: bytes) -> None:
+        """Write now, after anything still pending (responses never reorder)."""
+        if self.pending:
+            self.pending.append(data)
+            data = b"".join(self.pending)
+            self.pending.clear()
+            self.pending_size = 0
+        if data and not self.closing:
+            self.transport.write(data)
+
+    def write_soon(self, data: bytes) -> None:
+        """Queue a body chunk; chunks sent in one loop turn leave in one write.
+
+        uvloop writes at once when its buffer is empty, so ten `more_body` messages would
+        be ten syscalls. Past PENDING_FLUSH_BYTES the chunks go out at once, which keeps the
+        transport's own backpressure (pause_writing) in charge of large streams.
+        """
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= PENDING_FLUSH_BYTES:
+            self.write(b"")
+        elif len(self.pending) == 1:
+            self.loop.call_soon(self.write, b"")
+
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its low-water mark again."""
         if self.drain_waiter is None:
@@ -291,7 +320,7 @@ class HttpConnection(asyncio.Protocol):
         if self.closing:
             return
         logger.debug("Refusing request from %s: %d %s", self.client, status, reason)
-        self.transport.write(simple_response(status, reason.encode("utf-8", "replace"), self.state.default_headers))
+        self.write(simple_response(status, reason.encode("utf-8", "replace"), self.state.default_headers))
         self.close_after_write()
 
     def sweep(self, now: float) -> None:

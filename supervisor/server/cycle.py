@@ -103,7 +103,8 @@ class RequestResponseCycle:
 
     def end_body(self) -> None:
         self.more_body = False
-        self.wake()
+        if self.waiter is not None:
+            self.wake()
 
     def lose_connection(self) -> None:
         self.disconnected = True
@@ -127,7 +128,7 @@ class RequestResponseCycle:
         if self.expect_continue:
             self.expect_continue = False
             if not self.started and not self.disconnected:
-                self.conn.transport.write(_CONTINUE)  # RFC 9110 §10.1.1: only once the app asks for the body
+                self.conn.write(_CONTINUE)  # RFC 9110 §10.1.1: only once the app asks for the body
         elif self.started:
             self.flush_head()
         if not self.body_done:
@@ -151,8 +152,12 @@ class RequestResponseCycle:
         if conn.write_paused and not self.disconnected:
             await conn.drain()
         if message["type"] != "http.response.body" or not self.started or self.complete:
-            self._start_response(message)
-            return
+            if message["type"] == "http.response.start" and not self.started:
+                self.status = message["status"]
+                self.headers = message.get("headers", ())
+                self.started = True
+                return
+            self._refuse_message(message)
         body = message.get("body", b"")
         more_body = message.get("more_body", False)
         if self.disconnected:
@@ -163,23 +168,21 @@ class RequestResponseCycle:
         else:
             head = self._encode_head(-1 if more_body else len(body))
             data = head + self._frame(body, more_body)
-        if data:
-            conn.transport.write(data)
-        if not more_body:
-            self.complete = True
-            conn.response_done(self)
+        if more_body:
+            if data:
+                conn.write_soon(data)
+            return
+        self.complete = True
+        conn.write(data)
+        conn.response_done(self)
 
-    def _start_response(self, message: Message) -> None:
+    def _refuse_message(self, message: Message) -> None:
         kind = message["type"]
         if self.complete:
             raise RuntimeError(f"unexpected {kind!r}: the response is already complete")
         if self.started:
             raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
-        if kind != "http.response.start":
-            raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
-        self.status = message["status"]
-        self.headers = message.get("headers", ())
-        self.started = True
+        raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
 
     def _frame(self, body: bytes, more_body: bool) -> bytes:
         framing = self.framing
@@ -213,4 +216,4 @@ class RequestResponseCycle:
     def flush_head(self) -> None:
         """Write a held-back head now: the app sent its status and then waited."""
         if self.started and not self.head_sent and not self.complete and not self.disconnected:
-            self.conn.transport.write(self._encode_head(-1))
+            self.conn.write(self._encode_head(-1))

@@ -76,9 +76,7 @@ class ServerState:
             return H11Front(sink, max_head_size=self.limits.max_head_size)
         return HttptoolsFront(sink, max_head_size=self.limits.max_head_size)
 
-    def count_response(self) -> None:
-        """One more response complete; trips the max-requests limit when reached."""
-        self.total_requests += 1
-        limit = self.limits.max_requests
-        if limit and self.total_requests == limit and self.on_max_requests is not None:
+    def max_requests_reached(self) -> None:
+        """The connection counted the `max_requests`-th response (0 never matches: counts start at 1)."""
+        if self.on_max_requests is not None:
             self.on_max_requests()

@@ -1,0 +1,142 @@
+"""The arithmetic of status figures: request rates, latency percentiles, sums of per-worker counters.
+
+May import: the standard library only. No I/O and no clock: every time is a parameter.
+
+The latency histogram has `LATENCY_BUCKETS` buckets. Bucket i counts the responses that took
+at most `LATENCY_BOUNDS_S[i]` seconds (and more than the bound before it); the last bucket
+counts everything slower than 10 s. The bounds are log-spaced from 0.1 ms to 10 s, each about
+1.69 times the previous one, so a percentile read from the histogram is within that factor
+of the truth whatever the app's speed: the precision a dashboard needs, at 8 bytes a bucket.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+STATUS_CLASSES = 5  # 1xx, 2xx, 3xx, 4xx, 5xx
+LATENCY_BUCKETS = 24
+# 23 finite bounds (0.1 ms ... 10 s, 22 equal steps on a log scale) and one overflow bucket.
+LATENCY_BOUNDS_S: tuple[float, ...] = tuple(round(1e-4 * 10 ** (5 * i / 22), 9) for i in range(LATENCY_BUCKETS - 1))
+
+
+def status_class_index(status: int) -> int:
+    """The status-class counter a response status falls in: 0 for 1xx ... 4 for 5xx.
+
+    A status outside 100-599 (an app may send one) is counted with the nearest class.
+    """
+    return min(max(status // 100, 1), STATUS_CLASSES) - 1
+
+
+def bucket_index(seconds: float) -> int:
+    """The latency bucket a duration falls in (the overflow bucket past 10 s)."""
+    return bisect.bisect_left(LATENCY_BOUNDS_S, seconds)
+
+
+def percentile(buckets: Sequence[int], fraction: float) -> float | None:
+    """The latency, in seconds, below which `fraction` of the counted responses fall.
+
+    Interpolates linearly inside the bucket holding that rank, as Prometheus'
+    histogram_quantile does; a rank in the overflow bucket reads as 10 s, the highest
+    bound known.
+
+    Args:
+        buckets: counts per bucket, `LATENCY_BUCKETS` of them.
+        fraction: 0.5 for the median, 0.99 for p99; must be in (0, 1].
+
+    Returns:
+        None when the histogram is empty.
+
+    Raises:
+        ValueError: `fraction` outside (0, 1].
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"a percentile fraction must be in (0, 1], got {fraction}")
+    cumulative = list(itertools.accumulate(buckets))
+    if not cumulative or cumulative[-1] == 0:
+        return None
+    rank = fraction * cumulative[-1]
+    index = bisect.bisect_left(cumulative, rank)
+    if index >= len(LATENCY_BOUNDS_S):
+        return LATENCY_BOUNDS_S[-1]
+    below = cumulative[index - 1] if index else 0
+    lower = LATENCY_BOUNDS_S[index - 1] if index else 0.0
+    upper = LATENCY_BOUNDS_S[index]
+    # rank > below (bisect found the first cumulative count reaching it), so the bucket is not empty.
+    return lower + (upper - lower) * (rank - below) / (cumulative[index] - below)
+
+
+def sum_counts(vectors: Iterable[Sequence[int]], length: int) -> tuple[int, ...]:
+    """Element-wise sum of counter vectors (status classes or histograms of several workers)."""
+    total = [0] * length
+    for vector in vectors:
+        for i, count in enumerate(vector):
+            total[i] += count
+    return tuple(total)
+
+
+def subtract_counts(newer: Sequence[int], older: Sequence[int]) -> tuple[int, ...]:
+    """What a counter vector gained between two readings (a histogram over a recent window).
+
+    A count that went down (its worker was replaced in between) counts as no gain.
+    """
+    return tuple(max(0, new - old) for new, old in zip(newer, older))
+
+
+def increase(totals: Iterable[float]) -> float:
+    """How much a running total grew over successive readings.
+
+    A reading lower than the one before (a worker left the sum, or a new worker started
+    from zero) adds nothing for that step: never a negative rate, never a spike.
+    """
+    return sum(max(0.0, later - earlier) for earlier, later in itertools.pairwise(totals))
+
+
+def rate(samples: Sequence[tuple[float, float]], window_s: float) -> float:
+    """Growth per second of a total over the last `window_s` seconds.
+
+    Args:
+        samples: (time, total) readings, oldest first.
+        window_s: the window; measured from the newest reading back to the newest reading
+            at least that old (or the oldest one there is).
+
+    Returns:
+        0.0 with fewer than two readings or no time between them.
+    """
+    if len(samples) < 2:
+        return 0.0
+    end = samples[-1][0]
+    times = [time for time, _ in samples]
+    start = max(0, bisect.bisect_right(times, end - window_s) - 1)
+    elapsed = end - samples[start][0]
+    if elapsed <= 0:
+        return 0.0
+    return increase(total for _, total in samples[start:]) / elapsed
+
+
+class RateMeter:
+    """Successive readings of one total, kept for `horizon_s` seconds, giving rates over any window within it."""
+
+    def __init__(self, horizon_s: float = 10.0) -> None:
+        self._horizon_s = horizon_s
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def add(self, now: float, total: float) -> None:
+        """Record the total as read at `now` (times must not go backwards)."""
+        self._samples.append((now, total))
+        # Keep one reading at or beyond the horizon so a full-horizon window has a baseline.
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self._horizon_s:
+            self._samples.popleft()
+
+    def rate(self, window_s: float) -> float:
+        """Growth per second over the last `window_s` seconds (at most the horizon)."""
+        return rate(self._samples, window_s)
+
+
+def cpu_percent(cpu_s_before: float, cpu_s_after: float, elapsed_s: float) -> float:
+    """Share of one CPU a process used between two readings of its CPU time, in percent."""
+    if elapsed_s <= 0:
+        return 0.0
+    return max(0.0, cpu_s_after - cpu_s_before) / elapsed_s * 100.0
