@@ -1,0 +1,329 @@
+"""The one status shape: what `serve status --json` prints, the dashboard draws and /metrics exports.
+
+May import: the standard library only. No I/O: the master builds a `Snapshot` from its pools
+and slots; this module only holds it and turns it into JSON and back.
+
+JSON shape (`Snapshot.to_json()`; `Snapshot.from_json()` reads it back, ignoring keys it does
+not know so that older clients can read newer masters):
+
+    {
+      "schema": 1,
+      "master_pid": 4301,
+      "config_path": "/srv/serve.toml",
+      "started_at": 1767225600.0,          # the master's start, seconds since the epoch
+      "uptime_s": 3600.0,
+      "apps": [
+        {
+          "name": "api",
+          "binds": ["127.0.0.1:8000", "unix:/run/api.sock"],
+          "state": "running",              # running | starting | reloading | crashloop | stopping
+          "generation": 2,
+          "workers_desired": 4,
+          "workers_ready": 4,
+          "requests_total": 182733,
+          "requests_per_s": 1204.5,
+          "active_connections": 37,
+          "websockets": 3,
+          "p50_ms": 1.8,                   # null until a request was timed
+          "p99_ms": 41.0,
+          "rss_bytes": 241172480,
+          "restarts": 1,                   # workers replaced because they crashed or hung
+          "last_error": null,              # or the latest crash / failed reload, as text
+          "workers": [
+            {"pid": 4312, "slot": 0, "generation": 2, "state": "ready", "age_s": 812.4,
+             "requests": 45120, "rss_bytes": 60293120, "cpu_percent": 12.5, "active_requests": 2}
+          ]
+        }
+      ],
+      "events": [                          # oldest first
+        {"time": 1767229100.2, "app": "api", "kind": "reload", "message": "generation 2 serving"}
+      ]
+    }
+
+Worker states are starting | ready | retiring | exited. Event kinds are the `EventKind`
+values; an event's "app" is null when it concerns the master (a configuration error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+SCHEMA = 1
+
+
+class AppState(str, Enum):
+    """What an app is doing as a whole."""
+
+    RUNNING = "running"
+    STARTING = "starting"  # no worker of it has become ready yet
+    RELOADING = "reloading"  # a new generation is replacing the old one
+    CRASHLOOP = "crashloop"  # its workers keep failing at start; retried at the longest backoff
+    STOPPING = "stopping"
+
+
+class WorkerState(str, Enum):
+    """Where a worker is in its life: starting -> ready -> retiring -> exited."""
+
+    STARTING = "starting"
+    READY = "ready"
+    RETIRING = "retiring"
+    EXITED = "exited"
+
+
+class EventKind(str, Enum):
+    """What an `Event` reports."""
+
+    START = "start"
+    READY = "ready"
+    RETIRE = "retire"
+    EXIT = "exit"
+    CRASH = "crash"
+    RELOAD = "reload"
+    RELOAD_FAILED = "reload_failed"
+    CONFIG_ERROR = "config_error"
+    SCALE = "scale"
+    HEALTH_KILL = "health_kill"
+    MEMORY_RETIRE = "memory_retire"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to an app (or to the master, when `app` is None), at wall-clock `time`."""
+
+    time: float
+    app: str | None
+    kind: EventKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """One worker process as the master last saw it."""
+
+    pid: int
+    slot: int
+    generation: int
+    state: WorkerState
+    age_s: float
+    requests: int
+    rss_bytes: int
+    cpu_percent: float
+    active_requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    """One app: its pool, its traffic summed over its workers, and the workers themselves."""
+
+    name: str
+    binds: tuple[str, ...]
+    state: AppState
+    generation: int
+    workers_desired: int
+    workers_ready: int
+    requests_total: int
+    requests_per_s: float
+    active_connections: int
+    websockets: int
+    p50_ms: float | None
+    p99_ms: float | None
+    rss_bytes: int
+    restarts: int
+    last_error: str | None
+    workers: tuple[WorkerStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole master at one moment."""
+
+    master_pid: int
+    config_path: str
+    started_at: float
+    uptime_s: float
+    apps: tuple[AppStatus, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    @property
+    def requests_per_s(self) -> float:
+        """Requests per second over every app."""
+        return sum(app.requests_per_s for app in self.apps)
+
+    def app(self, name: str) -> AppStatus | None:
+        """The app called `name`, if there is one."""
+        return next((app for app in self.apps if app.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The snapshot as plain JSON values (the shape in this module's docstring)."""
+        plain = _plain(self)
+        assert isinstance(plain, dict)  # noqa: S101 - a dataclass always becomes a dict
+        return {"schema": SCHEMA, **plain}
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The snapshot as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Snapshot:
+        """Read a snapshot back from `to_dict`'s shape.
+
+        Raises:
+            ValueError: a key is missing or has the wrong type; the message gives its path.
+        """
+        fields = _Fields(data, "status")
+        schema = fields.integer("schema")
+        if schema != SCHEMA:
+            raise ValueError(f"status.schema: expected {SCHEMA}, got {schema} (a newer serve?)")
+        return cls(
+            master_pid=fields.integer("master_pid"),
+            config_path=fields.text("config_path"),
+            started_at=fields.number("started_at"),
+            uptime_s=fields.number("uptime_s"),
+            apps=tuple(_app(item) for item in fields.objects("apps")),
+            events=tuple(_event(item) for item in fields.objects("events")),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Snapshot:
+        """Read a snapshot back from `to_json`'s text.
+
+        Raises:
+            ValueError: not JSON, or not a snapshot; the message says where.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"status: not JSON: {error}") from None
+        return cls.from_dict(data)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _app(fields: _Fields) -> AppStatus:
+    return AppStatus(
+        name=fields.text("name"),
+        binds=tuple(fields.texts("binds")),
+        state=fields.choice("state", AppState),
+        generation=fields.integer("generation"),
+        workers_desired=fields.integer("workers_desired"),
+        workers_ready=fields.integer("workers_ready"),
+        requests_total=fields.integer("requests_total"),
+        requests_per_s=fields.number("requests_per_s"),
+        active_connections=fields.integer("active_connections"),
+        websockets=fields.integer("websockets"),
+        p50_ms=fields.maybe_number("p50_ms"),
+        p99_ms=fields.maybe_number("p99_ms"),
+        rss_bytes=fields.integer("rss_bytes"),
+        restarts=fields.integer("restarts"),
+        last_error=fields.maybe_text("last_error"),
+        workers=tuple(_worker(item) for item in fields.objects("workers")),
+    )
+
+
+def _worker(fields: _Fields) -> WorkerStatus:
+    return WorkerStatus(
+        pid=fields.integer("pid"),
+        slot=fields.integer("slot"),
+        generation=fields.integer("generation"),
+        state=fields.choice("state", WorkerState),
+        age_s=fields.number("age_s"),
+        requests=fields.integer("requests"),
+        rss_bytes=fields.integer("rss_bytes"),
+        cpu_percent=fields.number("cpu_percent"),
+        active_requests=fields.integer("active_requests"),
+    )
+
+
+def _event(fields: _Fields) -> Event:
+    return Event(
+        time=fields.number("time"),
+        app=fields.maybe_text("app"),
+        kind=fields.choice("kind", EventKind),
+        message=fields.text("message"),
+    )
+
+
+_E = TypeVar("_E", bound=Enum)
+
+
+class _Fields:
+    """Typed access to one JSON object, with the object's path for error messages."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected an object, got {_kind(data)}")
+        self._data: dict[str, object] = data
+        self._where = where
+
+    def _get(self, key: str) -> object:
+        if key not in self._data:
+            raise ValueError(f"{self._where}.{key}: missing")
+        return self._data[key]
+
+    def _wrong(self, key: str, expected: str, value: object) -> ValueError:
+        return ValueError(f"{self._where}.{key}: expected {expected}, got {_kind(value)}")
+
+    def integer(self, key: str) -> int:
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong(key, "an integer", value)
+        return value
+
+    def number(self, key: str) -> float:
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._wrong(key, "a number", value)
+        return float(value)
+
+    def maybe_number(self, key: str) -> float | None:
+        return None if self._get(key) is None else self.number(key)
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise self._wrong(key, "a string", value)
+        return value
+
+    def maybe_text(self, key: str) -> str | None:
+        return None if self._get(key) is None else self.text(key)
+
+    def choice(self, key: str, choices: type[_E]) -> _E:
+        value = self.text(key)
+        try:
+            return choices(value)
+        except ValueError:
+            allowed = " | ".join(str(choice.value) for choice in choices)
+            raise ValueError(f"{self._where}.{key}: expected {allowed}, got {value!r}") from None
+
+    def _list(self, key: str) -> list[object]:
+        value = self._get(key)
+        if not isinstance(value, list):
+            raise self._wrong(key, "a list", value)
+        return value
+
+    def texts(self, key: str) -> list[str]:
+        items = self._list(key)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise ValueError(f"{self._where}.{key}[{i}]: expected a string, got {_kind(item)}")
+        return [str(item) for item in items]
+
+    def objects(self, key: str) -> list[_Fields]:
+        return [_Fields(item, f"{self._where}.{key}[{i}]") for i, item in enumerate(self._list(key))]
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
