@@ -5,13 +5,15 @@ May import: anything below it (server/, config/, errors).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from supervisor.config.options import Config
-from supervisor.errors import EXIT_OK, SupervisorError
+from supervisor.config.schema import ServeFile, ServerSection
+from supervisor.errors import EXIT_OK
 from supervisor.server.server import Server
 
-__all__ = ["Config", "Server", "run", "run_config"]
+__all__ = ["Config", "Server", "run", "run_config", "run_pool"]
 
 
 def run(app: Any, **options: Any) -> None:
@@ -30,12 +32,22 @@ def run_config(config: Config) -> int:
     Raises:
         SupervisorError: with the exit code to use (1 configuration, 3 startup).
     """
-    app_config = config.app_config
-    if app_config.workers > 1 or app_config.reload:
-        what = "--reload" if app_config.reload else f"--workers {app_config.workers}"
-        raise SupervisorError(
-            f"{what} needs serve's master process, which this version does not have yet; "
-            "run without it, or one `serve run` per port behind a load balancer"
-        )
+    if config.app_config.workers > 1:
+        return run_pool(config)
     Server(config).run()
     return EXIT_OK
+
+
+def run_pool(config: Config) -> int:
+    """`serve run --workers N`: the master, supervising one app (named after its module) with N workers."""
+    from supervisor.master.arbiter import run_master
+
+    app_config = config.app_config
+    name = app_config.app.split(":", 1)[0] if isinstance(app_config.app, str) else "app"
+    server = ServerSection(
+        control_socket="",
+        graceful_timeout=30.0 if app_config.graceful_timeout is None else app_config.graceful_timeout,
+        log_level=app_config.log_level,
+    )
+    app = dataclasses.replace(app_config, name=name)
+    return run_master(ServeFile(path="serve run", server=server, apps={name: app}))

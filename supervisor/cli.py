@@ -19,6 +19,7 @@ from supervisor.config.dump import dump_toml
 from supervisor.config.loader import load_file
 from supervisor.config.options import ENVVAR_PREFIX, Config, run_params
 from supervisor.errors import ConfigError, Problem, SupervisorError
+from supervisor.logs import LOG_LEVELS
 
 
 def version_line() -> str:
@@ -87,46 +88,54 @@ def check(config_path: str) -> None:
     click.echo(dump_toml(load_file(config_path)), nl=False)
 
 
+@serve.command("up")
+@config_file_option
+@click.option(
+    "--tui/--no-tui",
+    default=None,
+    help="Show the live dashboard (default: when stdout is a terminal). Until the dashboard lands, logs are plain.",
+)
+@click.option("--log-level", type=click.Choice(sorted(LOG_LEVELS)), default=None, help="Override [server] log_level.")
+def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
+    """Start the master: bind every app's sockets, fork their workers, and supervise them until stopped.
+
+    Signals: HUP reloads, TERM or INT stops gracefully (INT twice: at once), QUIT stops at once,
+    TTIN/TTOU add or remove a worker of every app, USR1 reopens log files.
+    """
+    ctx = click.get_current_context()
+    serve_file = load_file(config_path)
+    from supervisor import logs
+    from supervisor.master.arbiter import run_master
+
+    logs.configure_logging(
+        log_config=None, log_level=log_level or serve_file.server.log_level, use_colors=None, access_log=False
+    )
+    ctx.exit(run_master(serve_file))
+
+
 def _run(**values: Any) -> None:
     ctx = click.get_current_context()
     if values.get("env_file"):
         # Loaded before Config is built, so WEB_CONCURRENCY and FORWARDED_ALLOW_IPS set in it count, as in uvicorn.
         dotenv.load_dotenv(values["env_file"])
     config = Config.from_command_line(values, os.environ)
-    _refuse_without_master(ctx, config)
-    from supervisor.api import run_config  # here: `serve check` and `--help` never import the server
+    _refuse_reload(config)
+    from supervisor.api import run_config  # here: `serve check` and `--help` stay light
 
-    ctx.exit(run_config(config))
+    ctx.exit(run_config(config))  # several workers: the master, supervising this one app
 
 
-def _refuse_without_master(ctx: click.Context, config: Config) -> None:
-    """Several workers and code reloading are the master's work; until it exists, say so rather than pretend."""
+def _refuse_reload(config: Config) -> None:
+    """Code reloading is the file watcher's work; until it exists, say so rather than pretend."""
     problems = []
-    if config.app_config.workers > 1:
-        source = ctx.get_parameter_source("workers")
-        if source is click.core.ParameterSource.COMMANDLINE:
-            named = "--workers"
-        elif source is click.core.ParameterSource.ENVIRONMENT:
-            named = f"{ENVVAR_PREFIX}_WORKERS"
-        else:
-            named = "WEB_CONCURRENCY"
-        problems.append(
-            Problem(
-                "serve run",
-                None,
-                named,
-                f"{config.app_config.workers} worker processes need serve's master process, which this version "
-                "does not have yet; serve one process (--workers 1) for now",
-            )
-        )
     if config.app_config.reload:
         problems.append(
             Problem(
                 "serve run",
                 None,
                 "--reload",
-                "reloading needs serve's master process, which this version does not have yet; "
-                "restart serve run after a change for now",
+                "reloading on file changes needs serve's file watcher, which this version does not have yet; "
+                "restart serve run (or send SIGHUP to a --workers master) after a change for now",
             )
         )
     if problems:

@@ -83,7 +83,9 @@ class HttptoolsFront:
             raise ParseError(431, "request head too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        # llhttp drops the whitespace before a value but keeps the whitespace after it, which
+        # RFC 9112 §5.1 says is not part of the value (h11 drops both).
+        self._headers.append((name.lower(), value.rstrip(b" \t")))
         self._head_size += len(name) + len(value) + 4
         if self._head_size > self._max_head_size:
             raise ParseError(431, "request head too large")

@@ -63,8 +63,8 @@ def header_line(name: bytes, value: bytes) -> bytes:
     key = (name, value)
     try:
         line = _LINES.get(key)
-    except TypeError:  # unhashable: not bytes at all
-        line = None
+    except TypeError:  # unhashable (bytearray, list): not bytes at all, and it could not be cached below
+        raise RuntimeError(f"response header name and value must be bytes, got {name!r}: {value!r}") from None
     if line is not None:
         return line
     try:

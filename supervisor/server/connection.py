@@ -40,13 +40,13 @@ PENDING_FLUSH_BYTES = 65536
 class HttpConnection(asyncio.Protocol):
     """One client connection speaking HTTP/1.1; the `RequestSink` of its parser front."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, server: tuple[str, int] | None = None) -> None:
         self.state = state
         self.loop = state.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self.front = state.new_front(self)
         self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int] | None = None
+        self.server = server  # known up front for a listener bound to one address
         self.scheme = "http"
         self.peer_trusted = False
         self.cycle: RequestResponseCycle | None = None  # the one being answered
@@ -69,7 +69,8 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.client = _address(transport.get_extra_info("peername"))
-        self.server = _address(transport.get_extra_info("sockname"))
+        if self.server is None:
+            self.server = _address(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
         trusted = self.state.trusted
@@ -110,8 +111,9 @@ class HttpConnection(asyncio.Protocol):
             self.pause_reading()
 
     def eof_received(self) -> bool:
-        # A client may half-close after its last request and still read the answer.
-        if self.cycle is not None:
+        # A client may half-close after its last request and still read the answer; one that
+        # stops inside a request body has cut that request short, and the app must hear so.
+        if self.cycle is not None and self.reader is None:
             self.cycle.keep_alive = False
             for queued in self.queue:
                 queued.keep_alive = False
@@ -208,6 +210,8 @@ class HttpConnection(asyncio.Protocol):
             self.state.active_requests -= 1
         if result is not None:
             logger.error("ASGI callable returned a value (%r); ignored", result)
+        if cycle.disconnected:
+            return  # the client left: an unfinished response is nobody's fault
         if not cycle.started:
             logger.error("ASGI callable returned without starting a response")
             self._abandon(cycle)
@@ -221,7 +225,7 @@ class HttpConnection(asyncio.Protocol):
             return
         cycle.complete = True
         if cycle.head_sent:
-            self.transport.close()
+            self.close_after_write()
         else:
             self.refuse(500, "Internal Server Error")
 
@@ -231,6 +235,8 @@ class HttpConnection(asyncio.Protocol):
         state.total_requests += 1
         if state.total_requests == state.limits.max_requests:
             state.max_requests_reached()
+        if state.counters is not None:
+            state.counters.observe_response(cycle.status, monotonic() - cycle.started_at)
         if state.limits.access_log:
             self._log_access(cycle)
         if not cycle.keep_alive:
@@ -312,6 +318,7 @@ class HttpConnection(asyncio.Protocol):
 
     def close_after_write(self) -> None:
         if not self.closing:
+            self.write(b"")  # chunks still pending from write_soon go first
             self.closing = True
             self.transport.close()  # asyncio flushes the write buffer first
 

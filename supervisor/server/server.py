@@ -2,9 +2,10 @@
 
 May import: config/, protocol/, asgi/, sockets, logs, errors, _types, other server/ modules.
 
-Startup order: bind (so a bad address fails before the app is imported), load the app,
-lifespan startup, then accept. Shutdown order: stop accepting, drain connections within
-`graceful_timeout`, cancel what is left, lifespan shutdown last.
+Startup order: bind and make the TLS context (so a bad address or certificate fails
+before the app is imported), load the app, lifespan startup, then accept. Shutdown order:
+stop accepting, drain connections within `graceful_timeout`, cancel what is left,
+lifespan shutdown last.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import dotenv
 
@@ -33,6 +34,7 @@ from supervisor.server.tls import create_ssl_context
 
 if TYPE_CHECKING:
     from supervisor.config.schema import AppConfig
+    from supervisor.status.slots import WorkerCounters
 
 logger = logging.getLogger("serve.error")
 
@@ -51,6 +53,19 @@ CLOCK_INTERVAL_S = 1.0  # Date header granularity and the longest wait before a 
 DRAIN_CLOCK_INTERVAL_S = 0.25
 
 
+class Observer(Protocol):
+    """Told about the server's life; the master's worker bootstrap reports it in the status slot."""
+
+    def ready(self, state: ServerState) -> None:
+        """Lifespan startup is done and every socket accepts."""
+
+    def tick(self, state: ServerState) -> None:
+        """The server clock ticked (every `Server.tick_interval` seconds): the heartbeat."""
+
+    def draining(self, state: ServerState) -> None:
+        """A stop began: no more accepting; in-flight requests finish."""
+
+
 class Server:
     """Serves one app. `run()` blocks; `await serve()` runs inside an existing loop.
 
@@ -58,7 +73,25 @@ class Server:
     to skip the drain.
     """
 
-    def __init__(self, config: Config | AppConfig, *, install_signal_handlers: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config | AppConfig,
+        *,
+        install_signal_handlers: bool = True,
+        worker: bool = False,
+        observer: Observer | None = None,
+        counters: WorkerCounters | None = None,
+        tick_interval: float = CLOCK_INTERVAL_S,
+    ) -> None:
+        """Args:
+        config: the app's settings (uvicorn-style `Config`, or an `AppConfig`).
+        install_signal_handlers: take SIGINT/SIGTERM (SIGTERM/SIGQUIT as a worker) while serving.
+        worker: run as one of the master's workers: SIGTERM drains, SIGQUIT stops at once,
+            SIGINT is ignored (the master coordinates), max_requests is the master's to enforce.
+        observer: told when the server is ready, on every clock tick, and when it drains.
+        counters: per-response figures (requests, status classes, latency) to keep up to date.
+        tick_interval: the longest time between two clock ticks.
+        """
         if isinstance(config, Config):
             # uvicorn's Config sets logging up when it is made; ours cannot (config/ sits
             # below logs), so the uvicorn-style entry point does it here.
@@ -67,6 +100,10 @@ class Server:
         else:
             self.config = config
         self.install_signal_handlers = install_signal_handlers
+        self.worker = worker
+        self.observer = observer
+        self.counters = counters
+        self.tick_interval = tick_interval
         self.started = False
         self.force_exit = False
         self.state: ServerState | None = None
@@ -112,6 +149,8 @@ class Server:
 
     async def _serve_on(self, bound: list[socket.socket], loop: asyncio.AbstractEventLoop) -> None:
         config = self.config
+        # Before the app: a bad certificate must not wait for (or run) the app's startup.
+        ssl_context = create_ssl_context(config)
         _apply_environment(config)
         # uvicorn puts its --app-dir (default: the working directory) first on sys.path.
         app = load_app(config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir or ".")
@@ -119,18 +158,25 @@ class Server:
         await lifespan.startup()
         try:
             state = self.state = self._new_state(app, loop, lifespan.state)
-            ssl_context = create_ssl_context(config)
             for sock in bound:
+                local = _fixed_local_address(sock)
                 server = await loop.create_server(
-                    lambda: HttpConnection(state), sock=sock, ssl=ssl_context, backlog=config.backlog
+                    lambda local=local: HttpConnection(state, local),
+                    sock=sock,
+                    ssl=ssl_context,
+                    backlog=config.backlog,
                 )
                 self.servers.append(server)
                 where = listeners.describe(sock, tls=ssl_context is not None)
                 logger.info("serve running on %s (Press CTRL+C to quit)", where)
             self._tick()
             self.started = True
+            if self.observer is not None:
+                self.observer.ready(state)
             with _SignalCapture(self, loop, enabled=self.install_signal_handlers):
                 await self._exit_requested  # type: ignore[misc]
+                if self.observer is not None:
+                    self.observer.draining(state)
                 await self._shutdown(state)
         finally:
             if self._clock is not None:
@@ -149,7 +195,7 @@ class Server:
         limits = Limits(
             root_path=config.root_path,
             limit_concurrency=config.limit_concurrency,
-            max_requests=config.max_requests,
+            max_requests=0 if self.worker else config.max_requests,
             max_head_size=config.h11_max_incomplete_event_size or config.max_request_header_size
             if resolve_http(config.http) == "h11"
             else config.max_request_header_size,
@@ -168,6 +214,7 @@ class Server:
             extra_headers=b"".join(extra),
             lifespan_state=lifespan_state,
             on_max_requests=self._max_requests_reached,
+            counters=self.counters,
         )
         state.tick_date(time.time())
         return state
@@ -185,11 +232,13 @@ class Server:
         now = time.monotonic()
         for conn in list(state.connections):
             conn.sweep(now)
+        if self.observer is not None:
+            self.observer.tick(state)
         limits = state.limits
         interval = (
             DRAIN_CLOCK_INTERVAL_S
             if state.draining
-            else min(CLOCK_INTERVAL_S, limits.timeout_keep_alive / 4, limits.timeout_request_header / 4)
+            else min(self.tick_interval, limits.timeout_keep_alive / 4, limits.timeout_request_header / 4)
         )
         self._clock = self._loop.call_later(max(interval, 0.05), self._tick)
 
@@ -228,8 +277,8 @@ class Server:
                 handle.cancel()
 
     def handle_exit(self, sig: int) -> None:
-        """A stop signal: the first asks for a graceful stop, a second SIGINT forces it."""
-        if self._should_exit and sig == signal.SIGINT:
+        """A stop signal: the first asks for a graceful stop, a second SIGINT (or SIGQUIT) forces it."""
+        if (self._should_exit and sig == signal.SIGINT) or sig == signal.SIGQUIT:
             self.force_exit = True
         self.should_exit = True
 
@@ -254,7 +303,8 @@ class _SignalCapture:
     def __enter__(self) -> None:
         if not self.enabled:
             return
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        handled = (signal.SIGTERM, signal.SIGQUIT) if self.server.worker else (signal.SIGINT, signal.SIGTERM)
+        for sig in handled:
             try:
                 self.loop.add_signal_handler(sig, self.server.handle_exit, sig)
             except (ValueError, RuntimeError):  # not the main thread: the embedding program owns signals
@@ -279,7 +329,9 @@ def _bind_all(config: AppConfig) -> list[socket.socket]:
 def _close_all(bound: list[socket.socket], config: AppConfig) -> None:
     for sock in bound:
         sock.close()
-    for address in config.bind:
+    # `bound` follows config.bind's order and stops at a failed bind, whose path may be
+    # another server's live socket: only the files bound here are removed.
+    for address in config.bind[: len(bound)]:
         if isinstance(address, UnixBind):
             listeners.unlink(address.path)
 
@@ -289,6 +341,19 @@ def _apply_environment(config: AppConfig) -> None:
     if config.env_file:
         dotenv.load_dotenv(config.env_file, override=False)
     os.environ.update(config.env)
+
+
+def _fixed_local_address(sock: socket.socket) -> tuple[str, int] | None:
+    """The address every connection on `sock` arrives at, or None when it varies (wildcard, unix).
+
+    Saves a getsockname() per accepted connection.
+    """
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        return None
+    return (str(host), int(port))
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from supervisor._types import ASGIApp
     from supervisor.asgi.proxy_headers import TrustedHosts
     from supervisor.server.connection import HttpConnection
+    from supervisor.status.slots import WorkerCounters
 
 # 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4).
 ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.3"}
@@ -56,6 +57,7 @@ class ServerState:
     draining: bool = False
     default_headers: bytes = b""
     on_max_requests: Callable[[], None] | None = None
+    counters: WorkerCounters | None = None  # set under the master: per-response figures for the status slot
 
     def __post_init__(self) -> None:
         self.tick_date(0.0)

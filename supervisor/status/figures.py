@@ -81,8 +81,9 @@ def subtract_counts(newer: Sequence[int], older: Sequence[int]) -> tuple[int, ..
     """What a counter vector gained between two readings (a histogram over a recent window).
 
     A count that went down (its worker was replaced in between) counts as no gain.
+    Both vectors must have the same length.
     """
-    return tuple(max(0, new - old) for new, old in zip(newer, older))
+    return tuple(max(0, new - old) for new, old in zip(newer, older, strict=True))
 
 
 def increase(totals: Iterable[float]) -> float:
@@ -113,7 +114,7 @@ def rate(samples: Sequence[tuple[float, float]], window_s: float) -> float:
     elapsed = end - samples[start][0]
     if elapsed <= 0:
         return 0.0
-    return increase(total for _, total in samples[start:]) / elapsed
+    return increase(total for _, total in itertools.islice(samples, start, None)) / elapsed
 
 
 class RateMeter:

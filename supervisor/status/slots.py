@@ -64,7 +64,7 @@ _CACHE_LINE = 64
 SLOT_BYTES = -(-(_SEQUENCE.size + _RECORD.size) // _CACHE_LINE) * _CACHE_LINE
 
 
-class SlotsExhausted(RuntimeError):
+class SlotsExhaustedError(RuntimeError):
     """Every slot is in use; the master must not fork another worker until one is released."""
 
 
@@ -223,10 +223,10 @@ class SlotTable:
             The slot index, to hand to the child's `SlotWriter`.
 
         Raises:
-            SlotsExhausted: every slot is taken.
+            SlotsExhaustedError: every slot is taken.
         """
         if not self._free:
-            raise SlotsExhausted(f"all {self._capacity} worker status slots are in use")
+            raise SlotsExhaustedError(f"all {self._capacity} worker status slots are in use")
         index = heapq.heappop(self._free)
         self._write(index, SlotState.STARTING, generation=generation, started_at=started_at)
         return index

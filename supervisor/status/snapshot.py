@@ -50,7 +50,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 SCHEMA = 1
 
@@ -158,11 +158,9 @@ class Snapshot:
         """The app called `name`, if there is one."""
         return next((app for app in self.apps if app.name == name), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """The snapshot as plain JSON values (the shape in this module's docstring)."""
-        plain = _plain(self)
-        assert isinstance(plain, dict)  # noqa: S101 - a dataclass always becomes a dict
-        return {"schema": SCHEMA, **plain}
+        return {"schema": SCHEMA, **_plain_fields(self)}
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The snapshot as JSON text."""
@@ -202,11 +200,15 @@ class Snapshot:
         return cls.from_dict(data)
 
 
+def _plain_fields(record: Snapshot | AppStatus | WorkerStatus | Event) -> dict[str, object]:
+    return {item.name: _plain(getattr(record, item.name)) for item in dataclasses.fields(record)}
+
+
 def _plain(value: object) -> object:
     if isinstance(value, Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {item.name: _plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+    if isinstance(value, (AppStatus, WorkerStatus, Event)):
+        return _plain_fields(value)
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
     return value
@@ -326,4 +328,4 @@ class _Fields:
 
 
 def _kind(value: object) -> str:
-    return "null" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
+    return "null" if value is None else f"{type(value).__name__} {value!r:.40}"

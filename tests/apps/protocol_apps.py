@@ -20,6 +20,7 @@ Message = dict[str, Any]
 
 CALLS = 0
 FLOOD_SENT: dict[str, int] = {}
+HOLDS: dict[str, asyncio.Event] = {}
 
 FIXED_BODY = b"fixed body, 26 bytes long\n"
 
@@ -38,7 +39,8 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     global CALLS
-    route = ROUTES.get(scope["path"].removeprefix(scope["root_path"]), not_found)
+    path = scope["path"].removeprefix(scope["root_path"])
+    route = ROUTES.get(path) or (scope_info if path.startswith("/scope/") else not_found)
     if route is not calls:
         CALLS += 1
     await route(scope, receive, send)
@@ -53,7 +55,9 @@ async def read_body(receive: Any) -> tuple[bytes, int]:
     messages = 0
     while True:
         message = await receive()
-        assert message["type"] == "http.request", message
+        if message["type"] == "http.disconnect":
+            note("disconnected while reading a body")
+            return b"".join(body), messages
         messages += 1
         body.append(message.get("body", b""))
         if not message.get("more_body", False):
@@ -99,6 +103,7 @@ async def scope_info(scope: Scope, receive: Any, send: Any) -> None:
         "query_string": scope["query_string"].decode("latin-1"),
         "root_path": scope["root_path"],
         "scheme": scope["scheme"],
+        "client": scope["client"],
         "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]],
         "body": body.decode("latin-1"),
         "messages": messages,
@@ -151,6 +156,12 @@ async def no_read(scope: Scope, receive: Any, send: Any) -> None:
 async def length_short(scope: Scope, receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
     await send({"type": "http.response.body", "body": b"12345"})
+
+
+async def length_short_streamed(scope: Scope, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+    await send({"type": "http.response.body", "body": b"1234", "more_body": True})
+    await send({"type": "http.response.body", "body": b"5678"})
 
 
 async def length_long(scope: Scope, receive: Any, send: Any) -> None:
@@ -236,6 +247,29 @@ async def flood(scope: Scope, receive: Any, send: Any) -> None:
     note(f"flood done {tag}")
 
 
+async def hold_body(scope: Scope, receive: Any, send: Any) -> None:
+    """Takes one body message, then stops reading until `/release?tag=` is called; then reads the rest."""
+    tag = query(scope)["tag"]
+    held = HOLDS.setdefault(tag, asyncio.Event())
+    first = await receive()
+    note(f"holding {tag} after {len(first.get('body', b''))} bytes")
+    await held.wait()
+    digest = hashlib.sha256(first.get("body", b""))
+    length = len(first.get("body", b""))
+    more = first.get("more_body", False)
+    while more:
+        message = await receive()
+        digest.update(message.get("body", b""))
+        length += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    await respond(send, json.dumps({"length": length, "sha256": digest.hexdigest()}).encode())
+
+
+async def release(scope: Scope, receive: Any, send: Any) -> None:
+    HOLDS.setdefault(query(scope)["tag"], asyncio.Event()).set()
+    await respond(send, b"released")
+
+
 async def progress(scope: Scope, receive: Any, send: Any) -> None:
     await respond(send, str(FLOOD_SENT.get(query(scope)["tag"], -1)).encode())
 
@@ -252,6 +286,7 @@ ROUTES = {
     "/sleep": sleep_then_answer,
     "/no-read": no_read,
     "/length-short": length_short,
+    "/length-short-streamed": length_short_streamed,
     "/length-long": length_long,
     "/length-long-streamed": length_long_streamed,
     "/inject-value": inject_value,
@@ -266,4 +301,6 @@ ROUTES = {
     "/stream": stream,
     "/flood": flood,
     "/progress": progress,
+    "/hold-body": hold_body,
+    "/release": release,
 }

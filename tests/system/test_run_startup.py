@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 from support import APPS_DIR, ServeProcess, serve_run
 
 pytestmark = pytest.mark.system
@@ -99,10 +100,11 @@ def test_invalid_option_value_is_a_usage_error() -> None:
     assert "Usage: serve run" in output
 
 
-def test_several_workers_are_refused_until_the_master_exists() -> None:
-    code, output = run_until_exit("system_apps:app", "--app-dir", str(APPS_DIR), "--port", "0", "--workers", "2")
+@pytest.mark.parametrize("option", [("--workers", "2"), ("--reload",)], ids=["workers", "reload"])
+def test_master_only_options_are_refused_until_the_master_exists(option: tuple[str, ...]) -> None:
+    code, output = run_until_exit("system_apps:app", "--app-dir", str(APPS_DIR), "--port", "0", *option)
     assert code == 1
-    assert "--workers" in output
+    assert f"serve run: {option[0]}: " in output
     assert "does not have yet" in output
     assert "Started server process" not in output
 
@@ -114,3 +116,48 @@ def test_several_workers_from_web_concurrency_are_refused_naming_it() -> None:
     assert code == 1
     assert "WEB_CONCURRENCY" in output
     assert "does not have yet" in output
+
+
+def test_unix_socket_in_use_by_a_live_server_exits_3(uds_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as live:
+        live.bind(str(uds_path))
+        live.listen()
+        code, output = run_until_exit("system_apps:app", "--app-dir", str(APPS_DIR), "--uds", str(uds_path))
+        assert uds_path.is_socket()  # someone else's socket file: left alone
+    assert code == 3
+    assert f"unix:{uds_path}: address already in use" in output
+    assert_never_served(output)
+
+
+def test_key_not_matching_the_certificate_exits_3_before_the_app_starts(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    served, other = authority.issue_cert("127.0.0.1"), authority.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    served.cert_chain_pems[0].write_to_path(str(certfile))
+    other.private_key_pem.write_to_path(str(keyfile))
+    code, output = run_until_exit(
+        "system_apps:app",
+        "--app-dir",
+        str(APPS_DIR),
+        "--port",
+        "0",
+        "--ssl-certfile",
+        str(certfile),
+        "--ssl-keyfile",
+        str(keyfile),
+    )
+    assert code == 3
+    assert f"ssl_keyfile: {keyfile}: the key does not match the certificate in {certfile}" in output
+    assert "system_apps: lifespan startup" not in output
+    assert_never_served(output)
+
+
+def test_invalid_log_config_exits_1_naming_the_file_and_line(tmp_path: Path) -> None:
+    log_config = tmp_path / "logging.json"
+    log_config.write_text('{\n  "version": 1,\n  "handlers": {,}\n}\n')
+    code, output = run_until_exit(
+        "system_apps:app", "--app-dir", str(APPS_DIR), "--port", "0", "--log-config", str(log_config)
+    )
+    assert code == 1
+    assert f"{log_config}:3: invalid JSON" in output
+    assert_never_served(output)

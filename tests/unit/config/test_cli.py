@@ -124,30 +124,21 @@ def test_run_loads_the_env_file_before_building_the_config(tmp_path: Path, monke
     assert config.env_file == str(env_file)
 
 
-def test_run_refuses_several_workers_until_the_master_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_hands_several_workers_to_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
     api = FakeApi(monkeypatch)
-    result = invoke("run", "main:app", "--workers", "4")
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "serve run: --workers: 4 worker processes need serve's master process, which this version does not have"
-        " yet; serve one process (--workers 1) for now\n"
-    )
-    assert invoke("run", "main:app", env={"SERVE_WORKERS": "2"}).stderr.startswith("serve run: SERVE_WORKERS: 2 worker")
-    assert invoke("run", "main:app", env={"WEB_CONCURRENCY": "3"}).stderr.startswith(
-        "serve run: WEB_CONCURRENCY: 3 worker"
-    )
-    assert api.configs == []
+    assert invoke("run", "main:app", "--workers", "4").exit_code == 0
+    assert invoke("run", "main:app", env={"SERVE_WORKERS": "2"}).exit_code == 0
+    assert invoke("run", "main:app", env={"WEB_CONCURRENCY": "3"}).exit_code == 0
+    assert [config.app_config.workers for config in api.configs] == [4, 2, 3]
 
 
-def test_run_refuses_reload_until_the_master_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_refuses_reload_until_the_watcher_exists(monkeypatch: pytest.MonkeyPatch) -> None:
     api = FakeApi(monkeypatch)
     result = invoke("run", "main:app", "--reload", "--workers", "2")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "serve run: --workers: 2 worker processes need serve's master process, which this version does not have"
-        " yet; serve one process (--workers 1) for now",
-        "serve run: --reload: reloading needs serve's master process, which this version does not have yet;"
-        " restart serve run after a change for now",
+        "serve run: --reload: reloading on file changes needs serve's file watcher, which this version does not"
+        " have yet; restart serve run (or send SIGHUP to a --workers master) after a change for now",
     ]
     assert api.configs == []
 

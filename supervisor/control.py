@@ -1,0 +1,224 @@
+"""The commands a running master obeys, whether they come from a signal, the control socket or a key.
+
+May import: the standard library only. No I/O: this module defines the `Command` types, maps
+signals to them, and encodes the control socket's messages; the master and the client move
+the bytes.
+
+A SIGHUP, `serve reload` and the dashboard's r key all become `Reload()`, handled by one
+arbiter method; likewise scale and stop.
+
+Control socket wire format: JSON lines, UTF-8, one request and one reply per line.
+
+    request:  {"command": "reload", "app": null}
+              {"command": "scale", "app": "api", "workers": 4}
+              {"command": "scale_by", "delta": 1, "app": null}
+              {"command": "stop", "now": false}
+              {"command": "reopen_logs"}
+              {"command": "status"}
+    reply:    {"ok": true, "error": null, "result": ...}     (result: JSON; a snapshot for status)
+              {"ok": false, "error": "no app named 'apii'", "result": null}
+
+Arguments with a default (every "app" but scale's, "delta"'s app, "now") may be left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+MAX_LINE_BYTES = 1 << 20  # a reply carries a whole status snapshot; a request is a few dozen bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """Reload the configuration and start a new generation of `app` (every app when None)."""
+
+    app: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """Run `workers` workers for `app`."""
+
+    app: str
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleBy:
+    """Change the worker count of `app` (every app when None) by `delta`, never below one."""
+
+    delta: int
+    app: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Stop the master: draining every worker first, or at once when `now`."""
+
+    now: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReopenLogs:
+    """Reopen every log file (after logrotate moved them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Answer with a status snapshot."""
+
+
+Command: TypeAlias = Reload | Scale | ScaleBy | Stop | ReopenLogs | Status
+
+_NAMES: dict[type[Command], str] = {
+    Reload: "reload",
+    Scale: "scale",
+    ScaleBy: "scale_by",
+    Stop: "stop",
+    ReopenLogs: "reopen_logs",
+    Status: "status",
+}
+_TYPES: dict[str, type[Command]] = {name: kind for kind, name in _NAMES.items()}
+
+
+class MessageError(ValueError):
+    """A control-socket line that is not a valid request or reply; the message says what is wrong."""
+
+
+# SIGINT depends on what came before; SIGCHLD only wakes the loop, which reaps on every turn.
+_SIGNAL_COMMANDS: dict[int, Command] = {
+    signal.SIGHUP: Reload(),
+    signal.SIGTERM: Stop(now=False),
+    signal.SIGQUIT: Stop(now=True),
+    signal.SIGTTIN: ScaleBy(+1),
+    signal.SIGTTOU: ScaleBy(-1),
+    signal.SIGUSR1: ReopenLogs(),
+}
+
+
+def signal_to_command(signum: int, *, second_interrupt: bool = False) -> Command | None:
+    """The command a signal to the master means (SPEC §3).
+
+    Args:
+        signum: the signal received.
+        second_interrupt: an INT arrived before, while the master was already stopping
+            (Ctrl-C twice): this one means "stop now".
+
+    Returns:
+        None for SIGCHLD (the master reaps on every turn anyway) and for signals it does not handle.
+    """
+    if signum == signal.SIGINT:
+        return Stop(now=second_interrupt)
+    return _SIGNAL_COMMANDS.get(signum)
+
+
+def encode_request(command: Command) -> bytes:
+    """One request line for the control socket."""
+    message = {"command": _NAMES[type(command)], **dataclasses.asdict(command)}
+    return _line(message)
+
+
+def decode_request(line: bytes | str) -> Command:
+    """The command a control-socket request line asks for.
+
+    Raises:
+        MessageError: not JSON, not an object, an unknown command, or a missing, unknown or
+            ill-typed argument.
+    """
+    message = _object(line, "request")
+    name = message.pop("command", None)
+    if not isinstance(name, str) or name not in _TYPES:
+        known = ", ".join(_TYPES)
+        raise MessageError(f"request: unknown command {json.dumps(name)}; expected one of {known}")
+    kind = _TYPES[name]
+    arguments: dict[str, Any] = {}  # each value checked by _check
+    for item in dataclasses.fields(kind):
+        if item.name in message:
+            arguments[item.name] = _check(name, item.name, message.pop(item.name), optional=item.default is None)
+        elif item.default is dataclasses.MISSING:
+            raise MessageError(f"request: {name}: missing argument {item.name!r}")
+    if message:
+        raise MessageError(f"request: {name}: unknown argument {next(iter(message))!r}")
+    return kind(**arguments)
+
+
+def _check(command: str, argument: str, value: object, *, optional: bool) -> object:
+    if value is None and optional:
+        return value
+    description, accepts = _ARGUMENTS[argument]
+    if not accepts(value):
+        raise MessageError(f"request: {command}: {argument} must be {description}, got {json.dumps(value)}")
+    return value
+
+
+# `type(value) is int` because JSON's true and false arrive as bool, a subclass of int.
+_ARGUMENTS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "app": ("an app name", lambda value: isinstance(value, str) and value != ""),
+    "workers": ("a positive integer", lambda value: type(value) is int and value >= 1),
+    "delta": ("a non-zero integer", lambda value: type(value) is int and value != 0),
+    "now": ("true or false", lambda value: isinstance(value, bool)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The master's answer to one request: `result` when `ok`, else `error` says why."""
+
+    ok: bool
+    error: str | None = None
+    result: object = None
+
+    @classmethod
+    def success(cls, result: object = None) -> Reply:
+        return cls(ok=True, error=None, result=result)
+
+    @classmethod
+    def failure(cls, error: str) -> Reply:
+        return cls(ok=False, error=error, result=None)
+
+
+def encode_reply(reply: Reply) -> bytes:
+    """One reply line for the control socket.
+
+    Raises:
+        TypeError: the result is not made of JSON values.
+    """
+    return _line({"ok": reply.ok, "error": reply.error, "result": reply.result})
+
+
+def decode_reply(line: bytes | str) -> Reply:
+    """A reply line read back by the client.
+
+    Raises:
+        MessageError: not JSON, or not shaped like a reply.
+    """
+    message = _object(line, "reply")
+    ok, error = message.get("ok"), message.get("error")
+    if not isinstance(ok, bool):
+        raise MessageError(f"reply: ok must be true or false, got {json.dumps(ok)}")
+    if error is not None and not isinstance(error, str):
+        raise MessageError(f"reply: error must be a string or null, got {json.dumps(error)}")
+    if not ok and error is None:
+        raise MessageError("reply: a failed reply must say why (error is null)")
+    return Reply(ok=ok, error=error, result=message.get("result"))
+
+
+def _line(message: dict[str, object]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _object(line: bytes | str, what: str) -> dict[str, object]:
+    if len(line) > MAX_LINE_BYTES:
+        raise MessageError(f"{what}: longer than {MAX_LINE_BYTES} bytes")
+    try:
+        message = json.loads(line)
+    except ValueError as error:  # UnicodeDecodeError is a ValueError too
+        raise MessageError(f"{what}: not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise MessageError(f"{what}: expected a JSON object, got {json.dumps(message)[:40]}")
+    return message

@@ -1,0 +1,118 @@
+"""The vocabulary between the arbiter and the pool policy: limits in, actions out, worker views for status.
+
+May import: supervisor.config, supervisor.status.snapshot and the standard library. Pure data.
+
+The arbiter carries out actions in the order given:
+    Spawn  fork a worker of `app` for `generation`, then answer with Pool.spawned(pid, ...)
+           or Pool.spawn_failed(...), before the next tick;
+    Retire send SIGTERM: the worker stops accepting, drains, runs lifespan shutdown, exits;
+    Kill   send the named signal (SIGABRT: dump the stack and die; SIGQUIT: stop at once;
+           SIGKILL);
+    Note   record a status event (the arbiter stamps it with the wall-clock time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TypeAlias
+
+from supervisor.config.schema import AppConfig, ServerSection
+from supervisor.status.snapshot import EventKind, WorkerState
+
+KILL_GRACE_S = 5.0  # between SIGABRT or SIGQUIT and SIGKILL: time to write a stack dump and exit
+
+
+class Reason(str, Enum):
+    """Why a worker is retired or killed."""
+
+    MAX_REQUESTS = "max_requests"
+    MEMORY = "memory"
+    SCALE = "scale"
+    RELOAD = "reload"  # replaced by a newer generation
+    RELOAD_FAILED = "reload_failed"  # its generation was abandoned
+    STOP = "stop"
+    HEALTH = "health"  # heartbeat older than healthcheck_timeout
+    STARTUP_TIMEOUT = "startup_timeout"
+    GRACEFUL_TIMEOUT = "graceful_timeout"  # retired, and still there after graceful_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """Fork a new worker of `app`, running the code and settings of `generation`."""
+
+    app: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retire:
+    """Ask worker `pid` to drain and exit (SIGTERM)."""
+
+    pid: int
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """Send worker `pid` the signal named `signal` ("SIGABRT", "SIGQUIT" or "SIGKILL")."""
+
+    pid: int
+    signal: str
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth an event in the status and the log."""
+
+    app: str
+    kind: EventKind
+    message: str
+
+
+Action: TypeAlias = Spawn | Retire | Kill | Note
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """The numbers the pool policy of one app works with."""
+
+    workers: int = 1
+    max_requests: int = 0  # 0: never retire for requests served
+    max_requests_jitter: int = 0
+    max_memory: int = 0  # bytes of RSS; 0: no limit
+    graceful_timeout_s: float = 30.0
+    healthcheck_timeout_s: float = 30.0
+    startup_timeout_s: float = 60.0
+    kill_grace_s: float = KILL_GRACE_S
+    backoff_initial_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    crashloop_after: int = 5  # failures at start in a row
+
+    @classmethod
+    def of(cls, app: AppConfig, server: ServerSection) -> Limits:
+        """The limits an app's settings and the [server] table give."""
+        return cls(
+            workers=app.workers,
+            max_requests=app.max_requests,
+            max_requests_jitter=app.max_requests_jitter,
+            max_memory=app.max_memory,
+            graceful_timeout_s=server.graceful_timeout,
+            healthcheck_timeout_s=server.healthcheck_timeout,
+            startup_timeout_s=server.startup_timeout,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerView:
+    """One worker as the pool sees it (the arbiter adds the slot's figures for the status)."""
+
+    pid: int
+    generation: int
+    state: WorkerState
+    spawned_at: float
+    ready_at: float | None
+    requests: int
+    rss_bytes: int
+    reason: Reason | None  # why it is retiring, or why it will be replaced

@@ -1,0 +1,401 @@
+"""The master: one single-threaded loop that binds, forks, watches and reloads every app's workers.
+
+May import: config/, status/, control, sockets, logs, errors, other master/ modules; server/
+only through master/spawn.py, after fork.
+
+Why single-threaded: the master forks. A thread holding a lock at fork time leaves that
+lock held forever in the child, so the loop forks only from here, between selects, and
+nothing else runs (no refresh thread, no executor). Signal handlers only record the signal
+(master/wakeup.py); the loop turns each into the same `Command` the control socket and the
+dashboard produce, and one method carries each command out.
+
+One turn of the loop: read what is ready (signal wake-ups, worker output), carry out
+commands, reap exited children, read every worker's status slot, let each app's pool policy
+(master/pool.py) decide, carry out its actions, and sleep until the next deadline or the
+next status poll, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from supervisor.config.convert import Bind
+from supervisor.config.loader import load_file
+from supervisor.config.schema import AppConfig, ServeFile
+from supervisor.control import Command, Reload, ReopenLogs, Scale, ScaleBy, Status, Stop, signal_to_command
+from supervisor.errors import EXIT_OK, EXIT_STARTUP, BindError, ConfigError, StartupError
+from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
+from supervisor.master.listeners import Listeners
+from supervisor.master.output import LineSink, OutputRouter, PlainLog
+from supervisor.master.plan import binds_of, plan_reload
+from supervisor.master.pool import Pool
+from supervisor.master.spawn import spawn_worker
+from supervisor.master.wakeup import Wakeup
+from supervisor.status.slots import SlotsExhaustedError, SlotState, SlotTable, capacity_for
+from supervisor.status.snapshot import EventKind
+
+logger = logging.getLogger("serve.error")
+
+STATUS_POLL_S = 0.25  # how often slots are read: readiness, heartbeats, counters
+EVENTS_KEPT = 200
+_WAKEUP = "wakeup"
+
+
+@dataclass
+class WorkerRecord:
+    """What the master keeps about one live worker process."""
+
+    app: str
+    generation: int
+    slot: int
+    output_fd: int
+    ready: bool = False
+
+
+@dataclass
+class RecordedEvent:
+    """A status event, stamped with the wall-clock time it happened."""
+
+    at: float
+    app: str
+    kind: EventKind
+    message: str
+
+
+@dataclass
+class AppRuntime:
+    """An app as the master runs it: its policy and the settings of each live generation."""
+
+    pool: Pool
+    generations: dict[int, AppConfig] = field(default_factory=dict)
+    ever_ready: bool = False
+    failed_at_start: bool = False
+
+
+class Arbiter:
+    """Runs every app of one TOML file until stopped. `run()` returns the exit code."""
+
+    def __init__(self, serve_file: ServeFile, *, sink: LineSink | None = None) -> None:
+        self.file = serve_file
+        self.sink = sink or PlainLog()
+        self.output = OutputRouter(self.sink)
+        self.listeners = Listeners()
+        self.apps: dict[str, AppRuntime] = {}
+        self.workers: dict[int, WorkerRecord] = {}
+        self.events: deque[RecordedEvent] = deque(maxlen=EVENTS_KEPT)
+        self.selector = selectors.DefaultSelector()
+        self.table: SlotTable | None = None
+        self.wakeup: Wakeup | None = None
+        self.stopping = False
+        self.interrupted = False
+        self.exit_code = EXIT_OK
+        self.started_at = time.time()
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Bind, start every app, and supervise until a stop completes.
+
+        Raises:
+            BindError: an address could not be bound (nothing was started).
+        """
+        file = self.file
+        for app in file.apps.values():
+            self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
+        self.table = SlotTable(capacity_for(app.workers for app in file.apps.values()))
+        self._write_pid_file()
+        try:
+            with Wakeup() as wakeup:
+                self.wakeup = wakeup
+                self.selector.register(wakeup.fileno(), selectors.EVENT_READ, _WAKEUP)
+                for name, app in file.apps.items():
+                    self._add_app(name, app)
+                logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
+                self._loop()
+        finally:
+            self._shut()
+        return self.exit_code
+
+    def _loop(self) -> None:
+        while not (self.stopping and all(runtime.pool.stopped for runtime in self.apps.values())):
+            now = time.monotonic()
+            self._observe(now)
+            self._decide(now)
+            self._sleep(now)
+
+    def _sleep(self, now: float) -> None:
+        deadlines = [d for d in (rt.pool.next_deadline() for rt in self.apps.values()) if d is not None]
+        timeout = min([STATUS_POLL_S, *(d - now for d in deadlines)])
+        for key, _ in self.selector.select(max(timeout, 0.0)):
+            if key.data == _WAKEUP:
+                self._signals()
+            elif not self.output.read(key.fd):
+                self.selector.unregister(key.fd)
+
+    # --- observations --------------------------------------------------------------------
+
+    def _observe(self, now: float) -> None:
+        self._reap(now)
+        table = self.table
+        assert table is not None  # noqa: S101 - created before the loop
+        for pid, record in self.workers.items():
+            sample = table.read(record.slot)
+            pool = self.apps[record.app].pool
+            if not record.ready and sample.state == SlotState.READY and sample.pid == pid:
+                record.ready = True
+                self.apps[record.app].ever_ready = True
+                pool.ready(pid, now)
+            if sample.pid == pid:
+                pool.observe(pid, heartbeat_at=sample.heartbeat, requests=sample.requests, rss_bytes=sample.rss_bytes)
+
+    def _reap(self, now: float) -> None:
+        reaped = False
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            record = self.workers.pop(pid, None)
+            if record is not None:
+                self._reaped(pid, record, os.waitstatus_to_exitcode(status), now)
+                reaped = True
+        if reaped:
+            self._close_unused_listeners()
+
+    def _reaped(self, pid: int, record: WorkerRecord, code: int, now: float) -> None:
+        self._drain_output(record.output_fd)
+        assert self.table is not None  # noqa: S101
+        self.table.release(record.slot)
+        runtime = self.apps[record.app]
+        if code == EXIT_STARTUP and not record.ready and not runtime.ever_ready:
+            runtime.failed_at_start = True
+        if code < 0:
+            runtime.pool.exited(pid, now, signal=signal.Signals(-code).name)
+        else:
+            runtime.pool.exited(pid, now, code=code)
+
+    def _drain_output(self, fd: int) -> None:
+        if fd in self.output.pipes:
+            while self.output.read(fd):
+                pass
+            self.selector.unregister(fd)
+
+    # --- decisions and actions -----------------------------------------------------------
+
+    def _decide(self, now: float) -> None:
+        for runtime in list(self.apps.values()):
+            for action in runtime.pool.tick(now):
+                self._carry_out(action, now)
+        if not self.stopping and self.apps and all(rt.failed_at_start for rt in self.apps.values()):
+            logger.error("No app could start; stopping (exit code %d).", EXIT_STARTUP)
+            self.exit_code = EXIT_STARTUP
+            self._stop(Stop(now=True))
+
+    def _carry_out(self, action: Action, now: float) -> None:
+        if isinstance(action, Spawn):
+            self._spawn(action, now)
+        elif isinstance(action, Retire):
+            self._send(action.pid, signal.SIGTERM)
+        elif isinstance(action, Kill):
+            self._send(action.pid, signal.Signals[action.signal])
+        elif isinstance(action, Note):
+            self._record(action.app, action.kind, action.message)
+
+    def _spawn(self, action: Spawn, now: float) -> None:
+        runtime = self.apps[action.app]
+        config = runtime.generations[action.generation]
+        table = self.table
+        assert table is not None  # noqa: S101
+        try:
+            slot = table.allocate(generation=action.generation, started_at=now)
+        except SlotsExhaustedError as error:
+            runtime.pool.spawn_failed(action.generation, now, str(error))
+            return
+        try:
+            spawned = spawn_worker(
+                config,
+                sockets=self.listeners.sockets_for(config.bind),
+                table=table,
+                slot=slot,
+                close_in_child=self._master_fds(),
+            )
+        except OSError as error:
+            table.release(slot)
+            runtime.pool.spawn_failed(action.generation, now, str(error))
+            return
+        self.workers[spawned.pid] = WorkerRecord(action.app, action.generation, slot, spawned.output_fd)
+        self.output.add(spawned.output_fd, action.app, spawned.pid)
+        self.selector.register(spawned.output_fd, selectors.EVENT_READ)
+        runtime.pool.spawned(spawned.pid, action.generation, now)
+
+    def _master_fds(self) -> list[int]:
+        fds = [*self.listeners.filenos(), *self.output.pipes]
+        selector_fd = getattr(self.selector, "fileno", None)
+        if selector_fd is not None:
+            fds.append(selector_fd())
+        if self.wakeup is not None:
+            fds.append(self.wakeup.fileno())
+        return fds
+
+    def _send(self, pid: int, sig: int) -> None:
+        if pid in self.workers:
+            with contextlib.suppress(ProcessLookupError):  # exited already: the next reap tells the pool
+                os.kill(pid, sig)
+
+    def _record(self, app: str, kind: EventKind, message: str) -> None:
+        self.events.append(RecordedEvent(time.time(), app, kind, message))
+        level = logging.WARNING if kind in _WARNING_KINDS else logging.INFO
+        logger.log(level, "%s", message)
+
+    # --- commands ------------------------------------------------------------------------
+
+    def _signals(self) -> None:
+        assert self.wakeup is not None  # noqa: S101
+        for signum in self.wakeup.drain():
+            command = signal_to_command(signum, second_interrupt=self.interrupted and signum == signal.SIGINT)
+            if signum == signal.SIGINT:
+                self.interrupted = True
+            if command is not None:
+                self.execute(command)
+
+    def execute(self, command: Command) -> object:
+        """Carry out one command from a signal, the control socket or the dashboard."""
+        if isinstance(command, Reload):
+            return self._reload(command)
+        if isinstance(command, Stop):
+            self._stop(command)
+            return None
+        if isinstance(command, ScaleBy):
+            for name, runtime in self.apps.items():
+                if command.app in (None, name):
+                    runtime.pool.scale_by(command.delta)
+            return None
+        if isinstance(command, Scale):
+            self.apps[command.app].pool.scale(command.workers)
+            return None
+        if isinstance(command, ReopenLogs):
+            if isinstance(self.sink, PlainLog):
+                self.sink.reopen()
+            return None
+        if isinstance(command, Status):
+            return None
+        raise TypeError(f"unknown command {command!r}")
+
+    def _stop(self, command: Stop) -> None:
+        if not self.stopping:
+            logger.info("Stopping every app (%s).", "at once" if command.now else "gracefully")
+        self.stopping = True
+        for runtime in self.apps.values():
+            runtime.pool.stop(immediate=command.now)
+
+    def _reload(self, command: Reload) -> str | None:
+        """Re-read the file; roll kept apps to a new generation. Returns an error message or None."""
+        if self.stopping:
+            return "stopping: not reloading"
+        try:
+            new = load_file(self.file.path)
+        except ConfigError as error:
+            for problem in error.problems:
+                self._record("", EventKind.CONFIG_ERROR, f"reload refused: {problem}")
+            return str(error)
+        plan = plan_reload(self.file, new)
+        try:
+            for name in (*plan.added, *plan.kept):
+                app = new.apps[name]
+                self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
+        except BindError as error:
+            self._record("", EventKind.RELOAD_FAILED, f"reload refused: {error}")
+            return str(error)
+        self.file = new
+        for name in plan.removed:
+            self.apps[name].pool.stop()
+        for name in plan.added:
+            self._add_app(name, new.apps[name])
+        for name in plan.kept:
+            if command.app in (None, name):
+                runtime = self.apps[name]
+                runtime.pool.reload(Limits.of(new.apps[name], new.server))
+                runtime.generations[runtime.pool.generation] = new.apps[name]
+                self._route_log(name, new.apps[name])
+        self._record("", EventKind.RELOAD, f"reload: {_describe(plan.added, plan.removed, plan.kept)}")
+        return None
+
+    def _add_app(self, name: str, app: AppConfig) -> None:
+        pool = Pool(name, Limits.of(app, self.file.server))
+        self.apps[name] = AppRuntime(pool, {pool.generation: app})
+        self._route_log(name, app)
+
+    def _route_log(self, name: str, app: AppConfig) -> None:
+        if isinstance(self.sink, PlainLog):
+            self.sink.set_log_file(name, app.log_file)
+
+    def _close_unused_listeners(self) -> None:
+        needed: set[Bind] = set(binds_of(self.file))
+        for record in self.workers.values():
+            needed.update(self.apps[record.app].generations[record.generation].bind)
+        self.listeners.keep_only(needed)
+        for name in [n for n, rt in self.apps.items() if rt.pool.stopped and n not in self.file.apps]:
+            del self.apps[name]
+
+    # --- the end -------------------------------------------------------------------------
+
+    def _shut(self) -> None:
+        for pid in list(self.workers):
+            self._send(pid, signal.SIGKILL)
+        for pid in list(self.workers):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.output.close_all()
+        self.listeners.close_all()
+        self.selector.close()
+        if self.table is not None:
+            self.table.close()
+        self._remove_pid_file()
+        logger.info("Master %d stopped.", os.getpid())
+
+    def _write_pid_file(self) -> None:
+        path = self.file.server.pid_file
+        if path:
+            with open(path, "w", encoding="ascii") as handle:
+                handle.write(f"{os.getpid()}\n")
+
+    def _remove_pid_file(self) -> None:
+        path = self.file.server.pid_file
+        if path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+_WARNING_KINDS = frozenset((EventKind.CRASH, EventKind.RELOAD_FAILED, EventKind.CONFIG_ERROR, EventKind.HEALTH_KILL))
+
+
+def _describe(added: tuple[str, ...], removed: tuple[str, ...], kept: tuple[str, ...]) -> str:
+    parts = [
+        f"{label} {', '.join(names)}"
+        for label, names in (("added", added), ("removed", removed), ("rolling", kept))
+        if names
+    ]
+    return "; ".join(parts) or "nothing to do"
+
+
+def run_master(serve_file: ServeFile) -> int:
+    """`serve up`: supervise every app of `serve_file` until stopped; returns the exit code.
+
+    Raises:
+        StartupError: an address could not be bound.
+    """
+    try:
+        return Arbiter(serve_file).run()
+    except BindError:
+        raise
+    except OSError as error:
+        raise StartupError(str(error)) from error

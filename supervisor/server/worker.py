@@ -1,0 +1,82 @@
+"""A worker process of the master: one `Server` on inherited sockets, reporting through its status slot.
+
+May import: status/, config/, logs, errors, the standard library, other server/ modules.
+
+The master allocates the slot and forks; `run_worker` runs in the child, after the
+master's bootstrap (signals, file descriptors, environment) in `master/spawn.py`.
+Everything the master learns about the worker comes from the slot: STARTING until the app
+is imported and its lifespan started, READY once every socket accepts, RETIRING while it
+drains. Each clock tick flushes the counters, and that flush is the heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import psutil
+
+from supervisor.config.schema import AppConfig
+from supervisor.errors import EXIT_OK, EXIT_STARTUP, StartupError
+from supervisor.server.server import Server, configure_logging
+from supervisor.server.state import ServerState
+from supervisor.status.slots import SlotState, SlotTable, SlotWriter, WorkerCounters
+
+logger = logging.getLogger("serve.error")
+
+HEARTBEAT_INTERVAL_S = 0.25  # a few flushes a second: fresh figures, a heartbeat the master can trust
+EXIT_CRASH = 1
+
+
+class SlotObserver:
+    """Writes the worker's counters, state and heartbeat into its slot on every server tick."""
+
+    def __init__(self, writer: SlotWriter, counters: WorkerCounters) -> None:
+        self.writer = writer
+        self.counters = counters
+        self.process = psutil.Process()
+
+    def ready(self, state: ServerState) -> None:
+        self._flush(state, SlotState.READY)
+
+    def tick(self, state: ServerState) -> None:
+        self._flush(state, None)
+
+    def draining(self, state: ServerState) -> None:
+        self._flush(state, SlotState.RETIRING)
+
+    def _flush(self, state: ServerState, new_state: SlotState | None) -> None:
+        counters = self.counters
+        counters.active_connections = len(state.connections)
+        counters.active_requests = state.active_requests
+        times = os.times()
+        counters.cpu_seconds = times.user + times.system
+        counters.rss_bytes = self.process.memory_info().rss
+        self.writer.flush(counters, state=new_state)
+
+
+def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable, slot: int) -> int:
+    """Serve `config` on `sockets` until told to stop; return the process exit code.
+
+    Returns:
+        0 after a clean stop, 3 when the app could not start (the master counts it toward a
+        crash loop), 1 after an unexpected error.
+    """
+    configure_logging(config)
+    writer = SlotWriter(table, slot)
+    counters = WorkerCounters()
+    writer.flush(counters, state=SlotState.STARTING)
+    observer = SlotObserver(writer, counters)
+    server = Server(config, worker=True, observer=observer, counters=counters, tick_interval=HEARTBEAT_INTERVAL_S)
+    try:
+        server.run(sockets)
+    except StartupError as error:
+        logger.error("%s: %s", config.name, error)
+        return EXIT_STARTUP
+    except Exception:
+        logger.exception("%s: worker %d failed", config.name, os.getpid())
+        return EXIT_CRASH
+    finally:
+        writer.flush(counters, state=SlotState.EXITED)
+    return EXIT_OK

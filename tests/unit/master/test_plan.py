@@ -1,0 +1,80 @@
+"""master/plan.py: what a reload adds, removes, restarts, and which sockets it opens, keeps and closes."""
+
+from __future__ import annotations
+
+from supervisor.config.convert import Bind, FdBind, TcpBind, UnixBind
+from supervisor.config.schema import AppConfig, ServeFile, ServerSection
+from supervisor.master.plan import binds_of, plan_reload
+
+
+def app(name: str, *binds: Bind, workers: int = 1) -> AppConfig:
+    return AppConfig(name=name, app=f"examples.{name}:app", bind=binds, workers=workers)
+
+
+def serve_file(*apps: AppConfig, server: ServerSection | None = None) -> ServeFile:
+    return ServeFile("/srv/serve.toml", server or ServerSection(), {a.name: a for a in apps})
+
+
+API = TcpBind("127.0.0.1", 8000)
+API6 = TcpBind("::1", 8000)
+CHAT = TcpBind("127.0.0.1", 8001)
+SOCK = UnixBind("/run/admin.sock")
+INHERITED = FdBind(3)
+
+
+def test_the_same_file_plans_nothing_but_a_new_generation_for_every_app() -> None:
+    old = serve_file(app("api", API, API6), app("chat", CHAT))
+    plan = plan_reload(old, serve_file(app("api", API, API6), app("chat", CHAT)))
+    assert plan.is_empty
+    assert plan.unchanged == ("api", "chat")
+    assert plan.kept == ("api", "chat")
+    assert plan.kept_binds == (API, API6, CHAT)
+    assert plan.added == plan.removed == plan.changed == ()
+    assert plan.open_binds == plan.closed_binds == ()
+    assert plan.server_changes == ()
+
+
+def test_apps_added_removed_and_changed_in_file_order() -> None:
+    old = serve_file(app("api", API), app("chat", CHAT), app("admin", SOCK))
+    new = serve_file(app("jobs", INHERITED), app("chat", CHAT, workers=4), app("api", API))
+    plan = plan_reload(old, new)
+    assert plan.added == ("jobs",)
+    assert plan.removed == ("admin",)
+    assert plan.changed == ("chat",)
+    assert plan.unchanged == ("api",)
+    assert plan.kept == ("chat", "api")
+    assert plan.open_binds == (INHERITED,)
+    assert plan.kept_binds == (CHAT, API)
+    assert plan.closed_binds == (SOCK,)
+    assert not plan.is_empty
+
+
+def test_an_address_moving_to_another_app_keeps_its_socket() -> None:
+    old = serve_file(app("api", API, CHAT))
+    new = serve_file(app("api", API), app("chat", CHAT))
+    plan = plan_reload(old, new)
+    assert plan.added == ("chat",)
+    assert plan.changed == ("api",)
+    assert plan.kept_binds == (API, CHAT)
+    assert plan.open_binds == plan.closed_binds == ()
+
+
+def test_a_changed_bind_opens_the_new_address_and_closes_the_old() -> None:
+    plan = plan_reload(serve_file(app("api", API)), serve_file(app("api", API6)))
+    assert plan.changed == ("api",)
+    assert plan.open_binds == (API6,)
+    assert plan.closed_binds == (API,)
+    assert plan.kept_binds == ()
+
+
+def test_server_settings_that_differ_are_named() -> None:
+    old = serve_file(app("api", API))
+    new = serve_file(app("api", API), server=ServerSection(graceful_timeout=5.0, tui="off"))
+    plan = plan_reload(old, new)
+    assert plan.server_changes == ("graceful_timeout", "tui")
+    assert plan.unchanged == ("api",)
+    assert not plan.is_empty
+
+
+def test_binds_of_lists_each_address_once_in_order_of_first_use() -> None:
+    assert binds_of(serve_file(app("api", API, SOCK), app("chat", CHAT, API))) == (API, SOCK, CHAT)

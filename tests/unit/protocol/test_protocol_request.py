@@ -1,0 +1,155 @@
+"""request.py: the framing rules every head passes, and request targets into ASGI paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from supervisor.errors import ParseError
+from supervisor.protocol import request
+from supervisor.protocol.request import UPGRADE_NONE, inspect_head, split_target
+
+HOST = (b"host", b"example.com")
+
+
+def refusal(http_version: str, *headers: tuple[bytes, bytes]) -> tuple[int, str]:
+    with pytest.raises(ParseError) as refused:
+        inspect_head(http_version, list(headers))
+    return refused.value.status, refused.value.reason
+
+
+# -- inspect_head -------------------------------------------------------------------------------
+
+
+def test_plain_requests() -> None:
+    assert inspect_head("1.1", [HOST, (b"accept", b"*/*")]) == (True, False, UPGRADE_NONE)
+    assert inspect_head("1.0", []) == (False, False, UPGRADE_NONE)
+
+
+@pytest.mark.parametrize("version", ["2.0", "0.9", "1.2", "3"])
+def test_other_versions_are_505(version: str) -> None:
+    assert refusal(version, HOST)[0] == 505
+
+
+@pytest.mark.parametrize(
+    ("version", "connection", "keep_alive"),
+    [
+        ("1.1", b"close", False),
+        ("1.1", b"Close", False),
+        ("1.1", b"keep-alive", True),
+        ("1.1", b"keep-alive, close", False),
+        ("1.1", b"TE, Upgrade", True),
+        ("1.0", b"keep-alive", True),
+        ("1.0", b" Keep-Alive ", True),
+        ("1.0", b"foo, keep-alive", True),
+        ("1.0", b"foo", False),
+    ],
+)
+def test_connection_decides_keep_alive(version: str, connection: bytes, keep_alive: bool) -> None:
+    assert inspect_head(version, [HOST, (b"connection", connection)])[0] is keep_alive
+
+
+@pytest.mark.parametrize(
+    ("version", "expect", "wanted"),
+    [
+        ("1.1", b"100-continue", True),
+        ("1.1", b"100-Continue", True),
+        ("1.1", b"something", False),
+        ("1.0", b"100-continue", False),
+    ],
+)
+def test_expect_continue_only_for_http_11(version: str, expect: bytes, wanted: bool) -> None:
+    assert inspect_head(version, [HOST, (b"expect", expect)])[1] is wanted
+
+
+def test_upgrade_needs_connection_upgrade() -> None:
+    upgrade = (b"upgrade", b" WebSocket ")
+    assert inspect_head("1.1", [HOST, (b"connection", b"keep-alive, Upgrade"), upgrade])[2] == b"websocket"
+    assert inspect_head("1.1", [HOST, upgrade])[2] == UPGRADE_NONE
+    assert inspect_head("1.1", [HOST, (b"connection", b"upgrade")])[2] == UPGRADE_NONE
+
+
+def test_framing_headers_that_are_fine() -> None:
+    assert inspect_head("1.1", [HOST, (b"content-length", b"0")])[0]
+    assert inspect_head("1.1", [HOST, (b"content-length", b"9" * 18)])[0]
+    assert inspect_head("1.1", [HOST, (b"transfer-encoding", b" Chunked")])[0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        (
+            [HOST, (b"content-length", b"5"), (b"transfer-encoding", b"chunked")],
+            "both Content-Length and Transfer-Encoding",
+        ),
+        (
+            [HOST, (b"transfer-encoding", b"chunked"), (b"content-length", b"5")],
+            "both Content-Length and Transfer-Encoding",
+        ),
+        ([HOST, (b"content-length", b"5"), (b"content-length", b"5")], "more than one Content-Length"),
+        (
+            [HOST, (b"transfer-encoding", b"chunked"), (b"transfer-encoding", b"chunked")],
+            "more than one Transfer-Encoding",
+        ),
+        ([HOST, HOST], "more than one Host"),
+        ([HOST, (b"content-length", b"-1")], "invalid Content-Length"),
+        ([HOST, (b"content-length", b"+1")], "invalid Content-Length"),
+        ([HOST, (b"content-length", b"1 ")], "invalid Content-Length"),
+        ([HOST, (b"content-length", b"")], "invalid Content-Length"),
+        ([HOST, (b"content-length", b"9" * 19)], "invalid Content-Length"),
+        ([HOST, (b"transfer-encoding", b"gzip")], "unsupported Transfer-Encoding"),
+        ([HOST, (b"transfer-encoding", b"gzip, chunked")], "unsupported Transfer-Encoding"),
+        ([(b"accept", b"*/*")], "missing Host"),
+    ],
+)
+def test_ambiguous_framing_is_400(headers: list[tuple[bytes, bytes]], reason: str) -> None:
+    assert refusal("1.1", *headers) == (400, reason)
+
+
+# -- split_target -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (b"/", ("/", b"/", b"")),
+        (b"/a/b?x=1&y=%20", ("/a/b", b"/a/b", b"x=1&y=%20")),
+        (b"/caf%C3%A9/a%2Fb", ("/café/a/b", b"/caf%C3%A9/a%2Fb", b"")),
+        (b"/bad%FF", ("/bad\ufffd", b"/bad%FF", b"")),
+        (b"/caf\xc3\xa9", ("/café", b"/caf\xc3\xa9", b"")),
+        (b"/?", ("/", b"/", b"")),
+        (b"*", ("*", b"*", b"")),
+        (b"http://example.com/p?q=1", ("/p", b"/p", b"q=1")),
+        (b"https://example.com:8443", ("/", b"/", b"")),
+        (b"http://example.com?q=/x", ("/", b"/", b"q=/x")),
+        (b"http://user@example.com/p/", ("/p/", b"/p/", b"")),
+        (b"example.com:443", ("example.com:443", b"example.com:443", b"")),
+    ],
+)
+def test_targets(target: bytes, expected: tuple[str, bytes, bytes]) -> None:
+    assert split_target(target, "") == expected
+    assert split_target(target, "") == expected  # the second time from the cache
+
+
+@pytest.mark.parametrize("target", [b"abc", b"://x", b"a/b:c", b""])
+def test_targets_in_no_form_are_400(target: bytes) -> None:
+    with pytest.raises(ParseError) as refused:
+        split_target(target, "")
+    assert refused.value.status == 400
+
+
+def test_root_path_prefixes_both_paths() -> None:
+    assert split_target(b"/x%20y?q", "/api") == ("/api/x y", b"/api/x%20y", b"q")
+    assert split_target(b"/x%20y?q", "") == ("/x y", b"/x%20y", b"q")
+
+
+def test_the_target_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(request, "_TARGETS", {})
+    monkeypatch.setattr(request, "_TARGETS_MAX", 4)
+    for index in range(4):
+        split_target(b"/%d" % index, "")
+    assert len(request._TARGETS) == 4
+    split_target(b"/full", "")
+    assert list(request._TARGETS) == [b"/full"]
+    long_target = b"/" + b"x" * request._TARGET_CACHE_LEN
+    assert split_target(long_target, "")[1] == long_target
+    assert long_target not in request._TARGETS
