@@ -28,12 +28,20 @@ class ServeProcess:
     """A `serve` child process whose stderr is collected line by line by a reader thread."""
 
     def __init__(
-        self, args: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        command: Sequence[str] | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> None:
+        """Start `python -m supervisor ARGS` (or `command` as given), collecting its output."""
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.args = list(args)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor", *args],
+            list(command) if command is not None else [sys.executable, "-m", "supervisor", *args],
+            pass_fds=tuple(pass_fds),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -47,6 +55,11 @@ class ServeProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.url = ""
+
+    @classmethod
+    def from_command(cls, command: Sequence[str], *, pass_fds: Sequence[int] = ()) -> ServeProcess:
+        """Start an arbitrary command (a launcher that execs serve), collecting its output."""
+        return cls([], command=command, pass_fds=pass_fds)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

@@ -18,6 +18,7 @@ next status poll, whichever comes first.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import selectors
@@ -26,11 +27,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from supervisor.asgi.loader import load_app
 from supervisor.config.convert import Bind
 from supervisor.config.loader import load_file
 from supervisor.config.schema import AppConfig, ServeFile
 from supervisor.control import Command, Reload, ReopenLogs, Scale, ScaleBy, Status, Stop, signal_to_command
-from supervisor.errors import EXIT_OK, EXIT_STARTUP, BindError, ConfigError, StartupError
+from supervisor.errors import EXIT_OK, EXIT_STARTUP, AppLoadError, BindError, ConfigError, StartupError
 from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
 from supervisor.master.listeners import Listeners
 from supervisor.master.output import LineSink, OutputRouter, PlainLog
@@ -107,6 +109,9 @@ class Arbiter:
             BindError: an address could not be bound (nothing was started).
         """
         file = self.file
+        inherited = self.listeners.inherit_systemd(os.environ)
+        if inherited:
+            logger.info("Adopted %d socket(s) from systemd socket activation.", inherited)
         for app in file.apps.values():
             self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
         self.table = SlotTable(capacity_for(app.workers for app in file.apps.values()))
@@ -223,7 +228,7 @@ class Arbiter:
         try:
             spawned = spawn_worker(
                 config,
-                sockets=self.listeners.sockets_for(config.bind),
+                sockets=self.listeners.sockets_for(self.listeners.binds_for(action.app, config.bind)),
                 table=table,
                 slot=slot,
                 close_in_child=self._master_fds(),
@@ -309,27 +314,28 @@ class Arbiter:
             return str(error)
         plan = plan_reload(self.file, new)
         try:
-            for name in (*plan.added, *plan.kept):
-                app = new.apps[name]
+            apps = {name: preloaded(new.apps[name]) for name in (*plan.added, *plan.kept)}
+            for app in apps.values():
                 self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
-        except BindError as error:
+        except (BindError, AppLoadError) as error:
             self._record("", EventKind.RELOAD_FAILED, f"reload refused: {error}")
             return str(error)
         self.file = new
         for name in plan.removed:
             self.apps[name].pool.stop()
         for name in plan.added:
-            self._add_app(name, new.apps[name])
+            self._add_app(name, apps[name])
         for name in plan.kept:
             if command.app in (None, name):
                 runtime = self.apps[name]
-                runtime.pool.reload(Limits.of(new.apps[name], new.server))
-                runtime.generations[runtime.pool.generation] = new.apps[name]
-                self._route_log(name, new.apps[name])
+                runtime.pool.reload(Limits.of(apps[name], new.server))
+                runtime.generations[runtime.pool.generation] = apps[name]
+                self._route_log(name, apps[name])
         self._record("", EventKind.RELOAD, f"reload: {_describe(plan.added, plan.removed, plan.kept)}")
         return None
 
     def _add_app(self, name: str, app: AppConfig) -> None:
+        app = preloaded(app)
         pool = Pool(name, Limits.of(app, self.file.server))
         self.apps[name] = AppRuntime(pool, {pool.generation: app})
         self._route_log(name, app)
@@ -339,7 +345,7 @@ class Arbiter:
             self.sink.set_log_file(name, app.log_file)
 
     def _close_unused_listeners(self) -> None:
-        needed: set[Bind] = set(binds_of(self.file))
+        needed: set[Bind] = set(binds_of(self.file)) | self.listeners.inherited
         for record in self.workers.values():
             needed.update(self.apps[record.app].generations[record.generation].bind)
         self.listeners.keep_only(needed)
@@ -385,6 +391,21 @@ def _describe(added: tuple[str, ...], removed: tuple[str, ...], kept: tuple[str,
         if names
     ]
     return "; ".join(parts) or "nothing to do"
+
+
+def preloaded(app: AppConfig) -> AppConfig:
+    """With `preload`, the app imported here, once, for every worker to inherit (copy-on-write).
+
+    Like gunicorn's --preload, a reload then re-reads the settings but not the code: a module
+    already imported stays as it is until the master restarts.
+
+    Raises:
+        AppLoadError: the app could not be imported.
+    """
+    if not app.preload or not isinstance(app.app, str):
+        return app
+    target = load_app(app.app, factory=app.factory, interface=app.interface, app_dir=app.app_dir or ".")
+    return dataclasses.replace(app, app=target, factory=False, interface="asgi3")
 
 
 def run_master(serve_file: ServeFile) -> int:

@@ -4,16 +4,24 @@ May import: config/, sockets, errors, the standard library.
 
 A socket stays open while any app of any live generation binds that address, so a client
 never meets a refused connection while the address is configured. Only unix socket files
-the master created are removed on close; an inherited `fd://` socket is not ours to unlink.
+the master created are removed on close; an inherited socket is not ours to unlink.
+
+systemd socket activation: when LISTEN_PID is this process, the LISTEN_FDS descriptors
+from 3 on are adopted instead of bound. Each one serves the bind with the same address
+(`bind = ["127.0.0.1:8000"]` and `ListenStream=127.0.0.1:8000`), and, when systemd names
+it (FileDescriptorName=, LISTEN_FDNAMES), every app of that name as well.
 """
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, MutableMapping
 
 from supervisor import sockets
-from supervisor.config.convert import Bind, UnixBind
+from supervisor.config.convert import Bind, TcpBind, UnixBind
+
+SD_LISTEN_FDS_START = 3
 
 
 class Listeners:
@@ -22,6 +30,36 @@ class Listeners:
     def __init__(self, *, backlog: int = sockets.DEFAULT_BACKLOG) -> None:
         self.backlog = backlog
         self.open: dict[Bind, socket.socket] = {}
+        self.inherited: set[Bind] = set()  # adopted from systemd: never unlinked
+        self.named: dict[str, list[Bind]] = {}  # LISTEN_FDNAMES name -> its sockets' addresses
+
+    def inherit_systemd(self, environ: MutableMapping[str, str]) -> int:
+        """Adopt the sockets systemd passed to this process; return how many.
+
+        The LISTEN_* variables are removed, so workers (and their children) do not take
+        the descriptors for theirs.
+
+        Raises:
+            BindError: a passed descriptor is not a stream socket.
+        """
+        count = _systemd_fd_count(environ)
+        names = environ.get("LISTEN_FDNAMES", "").split(":")
+        for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            environ.pop(key, None)
+        for index in range(count):
+            sock = sockets.adopt_fd(SD_LISTEN_FDS_START + index)
+            bind = address_of(sock)
+            self.open[bind] = sock
+            self.inherited.add(bind)
+            name = names[index] if index < len(names) else ""
+            if name and name != "unknown":  # systemd's default name means "no name"
+                self.named.setdefault(name, []).append(bind)
+        return count
+
+    def binds_for(self, app: str, binds: Iterable[Bind]) -> list[Bind]:
+        """An app's own binds, then the inherited sockets systemd named after it."""
+        own = list(binds)
+        return own + [bind for bind in self.named.get(app, ()) if bind not in own]
 
     def ensure(self, binds: Iterable[Bind], *, backlog: int | None = None, uds_mode: int | None = None) -> list[Bind]:
         """Bind every address not open yet; return the ones this call opened.
@@ -53,8 +91,9 @@ class Listeners:
             if sock is None:
                 continue
             sock.close()
-            if isinstance(bind, UnixBind):
+            if isinstance(bind, UnixBind) and bind not in self.inherited:
                 sockets.unlink(bind.path)
+            self.inherited.discard(bind)
 
     def keep_only(self, needed: Iterable[Bind]) -> list[Bind]:
         """Close every address not in `needed`; return the ones closed."""
@@ -65,3 +104,21 @@ class Listeners:
 
     def close_all(self) -> None:
         self.close(list(self.open))
+
+
+def address_of(sock: socket.socket) -> Bind:
+    """The bind an open listening socket serves, to match it against configured binds."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return UnixBind(name.decode() if isinstance(name, bytes) else str(name))
+    return TcpBind(str(name[0]), int(name[1]))
+
+
+def _systemd_fd_count(environ: Mapping[str, str]) -> int:
+    # sd_listen_fds(3): the variables are for us only when LISTEN_PID names this process.
+    try:
+        if int(environ.get("LISTEN_PID", "")) != os.getpid():
+            return 0
+        return max(int(environ.get("LISTEN_FDS", "0")), 0)
+    except ValueError:
+        return 0
