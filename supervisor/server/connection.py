@@ -111,12 +111,15 @@ class HttpConnection(asyncio.Protocol):
             self.pause_reading()
 
     def eof_received(self) -> bool:
-        # A client may half-close after its last request and still read the answer; one that
-        # stops inside a request body has cut that request short, and the app must hear so.
+        # The client sent FIN. Most clients that do so are gone: an app waiting on receive()
+        # after its body hears http.disconnect at once (a long poll stops). Some only
+        # half-closed and still read: a response the app sends anyway is written, then the
+        # connection closes. A FIN inside a request body cuts that request short.
         if self.cycle is not None and self.reader is None:
             self.cycle.keep_alive = False
             for queued in self.queue:
                 queued.keep_alive = False
+            self.cycle.peer_finished()
             return True
         return False
 

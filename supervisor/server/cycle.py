@@ -53,6 +53,7 @@ class RequestResponseCycle:
         "headers",
         "keep_alive",
         "more_body",
+        "peer_done",
         "remaining",
         "scope",
         "started",
@@ -83,6 +84,7 @@ class RequestResponseCycle:
         self.body_done = False  # the app has been handed more_body=False
         self.waiter: asyncio.Future[None] | None = None
         self.disconnected = False
+        self.peer_done = False  # FIN received after the request
         self.started = False
         self.head_sent = False
         self.complete = False
@@ -105,6 +107,11 @@ class RequestResponseCycle:
         self.more_body = False
         if self.waiter is not None:
             self.wake()
+
+    def peer_finished(self) -> None:
+        """The client sent FIN after this request: receive() reports a disconnect, send() still writes."""
+        self.peer_done = True
+        self.wake()
 
     def lose_connection(self) -> None:
         self.disconnected = True
@@ -140,7 +147,7 @@ class RequestResponseCycle:
                 more_body = self.more_body
                 self.body_done = not more_body
                 return {"type": "http.request", "body": body, "more_body": more_body}
-        while not self.disconnected and not self.complete:
+        while not self.disconnected and not self.complete and not self.peer_done:
             await self._wait()
         return _DISCONNECT
 

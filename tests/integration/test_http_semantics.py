@@ -494,11 +494,6 @@ def test_disconnect_reaches_an_app_reading_a_body_the_client_abandons(server: Se
     server.wait_for_line("disconnected while reading a body", start=mark)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design question: a FIN after a complete request is taken for a half-close (the client may "
-    "still read), so an app waiting on receive() hears nothing until it writes",
-)
 def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_closes(server: ServeProcess) -> None:
     tag = f"close-{id(server)}"
     mark = len(server.lines)
@@ -506,6 +501,13 @@ def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_closes(ser
         client.send(get(f"/wait-disconnect?tag={tag}"))
         server.wait_for_line(f"waiting {tag}$", start=mark)
     server.wait_for_line(f"received http.disconnect {tag}$", timeout=2, start=mark)
+
+
+def test_a_client_that_half_closes_still_reads_its_response(server: ServeProcess) -> None:
+    with Client(server) as client:
+        client.send(get("/scope/half-closed"))
+        client.sock.shutdown(socket.SHUT_WR)
+        assert scope_of(client.read_response())["path"] == "/scope/half-closed"
 
 
 # -- The scope ----------------------------------------------------------------------------------

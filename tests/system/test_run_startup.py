@@ -100,22 +100,12 @@ def test_invalid_option_value_is_a_usage_error() -> None:
     assert "Usage: serve run" in output
 
 
-@pytest.mark.parametrize("option", [("--workers", "2"), ("--reload",)], ids=["workers", "reload"])
-def test_master_only_options_are_refused_until_the_master_exists(option: tuple[str, ...]) -> None:
-    code, output = run_until_exit("system_apps:app", "--app-dir", str(APPS_DIR), "--port", "0", *option)
+def test_reload_is_refused_until_the_file_watcher_exists() -> None:
+    code, output = run_until_exit("system_apps:app", "--app-dir", str(APPS_DIR), "--port", "0", "--reload")
     assert code == 1
-    assert f"serve run: {option[0]}: " in output
+    assert "serve run: --reload: " in output
     assert "does not have yet" in output
     assert "Started server process" not in output
-
-
-def test_several_workers_from_web_concurrency_are_refused_naming_it() -> None:
-    code, output = run_until_exit(
-        "system_apps:app", "--app-dir", str(APPS_DIR), "--port", "0", env={"WEB_CONCURRENCY": "3"}
-    )
-    assert code == 1
-    assert "WEB_CONCURRENCY" in output
-    assert "does not have yet" in output
 
 
 def test_unix_socket_in_use_by_a_live_server_exits_3(uds_path: Path) -> None:
