@@ -15,11 +15,15 @@ import click
 import dotenv
 
 from supervisor import __version__
+from supervisor.client import DEFAULT_TIMEOUT_S, RELOAD_TIMEOUT_S, request
 from supervisor.config.dump import dump_toml
 from supervisor.config.loader import load_file
 from supervisor.config.options import ENVVAR_PREFIX, Config, run_params
-from supervisor.errors import ConfigError, Problem, SupervisorError
+from supervisor.control import Command, Reload, Reply, Scale, Status, Stop
+from supervisor.errors import ConfigError, ControlError, Problem, SupervisorError
 from supervisor.logs import LOG_LEVELS
+from supervisor.status.snapshot import Snapshot
+from supervisor.tui.text import describe
 
 
 def version_line() -> str:
@@ -111,6 +115,57 @@ def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
         log_config=None, log_level=log_level or serve_file.server.log_level, use_colors=None, access_log=False
     )
     ctx.exit(run_master(serve_file))
+
+
+def _ask(config_path: str, command: Command, *, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
+    """Send `command` to the master of `config_path`; a refused command becomes a ControlError."""
+    serve_file = load_file(config_path)
+    reply = request(serve_file.server.control_socket, command, config_path=config_path, timeout=timeout)
+    if not reply.ok:
+        raise ControlError(f"{config_path}: {reply.error}")
+    return reply
+
+
+@serve.command("status")
+@config_file_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status snapshot as JSON (see docs/status.md).")
+def status(config_path: str, as_json: bool) -> None:
+    """Print one snapshot of every app and worker of the running master."""
+    snapshot = Snapshot.from_dict(_ask(config_path, Status()).result)
+    click.echo(snapshot.to_json(indent=2) if as_json else describe(snapshot))
+
+
+@serve.command("reload")
+@config_file_option
+@click.argument("app", required=False)
+def reload_(config_path: str, app: str | None) -> None:
+    """Reload the file and roll APP (every app if omitted) to a new generation, as SIGHUP does.
+
+    Waits until the new generation is ready, then says so; exits 1 with the reason if the
+    file is invalid or the new generation could not start (the old one keeps serving).
+    """
+    result = _ask(config_path, Reload(app), timeout=RELOAD_TIMEOUT_S).result
+    generations = result if isinstance(result, dict) else {}
+    click.echo("reloaded: " + ", ".join(f"{name} generation {gen} ready" for name, gen in generations.items()))
+
+
+@serve.command("scale")
+@config_file_option
+@click.argument("app")
+@click.argument("workers", type=click.IntRange(min=1))
+def scale(config_path: str, app: str, workers: int) -> None:
+    """Run WORKERS workers for APP from now on (until the next change or restart)."""
+    _ask(config_path, Scale(app, workers))
+    click.echo(f"{app}: scaling to {workers} worker{'s' if workers != 1 else ''}")
+
+
+@serve.command("stop")
+@config_file_option
+@click.option("--now", is_flag=True, help="Stop at once (as SIGQUIT) instead of draining (as SIGTERM).")
+def stop(config_path: str, now: bool) -> None:
+    """Stop the running master: every worker drains first, unless --now."""
+    _ask(config_path, Stop(now=now))
+    click.echo("stopping" + (" now" if now else ": draining"))
 
 
 def _run(**values: Any) -> None:

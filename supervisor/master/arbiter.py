@@ -31,23 +31,26 @@ from supervisor.asgi.loader import load_app
 from supervisor.config.convert import Bind
 from supervisor.config.loader import load_file
 from supervisor.config.schema import AppConfig, ServeFile
-from supervisor.control import Command, Reload, ReopenLogs, Scale, ScaleBy, Status, Stop, signal_to_command
+from supervisor.control import Command, Reload, ReopenLogs, Reply, Scale, ScaleBy, Status, Stop, signal_to_command
 from supervisor.errors import EXIT_OK, EXIT_STARTUP, AppLoadError, BindError, ConfigError, StartupError
 from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
+from supervisor.master.control_server import ControlClient, ControlServer
 from supervisor.master.listeners import Listeners
 from supervisor.master.output import LineSink, OutputRouter, PlainLog
 from supervisor.master.plan import binds_of, plan_reload
 from supervisor.master.pool import Pool
+from supervisor.master.report import EventRecord, Reporter, WorkerInfo
 from supervisor.master.spawn import spawn_worker
 from supervisor.master.wakeup import Wakeup
 from supervisor.status.slots import SlotsExhaustedError, SlotState, SlotTable, capacity_for
-from supervisor.status.snapshot import EventKind
+from supervisor.status.snapshot import EventKind, Snapshot, WorkerState
 
 logger = logging.getLogger("serve.error")
 
 STATUS_POLL_S = 0.25  # how often slots are read: readiness, heartbeats, counters
 EVENTS_KEPT = 200
 _WAKEUP = "wakeup"
+_CONTROL = "control"
 
 
 @dataclass
@@ -62,13 +65,11 @@ class WorkerRecord:
 
 
 @dataclass
-class RecordedEvent:
-    """A status event, stamped with the wall-clock time it happened."""
+class PendingReload:
+    """A control-socket client waiting to hear how its reload ended."""
 
-    at: float
-    app: str
-    kind: EventKind
-    message: str
+    client: ControlClient
+    targets: dict[str, int]  # app -> the generation it is rolling to
 
 
 @dataclass
@@ -91,7 +92,10 @@ class Arbiter:
         self.listeners = Listeners()
         self.apps: dict[str, AppRuntime] = {}
         self.workers: dict[int, WorkerRecord] = {}
-        self.events: deque[RecordedEvent] = deque(maxlen=EVENTS_KEPT)
+        self.events: deque[EventRecord] = deque(maxlen=EVENTS_KEPT)
+        self.reporter = Reporter()
+        self.control: ControlServer | None = None
+        self.pending_reloads: list[PendingReload] = []
         self.selector = selectors.DefaultSelector()
         self.table: SlotTable | None = None
         self.wakeup: Wakeup | None = None
@@ -120,6 +124,9 @@ class Arbiter:
             with Wakeup() as wakeup:
                 self.wakeup = wakeup
                 self.selector.register(wakeup.fileno(), selectors.EVENT_READ, _WAKEUP)
+                if file.server.control_socket:
+                    self.control = ControlServer(file.server.control_socket)
+                    self.selector.register(self.control.fileno(), selectors.EVENT_READ, _CONTROL)
                 for name, app in file.apps.items():
                     self._add_app(name, app)
                 logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
@@ -141,6 +148,10 @@ class Arbiter:
         for key, _ in self.selector.select(max(timeout, 0.0)):
             if key.data == _WAKEUP:
                 self._signals()
+            elif key.data == _CONTROL:
+                self._accept_control()
+            elif isinstance(key.data, ControlClient):
+                self._control_request(key.data)
             elif not self.output.read(key.fd):
                 self.selector.unregister(key.fd)
 
@@ -150,6 +161,7 @@ class Arbiter:
         self._reap(now)
         table = self.table
         assert table is not None  # noqa: S101 - created before the loop
+        samples = {}
         for pid, record in self.workers.items():
             sample = table.read(record.slot)
             pool = self.apps[record.app].pool
@@ -158,7 +170,10 @@ class Arbiter:
                 self.apps[record.app].ever_ready = True
                 pool.ready(pid, now)
             if sample.pid == pid:
+                samples[pid] = sample
                 pool.observe(pid, heartbeat_at=sample.heartbeat, requests=sample.requests, rss_bytes=sample.rss_bytes)
+        self.reporter.observe(now, self._infos(), samples)
+        self._answer_reloads()
 
     def _reap(self, now: float) -> None:
         reaped = False
@@ -179,6 +194,8 @@ class Arbiter:
     def _reaped(self, pid: int, record: WorkerRecord, code: int, now: float) -> None:
         self._drain_output(record.output_fd)
         assert self.table is not None  # noqa: S101
+        last = self.table.read(record.slot)
+        self.reporter.worker_exited(record.app, pid, last if last.pid == pid else None)
         self.table.release(record.slot)
         runtime = self.apps[record.app]
         if code == EXIT_STARTUP and not record.ready and not runtime.ever_ready:
@@ -244,6 +261,8 @@ class Arbiter:
 
     def _master_fds(self) -> list[int]:
         fds = [*self.listeners.filenos(), *self.output.pipes]
+        if self.control is not None:
+            fds.extend(self.control.filenos())
         selector_fd = getattr(self.selector, "fileno", None)
         if selector_fd is not None:
             fds.append(selector_fd())
@@ -257,7 +276,7 @@ class Arbiter:
                 os.kill(pid, sig)
 
     def _record(self, app: str, kind: EventKind, message: str) -> None:
-        self.events.append(RecordedEvent(time.time(), app, kind, message))
+        self.events.append(EventRecord(time.time(), app, kind, message))
         level = logging.WARNING if kind in _WARNING_KINDS else logging.INFO
         logger.log(level, "%s", message)
 
@@ -352,6 +371,94 @@ class Arbiter:
         for name in [n for n, rt in self.apps.items() if rt.pool.stopped and n not in self.file.apps]:
             del self.apps[name]
 
+    # --- status and the control socket ---------------------------------------------------
+
+    def _infos(self) -> list[WorkerInfo]:
+        return [WorkerInfo(pid, record.app, record.slot) for pid, record in self.workers.items()]
+
+    def snapshot(self) -> Snapshot:
+        """Every app and worker now: what `serve status` prints and the dashboard draws."""
+        return self.reporter.snapshot(
+            now=time.monotonic(),
+            wall_now=time.time(),
+            started_at=self.started_at,
+            config_path=self.file.path,
+            pools={name: runtime.pool for name, runtime in self.apps.items()},
+            binds={name: tuple(str(b) for b in app.bind) for name, app in self.file.apps.items()},
+            workers=self._infos(),
+            events=self.events,
+        )
+
+    def _accept_control(self) -> None:
+        assert self.control is not None  # noqa: S101
+        client = self.control.accept()
+        if client is not None:
+            self.selector.register(client.fileno(), selectors.EVENT_READ, client)
+
+    def _control_request(self, client: ControlClient) -> None:
+        control = self.control
+        assert control is not None  # noqa: S101
+        outcome = control.read(client)
+        if outcome is None:
+            return
+        self.selector.unregister(client.fileno())
+        if isinstance(outcome, Reply):
+            control.reply(client, outcome)
+        elif isinstance(outcome, Reload):
+            self._start_reload(outcome, client)
+        else:
+            control.reply(client, self._answer(outcome))
+
+    def _start_reload(self, command: Reload, client: ControlClient) -> None:
+        """A reload that starts keeps its client until the new generations are ready or abandoned."""
+        assert self.control is not None  # noqa: S101
+        if command.app is not None and command.app not in self.apps:
+            self.control.reply(client, Reply.failure(f"no app named {command.app!r} (apps: {', '.join(self.apps)})"))
+            return
+        error = self._reload(command)
+        if error is not None:
+            self.control.reply(client, Reply.failure(error))
+            return
+        targets = {
+            name: runtime.pool.generation
+            for name, runtime in self.apps.items()
+            if command.app in (None, name) and not runtime.pool.stopped
+        }
+        self.pending_reloads.append(PendingReload(client, targets))
+
+    def _answer(self, command: Command) -> Reply:
+        if isinstance(command, Status):
+            return Reply.success(self.snapshot().to_dict())
+        if isinstance(command, Scale) and command.app not in self.apps:
+            return Reply.failure(f"no app named {command.app!r} (apps: {', '.join(self.apps)})")
+        self.execute(command)
+        return Reply.success()
+
+    def _answer_reloads(self) -> None:
+        for pending in list(self.pending_reloads):
+            outcome = self._reload_outcome(pending.targets)
+            if outcome is not None and self.control is not None:
+                self.pending_reloads.remove(pending)
+                self.control.reply(pending.client, outcome)
+
+    def _reload_outcome(self, targets: dict[str, int]) -> Reply | None:
+        failed = []
+        for name, generation in targets.items():
+            runtime = self.apps.get(name)
+            if runtime is None or runtime.pool.stopped:
+                failed.append(f"{name}: stopped")
+                continue
+            pool = runtime.pool
+            if pool.generation != generation:
+                failed.append(f"{name}: {pool.last_error or 'the new generation was abandoned'}")
+                continue
+            ready = sum(1 for w in pool.workers() if w.generation == generation and w.state == WorkerState.READY)
+            if ready < pool.desired:
+                return None  # still rolling
+        if failed:
+            return Reply.failure("reload failed: " + "; ".join(failed))
+        return Reply.success(targets)
+
     # --- the end -------------------------------------------------------------------------
 
     def _shut(self) -> None:
@@ -361,6 +468,10 @@ class Arbiter:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         self.output.close_all()
+        if self.control is not None:
+            for pending in self.pending_reloads:
+                self.control.reply(pending.client, Reply.failure("the master stopped before the reload finished"))
+            self.control.close()
         self.listeners.close_all()
         self.selector.close()
         if self.table is not None:

@@ -6,6 +6,7 @@ Readiness is the master's own "<app>: N workers of generation G ready" line, nev
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -273,6 +274,8 @@ class LoadReport:
 class Load:
     """`threads` clients, each sending requests on a keep-alive connection, and opening a new
     connection every `per_connection` requests or when the server says `Connection: close`.
+    With `think_s`, every other client pauses up to that long between requests, leaving its
+    connection idle the way browsers and pooled clients do (well under the server's drain grace).
 
     Bounded: it stops after `max_seconds` even if nobody calls `stop()`. A request that fails
     for any reason (connection closed or reset under it, bad status, timeout) is recorded
@@ -280,9 +283,16 @@ class Load:
     """
 
     def __init__(
-        self, address: Address, *, threads: int = 4, per_connection: int = 20, max_seconds: float = 40.0
+        self,
+        address: Address,
+        *,
+        threads: int = 4,
+        per_connection: int = 20,
+        think_s: float = 0.0,
+        max_seconds: float = 40.0,
     ) -> None:
         self.address = address
+        self.think_s = think_s
         self.per_connection = per_connection
         self.deadline = time.monotonic() + max_seconds
         self.report = LoadReport()
@@ -367,3 +377,5 @@ class Load:
                 self.report.answers.append(Answer(sent_at, served_by, text))
             if headers.get("connection", "").lower() == "close":
                 return
+            if self.think_s and number % 2:
+                self._stopping.wait(random.uniform(0, self.think_s))  # noqa: S311 - pacing, not a secret

@@ -29,7 +29,7 @@ def test_max_requests_retirements_across_several_generations_lose_nothing(tmp_pa
     )
     with serve_up(tmp_path, config, {"api": 2}) as master:
         first = master.worker_pids("api")
-        with Load(("127.0.0.1", port)) as load:
+        with Load(("127.0.0.1", port), think_s=0.3) as load:
             load.wait_for(lambda report: len(set(report.pids()) - first) >= 10)
             report = load.stop()
         assert_clean(load, report)
@@ -43,7 +43,7 @@ def test_sighup_reload_switches_to_the_new_code_and_loses_nothing(tmp_path: Path
     port, version_file = free_port(), tmp_path / "version"
     version_file.write_text("v1")
     config = server_table() + app_table("api", bind=[f"127.0.0.1:{port}"], workers=2, version_file=version_file)
-    with serve_up(tmp_path, config, {"api": 2}) as master, Load(("127.0.0.1", port)) as load:
+    with serve_up(tmp_path, config, {"api": 2}) as master, Load(("127.0.0.1", port), think_s=0.3) as load:
         load.wait_for(lambda report: len(report.answers) >= 200)
         for generation, version in [(2, "v2-reloaded"), (3, "v3-reloaded-again")]:
             version_file.write_text(version)
@@ -65,7 +65,7 @@ def test_sighup_reload_switches_to_the_new_code_and_loses_nothing(tmp_path: Path
 def test_sigttin_then_sigttou_under_load_lose_nothing(tmp_path: Path) -> None:
     port = free_port()
     config = server_table() + app_table("api", bind=[f"127.0.0.1:{port}"], workers=2)
-    with serve_up(tmp_path, config, {"api": 2}) as master, Load(("127.0.0.1", port)) as load:
+    with serve_up(tmp_path, config, {"api": 2}) as master, Load(("127.0.0.1", port), think_s=0.3) as load:
         load.wait_for(lambda report: len(report.answers) >= 200)
         mark = master.mark()
         master.send_signal(signal.SIGTTIN)
