@@ -35,6 +35,7 @@ from supervisor.control import Command, Reload, ReopenLogs, Reply, Scale, ScaleB
 from supervisor.errors import EXIT_OK, EXIT_STARTUP, AppLoadError, BindError, ConfigError, StartupError
 from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
 from supervisor.master.control_server import ControlClient, ControlServer
+from supervisor.master.http_endpoint import HttpEndpoint, Route
 from supervisor.master.listeners import Listeners
 from supervisor.master.output import LineSink, OutputRouter, PlainLog
 from supervisor.master.plan import binds_of, plan_reload
@@ -96,6 +97,7 @@ class Arbiter:
         self.reporter = Reporter()
         self.control: ControlServer | None = None
         self.pending_reloads: list[PendingReload] = []
+        self.endpoints: list[HttpEndpoint] = []
         self.selector = selectors.DefaultSelector()
         self.table: SlotTable | None = None
         self.wakeup: Wakeup | None = None
@@ -127,6 +129,7 @@ class Arbiter:
                 if file.server.control_socket:
                     self.control = ControlServer(file.server.control_socket)
                     self.selector.register(self.control.fileno(), selectors.EVENT_READ, _CONTROL)
+                self._open_endpoints()
                 for name, app in file.apps.items():
                     self._add_app(name, app)
                 logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
@@ -152,6 +155,14 @@ class Arbiter:
                 self._accept_control()
             elif isinstance(key.data, ControlClient):
                 self._control_request(key.data)
+            elif isinstance(key.data, HttpEndpoint):
+                client = key.data.accept()
+                if client is not None:
+                    self.selector.register(client.fileno(), selectors.EVENT_READ, (key.data, client))
+            elif isinstance(key.data, tuple):
+                endpoint, client = key.data
+                if endpoint.read(client):
+                    self.selector.unregister(key.fd)
             elif not self.output.read(key.fd):
                 self.selector.unregister(key.fd)
 
@@ -261,6 +272,8 @@ class Arbiter:
 
     def _master_fds(self) -> list[int]:
         fds = [*self.listeners.filenos(), *self.output.pipes]
+        for endpoint in self.endpoints:
+            fds.extend(endpoint.filenos())
         if self.control is not None:
             fds.extend(self.control.filenos())
         selector_fd = getattr(self.selector, "fileno", None)
@@ -373,6 +386,29 @@ class Arbiter:
 
     # --- status and the control socket ---------------------------------------------------
 
+    def _open_endpoints(self) -> None:
+        """[server] metrics_bind and health_bind: one endpoint per address, with the routes of each."""
+        server = self.file.server
+        routes: dict[Bind, dict[str, Route]] = {}
+        if server.health_bind is not None:
+            routes.setdefault(server.health_bind, {}).update({"/livez": self._livez, "/readyz": self._readyz})
+        for bind, table in routes.items():
+            endpoint = HttpEndpoint(bind, table)
+            self.endpoints.append(endpoint)
+            self.selector.register(endpoint.fileno(), selectors.EVENT_READ, endpoint)
+            logger.info("Serving %s on %s", " ".join(sorted(table)), bind)
+
+    def _livez(self) -> tuple[int, str, bytes]:
+        return 200, "text/plain", b"ok: the master's loop answers\n"
+
+    def _readyz(self) -> tuple[int, str, bytes]:
+        if self.stopping:
+            return 503, "text/plain", b"stopping\n"
+        waiting = [name for name, runtime in self.apps.items() if runtime.pool.ready_count == 0]
+        if waiting:
+            return 503, "text/plain", f"no ready worker yet: {', '.join(waiting)}\n".encode()
+        return 200, "text/plain", b"ready: every app has a ready worker\n"
+
     def _infos(self) -> list[WorkerInfo]:
         return [WorkerInfo(pid, record.app, record.slot) for pid, record in self.workers.items()]
 
@@ -472,6 +508,8 @@ class Arbiter:
             for pending in self.pending_reloads:
                 self.control.reply(pending.client, Reply.failure("the master stopped before the reload finished"))
             self.control.close()
+        for endpoint in self.endpoints:
+            endpoint.close()
         self.listeners.close_all()
         self.selector.close()
         if self.table is not None:

@@ -61,7 +61,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         answer = os.environ.get(query.get("name", ""), "<unset>")
     elif path == "/block":
         say("block started")
-        time.sleep(float(query["seconds"]))
+        time.sleep(float(query["seconds"]))  # blocking on purpose: a worker whose event loop is stuck
     elif path == "/slow":
         say("slow started")
         await asyncio.sleep(float(query["seconds"]))

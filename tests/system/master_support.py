@@ -5,7 +5,6 @@ Readiness is the master's own "<app>: N workers of generation G ready" line, nev
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import signal
@@ -16,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from support import APPS_DIR, ROOT, InheritingServeProcess, ServeProcess, read_response
 
 # Short enough that the whole suite stays well under its time budget, long enough for a loaded 2-core box.
@@ -175,15 +175,13 @@ def serve_up(
 
 
 def _kill_leftover_workers(master: Master) -> None:
-    """A master that had to be SIGKILLed leaves its workers behind: end them, by pid."""
+    """A master that had to be SIGKILLed leaves its workers behind: end them, by pid, if they are still its forks."""
     pattern = re.compile(r"^\w[\w-]*\[(\d+)\] ")
-    for line in master.lines:
-        match = pattern.search(line)
-        if match:
-            try:
-                os.kill(int(match.group(1)), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    for pid in {int(m.group(1)) for line in master.lines if (m := pattern.search(line))}:
+        with suppress(psutil.Error):  # exited already
+            worker = psutil.Process(pid)
+            if str(master.config) in worker.cmdline():
+                worker.kill()
 
 
 def serve_check(config: Path) -> subprocess.CompletedProcess[str]:
@@ -378,4 +376,4 @@ class Load:
             if headers.get("connection", "").lower() == "close":
                 return
             if self.think_s and number % 2:
-                self._stopping.wait(random.uniform(0, self.think_s))  # noqa: S311 - pacing, not a secret
+                self._stopping.wait(random.uniform(0, self.think_s))  # pacing, bounded by stop()

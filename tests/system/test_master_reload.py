@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from master_support import app_table, free_port, get, pids_answering, server_table, serve_up
+from master_support import app_table, free_port, get, pids_answering, serve_up, server_table
 
 pytestmark = pytest.mark.system
 

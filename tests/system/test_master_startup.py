@@ -11,9 +11,9 @@ from master_support import (
     free_port,
     get,
     pids_answering,
-    server_table,
     serve_check,
     serve_up,
+    server_table,
     start_master,
     write_config,
 )

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from master_support import app_table, free_port, get, server_table, serve_up
+from master_support import app_table, free_port, get, serve_up, server_table
 
 pytestmark = pytest.mark.system
 
