@@ -37,6 +37,7 @@ from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
 from supervisor.master.control_server import ControlClient, ControlServer
 from supervisor.master.http_endpoint import HttpEndpoint, Route
 from supervisor.master.listeners import Listeners
+from supervisor.master.notify import Notifier
 from supervisor.master.output import LineSink, OutputRouter, PlainLog
 from supervisor.master.plan import binds_of, plan_reload
 from supervisor.master.pool import Pool
@@ -48,7 +49,10 @@ from supervisor.status.snapshot import EventKind, Snapshot, WorkerState
 
 logger = logging.getLogger("serve.error")
 
-STATUS_POLL_S = 0.25  # how often slots are read: readiness, heartbeats, counters
+STATUS_POLL_S = 0.25
+STATUS_NOTIFY_S = (
+    2.0  # how often systemd's STATUS= line is refreshed  # how often slots are read: readiness, heartbeats, counters
+)
 EVENTS_KEPT = 200
 _WAKEUP = "wakeup"
 _CONTROL = "control"
@@ -98,6 +102,10 @@ class Arbiter:
         self.control: ControlServer | None = None
         self.pending_reloads: list[PendingReload] = []
         self.endpoints: list[HttpEndpoint] = []
+        self.notifier: Notifier | None = None
+        self.announced_ready = False
+        self.reload_targets: dict[str, int] | None = None  # the reload systemd is waiting on
+        self.next_status_at = 0.0
         self.selector = selectors.DefaultSelector()
         self.table: SlotTable | None = None
         self.wakeup: Wakeup | None = None
@@ -115,6 +123,7 @@ class Arbiter:
             BindError: an address could not be bound (nothing was started).
         """
         file = self.file
+        self.notifier = Notifier(os.environ)  # read, and removed from the environment, before any fork
         inherited = self.listeners.inherit_systemd(os.environ)
         if inherited:
             logger.info("Adopted %d socket(s) from systemd socket activation.", inherited)
@@ -143,10 +152,40 @@ class Arbiter:
             now = time.monotonic()
             self._observe(now)
             self._decide(now)
+            self._notify(now)
             self._sleep(now)
+
+    def _notify(self, now: float) -> None:
+        """Tell systemd (when it started us) about readiness, reloads and the watchdog."""
+        notifier = self.notifier
+        if notifier is None or not notifier.enabled:
+            return
+        notifier.watchdog(now)
+        if self.stopping:
+            return
+        if not self.announced_ready and all(rt.pool.ready_count >= rt.pool.desired for rt in self.apps.values()):
+            self.announced_ready = True
+            notifier.ready(self._summary())
+        if self.reload_targets is not None and self._reload_outcome(self.reload_targets) is not None:
+            self.reload_targets = None
+            notifier.ready(self._summary())
+        if now >= self.next_status_at:
+            self.next_status_at = now + STATUS_NOTIFY_S
+            notifier.status(self._summary())
+
+    def _summary(self) -> str:
+        """One line for systemd's STATUS=: "3 apps, 9/9 workers ready, 1.2k req/s"."""
+        snapshot = self.snapshot()
+        ready = sum(app.workers_ready for app in snapshot.apps)
+        desired = sum(app.workers_desired for app in snapshot.apps)
+        rate = snapshot.requests_per_s
+        shown = f"{rate / 1000:.1f}k" if rate >= 1000 else f"{rate:.0f}"
+        return f"{len(snapshot.apps)} apps, {ready}/{desired} workers ready, {shown} req/s"
 
     def _sleep(self, now: float) -> None:
         deadlines = [d for d in (rt.pool.next_deadline() for rt in self.apps.values()) if d is not None]
+        if self.notifier is not None and (watchdog := self.notifier.next_deadline()) is not None:
+            deadlines.append(watchdog)
         timeout = min([STATUS_POLL_S, *(d - now for d in deadlines)])
         for key, _ in self.selector.select(max(timeout, 0.0)):
             if key.data == _WAKEUP:
@@ -274,6 +313,8 @@ class Arbiter:
         fds = [*self.listeners.filenos(), *self.output.pipes]
         for endpoint in self.endpoints:
             fds.extend(endpoint.filenos())
+        if self.notifier is not None and (notify_fd := self.notifier.fileno()) is not None:
+            fds.append(notify_fd)
         if self.control is not None:
             fds.extend(self.control.filenos())
         selector_fd = getattr(self.selector, "fileno", None)
@@ -330,6 +371,8 @@ class Arbiter:
     def _stop(self, command: Stop) -> None:
         if not self.stopping:
             logger.info("Stopping every app (%s).", "at once" if command.now else "gracefully")
+            if self.notifier is not None:
+                self.notifier.stopping()
         self.stopping = True
         for runtime in self.apps.values():
             runtime.pool.stop(immediate=command.now)
@@ -364,6 +407,11 @@ class Arbiter:
                 runtime.generations[runtime.pool.generation] = apps[name]
                 self._route_log(name, apps[name])
         self._record("", EventKind.RELOAD, f"reload: {_describe(plan.added, plan.removed, plan.kept)}")
+        if self.notifier is not None and self.notifier.enabled:
+            self.notifier.reloading()
+            self.reload_targets = {
+                name: rt.pool.generation for name, rt in self.apps.items() if command.app in (None, name)
+            }
         return None
 
     def _add_app(self, name: str, app: AppConfig) -> None:
@@ -510,6 +558,8 @@ class Arbiter:
             self.control.close()
         for endpoint in self.endpoints:
             endpoint.close()
+        if self.notifier is not None:
+            self.notifier.close()
         self.listeners.close_all()
         self.selector.close()
         if self.table is not None:

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from typing import TYPE_CHECKING, Protocol
 
@@ -113,6 +114,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: asyncio.TimerHandle | None = None
         self._drained: asyncio.Future[None] | None = None
+        self._startup: asyncio.Future[None] | None = None
 
     @property
     def should_exit(self) -> bool:
@@ -155,9 +157,34 @@ class Server:
         # uvicorn puts its --app-dir (default: the working directory) first on sys.path.
         app = load_app(config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir or ".")
         lifespan = Lifespan(app, config.lifespan, logger)
-        await lifespan.startup()
+        # Stop signals count from here: one during a slow startup lets startup finish, then
+        # skips serving and runs lifespan shutdown; a second SIGINT (or SIGQUIT) abandons it.
+        with _SignalCapture(self, loop, enabled=self.install_signal_handlers):
+            self._startup = asyncio.ensure_future(lifespan.startup())
+            try:
+                await self._startup
+            except asyncio.CancelledError:
+                if not self.force_exit:
+                    raise
+                logger.warning("Startup abandoned: stopped at once.")
+                return
+            finally:
+                self._startup = None
+            await self._run_started(bound, loop, lifespan, ssl_context)
+
+    async def _run_started(
+        self,
+        bound: list[socket.socket],
+        loop: asyncio.AbstractEventLoop,
+        lifespan: Lifespan,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        config = self.config
         try:
-            state = self.state = self._new_state(app, loop, lifespan.state)
+            if self._should_exit:
+                logger.info("Stopped during startup: not serving.")
+                return
+            state = self.state = self._new_state(lifespan.app, loop, lifespan.state)
             for sock in bound:
                 local = _fixed_local_address(sock)
                 server = await loop.create_server(
@@ -173,11 +200,10 @@ class Server:
             self.started = True
             if self.observer is not None:
                 self.observer.ready(state)
-            with _SignalCapture(self, loop, enabled=self.install_signal_handlers):
-                await self._exit_requested  # type: ignore[misc]
-                if self.observer is not None:
-                    self.observer.draining(state)
-                await self._shutdown(state)
+            await self._exit_requested  # type: ignore[misc]
+            if self.observer is not None:
+                self.observer.draining(state)
+            await self._shutdown(state)
         finally:
             if self._clock is not None:
                 self._clock.cancel()
@@ -279,7 +305,12 @@ class Server:
     def handle_exit(self, sig: int) -> None:
         """A stop signal: the first asks for a graceful stop, a second SIGINT (or SIGQUIT) forces it."""
         if (self._should_exit and sig == signal.SIGINT) or sig == signal.SIGQUIT:
+            logger.warning("Stopping at once (%s).", signal.Signals(sig).name)
             self.force_exit = True
+            if self._startup is not None and not self._startup.done():
+                self._startup.cancel()
+        elif not self._should_exit:
+            logger.info("Shutting down (%s).", signal.Signals(sig).name)
         self.should_exit = True
 
     @property

@@ -320,15 +320,11 @@ class Load:
                 raise AssertionError(f"load condition not met within {timeout}s: {self.summary()}")
             self._stopping.wait(0.05)
 
-    def count(self) -> int:
-        with self._lock:
-            return len(self.report.answers)
-
     def summary(self) -> str:
         report = self.report
         return (
             f"{len(report.answers)} answers over {report.connections} connections from pids {report.pids()}, "
-            f"{len(report.failures)} failures {report.failures[:5]}, {len(report.refused)} refused {report.refused[:5]}"
+            f"{len(report.failures)} failures {report.failures[:20]}, {len(report.refused)} refused {report.refused[:20]}"
         )
 
     def _running(self) -> bool:

@@ -1,0 +1,414 @@
+"""ASGI `websocket.*` messages <-> the websockets library's sans-I/O `ServerProtocol`: bytes in, bytes out.
+
+May import: errors, _types, protocol.response, the standard library and websockets; never asyncio, socket or config/.
+
+The HTTP front has already parsed the upgrade request, so the `ServerProtocol` never sees
+it: the handshake is checked with `ServerProtocol.accept` on a `Request` built from our
+parsed head, the protocol starts in the OPEN state, and the 101 (or the refusal) is
+encoded here with the server's default headers and the app's own. A `WebSocketSession`
+holds the ASGI side's phase, the app's inbox of received messages, and says when the
+TCP connection must close; the I/O shell (`server/ws_connection.py`) writes what it
+returns and runs the timers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Final
+
+from websockets.datastructures import Headers as WsHeaders
+from websockets.exceptions import ProtocolError
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from supervisor._types import Headers, Message, Scope
+from supervisor.protocol.response import encode_head, header_line, simple_response
+
+# 2.4: send() on a closed WebSocket raises an OSError subclass (`ClientDisconnected`).
+WS_ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.4"}
+
+# Phases of the ASGI side of one connection, in order (DENIAL only on the way to CLOSED).
+HANDSHAKE: Final = 0  # the app has websocket.connect and has not answered yet
+DENIAL: Final = 1  # the app began a websocket.http.response; its body is being collected
+OPEN: Final = 2  # accepted: messages flow both ways
+CLOSED: Final = 3  # a close frame went either way, the connection failed, or an HTTP answer was sent
+
+# RFC 6455 §7.4.1: 1006 is never sent in a frame; it tells the app the TCP connection
+# ended without a closing handshake.
+ABNORMAL_CLOSURE: Final = 1006
+INTERNAL_ERROR: Final = 1011
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONT
+_CLOSE = Opcode.CLOSE
+_PONG = Opcode.PONG
+_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\n"
+_DEFAULT_LINES_DROPPED_BY_APP = (b"date", b"server")
+
+logger = logging.getLogger("serve.error")
+
+
+class ClientDisconnected(OSError):  # noqa: N818 - the name uvicorn and Starlette users expect
+    """`send()` on a WebSocket that is closed (ASGI 2.4: a server-specific subclass of OSError)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketSettings:
+    """Plain values every WebSocket connection of a server reads (copied from the config once)."""
+
+    max_size: int = 16 * 1024 * 1024
+    max_queue: int = 32
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    per_message_deflate: bool = True
+
+
+def _tokens(headers: Headers, name: bytes) -> list[bytes]:
+    return [token.strip().lower() for key, value in headers if key == name for token in value.split(b",")]
+
+
+def is_websocket_upgrade(scope: Scope) -> bool:
+    """Whether an HTTP scope asks for a WebSocket (RFC 6455 §4.1: GET, HTTP/1.1, Upgrade and Connection)."""
+    if scope["method"] != "GET" or scope["http_version"] != "1.1":
+        return False
+    headers = scope["headers"]
+    return b"websocket" in _tokens(headers, b"upgrade") and b"upgrade" in _tokens(headers, b"connection")
+
+
+def websocket_scope(http_scope: Scope) -> Scope:
+    """The `websocket` scope for an upgrade request, from the `http` scope built for it."""
+    subprotocols = [
+        token.decode("latin-1") for token in _raw_tokens(http_scope["headers"], b"sec-websocket-protocol") if token
+    ]
+    return {
+        "type": "websocket",
+        "asgi": WS_ASGI_VERSION,
+        "http_version": "1.1",
+        "scheme": "wss" if http_scope["scheme"] == "https" else "ws",
+        "server": http_scope["server"],
+        "client": http_scope["client"],
+        "root_path": http_scope["root_path"],
+        "path": http_scope["path"],
+        "raw_path": http_scope["raw_path"],
+        "query_string": http_scope["query_string"],
+        "headers": http_scope["headers"],
+        "subprotocols": subprotocols,
+        "state": http_scope["state"],
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
+def _raw_tokens(headers: Headers, name: bytes) -> list[bytes]:
+    # Subprotocol names are case-sensitive (RFC 6455 §4.1), unlike Upgrade and Connection tokens.
+    return [token.strip() for key, value in headers if key == name for token in value.split(b",")]
+
+
+def _handshake_request(scope: Scope) -> Request:
+    target = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"] else b"")
+    headers = WsHeaders((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"])
+    return Request(target.decode("latin-1"), headers)
+
+
+class WebSocketSession:
+    """One WebSocket connection, from the app's first answer to the close: the sans-I/O half.
+
+    Every method that produces output returns the bytes to write; `close_transport` turns
+    True when the TCP connection must be closed once they are written. Messages for the
+    app are appended to `inbox`; the disconnect is always the last one, and `closed_message`
+    holds it so a `receive()` after it returns it again rather than hanging.
+    """
+
+    __slots__ = (
+        "close_transport",
+        "closed_message",
+        "default_headers",
+        "early",
+        "fragment_text",
+        "fragments",
+        "handshake",
+        "inbox",
+        "phase",
+        "pings",
+        "pong_due",
+        "protocol",
+        "response_body",
+        "response_head",
+        "status",
+        "upgraded",
+    )
+
+    def __init__(self, scope: Scope, settings: WebSocketSettings, default_headers: bytes) -> None:
+        extensions = []
+        if settings.per_message_deflate:
+            # websockets' own defaults for servers: 4 KiB windows and memLevel 5 keep the
+            # memory per connection small at a small cost in compression ratio.
+            extensions.append(
+                ServerPerMessageDeflateFactory(
+                    server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
+                )
+            )
+        self.protocol = ServerProtocol(
+            extensions=extensions, state=State.OPEN, max_size=settings.max_size, logger=logger
+        )
+        self.handshake = self.protocol.accept(_handshake_request(scope))
+        self.default_headers = default_headers
+        self.phase = HANDSHAKE
+        self.upgraded = False  # the 101 is written: bytes from the peer are WebSocket frames
+        self.inbox: deque[Message] = deque(({"type": "websocket.connect"},))
+        self.closed_message: Message | None = None
+        self.close_transport = False
+        self.early = bytearray()  # frames sent before the 101 was written
+        self.fragments: list[bytes] = []
+        self.fragment_text = False
+        self.response_head: tuple[int, Any] | None = None
+        self.response_body: list[bytes] = []
+        self.pings = 0
+        self.pong_due: bytes | None = None  # payload of the ping still waiting for its pong
+        self.status = 0  # of the HTTP answer written instead of the upgrade, if any
+
+    @property
+    def valid(self) -> bool:
+        """Whether the upgrade request is a valid WebSocket handshake (else answer `refusal()`)."""
+        return self.handshake.status_code == 101
+
+    def refusal(self) -> bytes:
+        """The HTTP answer to an invalid handshake (400 or 426, from websockets); the connection closes."""
+        self.phase = CLOSED
+        self.status = self.handshake.status_code
+        self.close_transport = True
+        self.closed_message = {"type": "websocket.disconnect", "code": ABNORMAL_CLOSURE, "reason": ""}
+        return self.handshake.serialize()
+
+    # The app's messages --------------------------------------------------------------------
+
+    def send(self, message: Message) -> bytes:
+        """Take one message from the app; return the bytes to write.
+
+        Raises:
+            ClientDisconnected: the WebSocket is closed (by either side, or the connection is gone).
+            RuntimeError: a message the app may not send now, or an invalid one.
+        """
+        kind = message["type"]
+        phase = self.phase
+        if phase == OPEN:
+            if kind == "websocket.send":
+                return self._send_data(message)
+            if kind == "websocket.close":
+                return self.close(message.get("code") or 1000, message.get("reason") or "")
+            raise RuntimeError(f"expected 'websocket.send' or 'websocket.close', got {kind!r}")
+        if phase == HANDSHAKE:
+            return self._answer(message)
+        if phase == DENIAL:
+            if kind == "websocket.http.response.body":
+                return self._deny_body(message)
+            raise RuntimeError(f"expected 'websocket.http.response.body', got {kind!r}")
+        raise ClientDisconnected(f"{kind!r} sent after the WebSocket closed")
+
+    def _send_data(self, message: Message) -> bytes:
+        protocol = self.protocol
+        data = message.get("bytes")
+        if data is not None:
+            protocol.send_binary(data)
+        else:
+            text = message.get("text")
+            if text is None:
+                raise RuntimeError("'websocket.send' needs 'bytes' or 'text'")
+            protocol.send_text(text.encode())
+        writes = protocol.data_to_send()
+        return writes[0] if len(writes) == 1 else b"".join(writes)
+
+    def _answer(self, message: Message) -> bytes:
+        kind = message["type"]
+        if kind == "websocket.accept":
+            return self._accept(message)
+        if kind == "websocket.close":
+            # ASGI: closing before accepting refuses the handshake with 403.
+            return self._respond(403, simple_response(403, b"", self.default_headers))
+        if kind == "websocket.http.response.start":
+            self.response_head = (message["status"], message.get("headers", ()))
+            self.phase = DENIAL
+            return b""
+        raise RuntimeError(
+            f"expected 'websocket.accept', 'websocket.close' or 'websocket.http.response.start', got {kind!r}"
+        )
+
+    def _accept(self, message: Message) -> bytes:
+        lines = [_SWITCHING]
+        # Upgrade, Connection, Sec-WebSocket-Accept and -Extensions as websockets negotiated
+        # them; its Date is left out for ours.
+        lines.extend(
+            header_line(name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.handshake.headers.raw_items()
+            if name != "Date"
+        )
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None:
+            lines.append(header_line(b"sec-websocket-protocol", subprotocol.encode("latin-1")))
+        app_lines = [header_line(name, value) for name, value in message.get("headers", ())]
+        lines.append(_defaults_without(self.default_headers, app_lines))
+        lines.extend(app_lines)
+        lines.append(b"\r\n")
+        self.phase = OPEN
+        self.upgraded = True
+        head = b"".join(lines)
+        if not self.early:
+            return head
+        early, self.early = bytes(self.early), bytearray()
+        return head + self.receive(early)
+
+    def _deny_body(self, message: Message) -> bytes:
+        self.response_body.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return b""
+        status, headers = self.response_head  # type: ignore[misc]  # set with phase DENIAL
+        body = b"".join(self.response_body)
+        head, _framing, length, _keep_alive = encode_head(status, headers, self.default_headers, False, 0, len(body))
+        if length < 0:  # 1xx, 204, 304: no body
+            body = b""
+        elif length != len(body):
+            raise RuntimeError("response body does not match its Content-Length")
+        return self._respond(status, head + body)
+
+    def _respond(self, status: int, response: bytes) -> bytes:
+        """An HTTP answer instead of the upgrade: the app hears a disconnect, the connection closes."""
+        self.status = status
+        self._closed(ABNORMAL_CLOSURE, "")
+        self.close_transport = True
+        return response
+
+    def close(self, code: int = 1000, reason: str = "") -> bytes:
+        """Start the closing handshake (the app's websocket.close, a server shutdown, the app's return)."""
+        try:
+            self.protocol.send_close(code, reason)
+        except ProtocolError as error:
+            raise RuntimeError(f"invalid WebSocket close: {error}") from None
+        self._closed(code, reason)
+        return b"".join(self.protocol.data_to_send())
+
+    def fail(self, code: int, reason: str = "") -> bytes:
+        """Close at once without waiting for the peer's close frame (dead peer, broken app)."""
+        self.protocol.fail(code, reason)
+        self._closed(code, reason)
+        return self._output()
+
+    def app_finished(self, *, failed: bool) -> bytes:
+        """The app returned (or raised): finish what it left open.
+
+        Before accepting: 403 if it returned (ASGI), 500 if it raised or left a denial
+        response unfinished. After accepting: close with 1000, or fail with 1011 if it raised.
+        """
+        phase = self.phase
+        if phase == HANDSHAKE and not failed:
+            return self._respond(403, simple_response(403, b"", self.default_headers))
+        if phase in (HANDSHAKE, DENIAL):
+            return self._respond(500, simple_response(500, b"Internal Server Error", self.default_headers))
+        if phase == OPEN:
+            return self.fail(INTERNAL_ERROR) if failed else self.close(1000)
+        return b""
+
+    # The peer's bytes ----------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> bytes:
+        """Feed bytes from the peer; queue messages for the app; return what must be written back (pongs, close)."""
+        if not self.upgraded:
+            if self.phase == HANDSHAKE:
+                self.early += data
+            return b""
+        protocol = self.protocol
+        protocol.receive_data(data)
+        # Started OPEN, the protocol never parses a handshake: every event is a Frame.
+        frames: list[Frame] = protocol.events_received()  # type: ignore[assignment]
+        for frame in frames:
+            opcode = frame.opcode
+            if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+                if self.phase == OPEN:
+                    self._on_data_frame(opcode, frame.data, frame.fin)
+            elif opcode is _CLOSE:
+                if self.phase == OPEN:
+                    received: Close = protocol.close_rcvd  # type: ignore[assignment]  # set by this frame
+                    self._closed(received.code, received.reason)
+            elif opcode is _PONG and bytes(frame.data) == self.pong_due:
+                self.pong_due = None
+        if protocol.parser_exc is not None and self.phase == OPEN:
+            # websockets failed the connection (1002, 1007, 1009, 1011) or the peer hung up
+            # mid-frame; it has queued the close frame, if any.
+            sent = protocol.close_sent
+            if sent is None:
+                self._closed(ABNORMAL_CLOSURE, "")
+            else:
+                self._closed(sent.code, sent.reason)
+        return self._output()
+
+    def _on_data_frame(self, opcode: Opcode, data: Any, fin: bool) -> None:
+        if opcode is not _CONT:
+            if fin:
+                self._deliver(opcode is _TEXT, data)
+                return
+            self.fragment_text = opcode is _TEXT
+        self.fragments.append(data)
+        if fin:
+            data, self.fragments = b"".join(self.fragments), []
+            self._deliver(self.fragment_text, data)
+
+    def _deliver(self, text: bool, data: Any) -> None:
+        if not text:
+            self.inbox.append({"type": "websocket.receive", "bytes": data if type(data) is bytes else bytes(data)})
+            return
+        try:
+            decoded = data.decode()
+        except UnicodeDecodeError as error:
+            # RFC 6455 §8.1: a text message that is not UTF-8 fails the connection with 1007;
+            # `receive` writes the close frame with the rest of its output.
+            reason = f"invalid UTF-8 at position {error.start}"
+            self.protocol.fail(1007, reason)
+            self._closed(1007, reason)
+            return
+        self.inbox.append({"type": "websocket.receive", "text": decoded})
+
+    def ping(self) -> bytes:
+        """A keepalive ping; `pong_due` holds its payload until the matching pong arrives."""
+        self.pings += 1
+        payload = self.pings.to_bytes(4, "big")
+        self.pong_due = payload
+        self.protocol.send_ping(payload)
+        return self._output()
+
+    def connection_lost(self) -> None:
+        """The TCP connection is gone: the app hears 1006 unless it has already heard a close."""
+        self._closed(ABNORMAL_CLOSURE, "")
+
+    # Internals -----------------------------------------------------------------------------
+
+    def _closed(self, code: int, reason: str) -> None:
+        if self.closed_message is None:
+            self.closed_message = {"type": "websocket.disconnect", "code": code, "reason": reason}
+            self.inbox.append(self.closed_message)
+        self.phase = CLOSED
+        self.fragments = []
+
+    def _output(self) -> bytes:
+        writes = self.protocol.data_to_send()
+        if not writes:
+            return b""
+        if b"" in writes:  # websockets' SEND_EOF: a server closes the TCP connection now
+            self.close_transport = True
+        return b"".join(writes)
+
+
+def _defaults_without(default_headers: bytes, app_lines: list[bytes]) -> bytes:
+    """The server's default lines, less the Date or Server the app sets itself."""
+    dropped = [
+        name
+        for name in _DEFAULT_LINES_DROPPED_BY_APP
+        if any(line.lower().startswith(name + b":") for line in app_lines)
+    ]
+    if not dropped:
+        return default_headers
+    kept = [line for line in default_headers.split(b"\r\n") if line and line.split(b":", 1)[0].lower() not in dropped]
+    return b"".join(line + b"\r\n" for line in kept)

@@ -1,0 +1,106 @@
+"""How the dashboard writes figures: counts, rates, sizes, durations, latencies, and worker output made safe to draw.
+
+May import: rich and the standard library. Pure functions of their arguments.
+
+Counts are exact (grouped by thousands) up to ten million, so a count the viewer expects
+(after 250 requests) reads as exactly that; sizes are binary (1M = 1 MiB) as in top(1).
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+EXACT_COUNT_BELOW = 10_000_000
+NO_VALUE = "-"
+_LARGER_UNITS = ("M", "G", "T")
+# C0 controls but ESC (it starts the colour sequences rich decodes), DEL, and the characters
+# Python counts as line breaks: each would move the cursor, ring, or break the line in two.
+_CONTROLS = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f\x85\u2028\u2029]")
+
+
+def count(value: int) -> str:
+    """A counter: 182,733 · 12.4M · 3.1G."""
+    if value < EXACT_COUNT_BELOW:
+        return f"{value:,}"
+    if value < 1_000_000_000:
+        return f"{value / 1e6:.1f}M"
+    return f"{value / 1e9:.1f}G"
+
+
+def rate(per_s: float) -> str:
+    """Events per second: 0 · 0.4 · 12.5 · 1,204."""
+    if per_s <= 0:
+        return "0"
+    if per_s < 100:
+        return f"{per_s:.1f}"
+    return f"{per_s:,.0f}"
+
+
+def size(num_bytes: int) -> str:
+    """A memory size in binary units: 0 · 812K · 57.5M · 230M · 1.2G."""
+    if num_bytes <= 0:
+        return "0"
+    value, unit = num_bytes / 1024, "K"
+    for larger in _LARGER_UNITS:
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:.0f}{unit}" if unit == "K" or value >= 100 else f"{value:.1f}{unit}"
+
+
+def percent(value: float) -> str:
+    """A CPU share: 0.0% · 12.5% · 180% (several cores)."""
+    return f"{value:.1f}%" if value < 100 else f"{value:.0f}%"
+
+
+def latency(ms: float | None) -> str:
+    """A latency given in milliseconds: - · 0.42ms · 1.8ms · 41ms · 1.2s."""
+    if ms is None:
+        return NO_VALUE
+    if ms < 1:
+        return f"{ms:.2f}ms"
+    if ms < 10:
+        return f"{ms:.1f}ms"
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    return f"{ms / 1000:.1f}s"
+
+
+def duration(seconds: float) -> str:
+    """An age or uptime, two units at most: 42s · 3m05s · 2h07m · 3d04h."""
+    whole = int(max(seconds, 0.0))
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def shorten_path(path: str, width: int) -> str:
+    """`path` in at most `width` cells, keeping its end (the file name) when it must be cut."""
+    if len(path) <= width:
+        return path
+    if width <= 1:
+        return "…"[:width]
+    return "…" + path[len(path) - width + 1 :]
+
+
+def log_text(line: str) -> Text:
+    """One line of worker output as text for the log pane: its colours kept, cursor movements and bells removed.
+
+    After a carriage return a terminal overwrites the line (progress bars): only the text
+    after the last one is shown.
+    """
+    visible = line.rstrip("\r\n").rsplit("\r", 1)[-1]
+    text = Text.from_ansi(_CONTROLS.sub("", visible.expandtabs(4)))
+    if "\x1b" in text.plain:  # an escape sequence rich does not know: drop it, colours and all
+        text = Text(text.plain.replace("\x1b", ""))
+    text.no_wrap, text.overflow = True, "ellipsis"
+    return text
