@@ -232,26 +232,7 @@ class InheritingServeProcess(ServeProcess):
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
     ) -> None:
-        # ServeProcess starts its child in __init__, where Popen closes every other descriptor;
-        # this repeats that setup with pass_fds.
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.args = list(args)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=str(cwd or ROOT),
-            text=True,
-            errors="replace",
-            pass_fds=tuple(pass_fds),
-        )
-        self.lines = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.url = ""
+        super().__init__(args, env=env, cwd=cwd, pass_fds=pass_fds)
 
 
 def read_response(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:

@@ -26,21 +26,10 @@ from dataclasses import dataclass
 import dotenv
 
 from supervisor.config.schema import AppConfig
+from supervisor.master.wakeup import MASTER_SIGNALS
 from supervisor.status.slots import SlotTable
 
 EXIT_BOOTSTRAP_FAILED = 4
-# The signals the master handles; a worker gets them back at their defaults.
-MASTER_SIGNALS = (
-    signal.SIGHUP,
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-    signal.SIGUSR1,
-    signal.SIGCHLD,
-    signal.SIGWINCH,
-)
 
 
 @dataclass
@@ -95,7 +84,7 @@ def spawn_worker(
 def _bootstrap(config: AppConfig, output_fd: int, close_in_child: Iterable[int], sockets: list[socket.socket]) -> None:
     """Everything a fresh worker needs before the server starts (runs in the child)."""
     signal.set_wakeup_fd(-1)
-    for sig in MASTER_SIGNALS:
+    for sig in MASTER_SIGNALS:  # the master's recording handlers: a worker gets the defaults back
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep = {sock.fileno() for sock in sockets}
