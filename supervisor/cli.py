@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,7 +98,7 @@ def check(config_path: str) -> None:
 @click.option(
     "--tui/--no-tui",
     default=None,
-    help="Show the live dashboard (default: when stdout is a terminal). Until the dashboard lands, logs are plain.",
+    help="Show the live dashboard, or plain log lines. Default: [server] tui (auto: when stdout is a terminal).",
 )
 @click.option("--log-level", type=click.Choice(sorted(LOG_LEVELS)), default=None, help="Override [server] log_level.")
 def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
@@ -105,6 +106,8 @@ def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
 
     Signals: HUP reloads, TERM or INT stops gracefully (INT twice: at once), QUIT stops at once,
     TTIN/TTOU add or remove a worker of every app, USR1 reopens log files.
+    Dashboard keys: q stop (gracefully), r reload every app, R reload the selected app,
+    up/down select an app, +/- one worker more/less for it.
     """
     ctx = click.get_current_context()
     serve_file = load_file(config_path)
@@ -114,7 +117,41 @@ def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
     logs.configure_logging(
         log_config=None, log_level=log_level or serve_file.server.log_level, use_colors=None, access_log=False
     )
-    ctx.exit(run_master(serve_file))
+    if not _wants_dashboard(tui, serve_file.server.tui):
+        ctx.exit(run_master(serve_file))
+    from supervisor.master.output import PlainLog, RecentHandler
+    from supervisor.tui.screen import Screen
+
+    sink = PlainLog(to_stream=False)
+    logs.send_to(RecentHandler(sink))  # the master's own lines go to the log pane, not over the screen
+    try:
+        with Screen() as screen:
+            code = run_master(serve_file, display=screen, sink=sink)
+    finally:
+        # The dashboard leaves the screen as it found it: show how the run ended.
+        click.echo("\n".join(list(sink.recent)[-LAST_LINES_SHOWN:]), err=True)
+    ctx.exit(code)
+
+
+LAST_LINES_SHOWN = 20
+
+
+def _wants_dashboard(flag: bool | None, setting: str) -> bool:
+    if flag is not None:
+        return flag
+    if setting != "auto":
+        return setting == "on"
+    return sys.stdout.isatty() and sys.stdin.isatty()
+
+
+@serve.command("top")
+@config_file_option
+def top(config_path: str) -> None:
+    """The live dashboard of a running master (q leaves the dashboard; the master keeps running)."""
+    serve_file = load_file(config_path)
+    from supervisor.tui.top import watch
+
+    watch(serve_file.server.control_socket, config_path=config_path)
 
 
 def _ask(config_path: str, command: Command, *, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:

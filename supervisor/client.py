@@ -50,6 +50,21 @@ def request(socket_path: str, command: Command, *, config_path: str, timeout: fl
         raise ControlError(f"the master of {config_path} sent a reply serve cannot read: {error}") from error
 
 
+def send(socket_path: str, command: Command, *, config_path: str) -> None:
+    """Send a command without waiting for the reply (the dashboard shows what follows).
+
+    Raises:
+        ControlError: no master listens there.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(DEFAULT_TIMEOUT_S)
+        try:
+            sock.connect(socket_path)
+            sock.sendall(encode_request(command))
+        except OSError as error:
+            raise ControlError(f"no master is running for {config_path} ({socket_path}: {error})") from error
+
+
 def _read_line(sock: socket.socket) -> bytes:
     received = bytearray()
     while b"\n" not in received:

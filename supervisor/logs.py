@@ -231,6 +231,15 @@ def configure_logging(
         access_logger.propagate = False
 
 
+def send_to(handler: logging.Handler) -> None:
+    """Route every serve logger that has a handler to `handler` alone (the dashboard's log pane)."""
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s", use_colors=False))
+    for name in SERVE_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            logger.handlers = [handler]
+
+
 def access_enabled() -> bool:
     """Whether an access line would be written; lets the caller skip building its fields."""
     return _access_on and access_logger.isEnabledFor(logging.INFO)

@@ -25,7 +25,9 @@ import selectors
 import signal
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from supervisor.asgi.loader import load_app
 from supervisor.config.convert import Bind
@@ -56,6 +58,7 @@ STATUS_NOTIFY_S = (
 EVENTS_KEPT = 200
 _WAKEUP = "wakeup"
 _CONTROL = "control"
+_KEYS = "keys"
 
 
 @dataclass
@@ -87,12 +90,29 @@ class AppRuntime:
     failed_at_start: bool = False
 
 
+class Display(Protocol):
+    """A live view the master draws from its own loop (the dashboard, wired in by cli.py)."""
+
+    def fileno(self) -> int:
+        """Readable when keys were typed."""
+
+    def read_commands(self, apps: Sequence[str]) -> list[Command]:
+        """The commands the keys typed since the last call ask for."""
+
+    def due(self, now: float) -> float:
+        """When the next frame may be drawn."""
+
+    def draw(self, snapshot: Snapshot, logs: Sequence[str], now: float) -> None:
+        """Show the snapshot and the latest log lines."""
+
+
 class Arbiter:
     """Runs every app of one TOML file until stopped. `run()` returns the exit code."""
 
-    def __init__(self, serve_file: ServeFile, *, sink: LineSink | None = None) -> None:
+    def __init__(self, serve_file: ServeFile, *, sink: LineSink | None = None, display: Display | None = None) -> None:
         self.file = serve_file
-        self.sink = sink or PlainLog()
+        self.display = display
+        self.sink = sink or PlainLog(to_stream=display is None)
         self.output = OutputRouter(self.sink)
         self.listeners = Listeners()
         self.apps: dict[str, AppRuntime] = {}
@@ -139,6 +159,8 @@ class Arbiter:
                     self.control = ControlServer(file.server.control_socket)
                     self.selector.register(self.control.fileno(), selectors.EVENT_READ, _CONTROL)
                 self._open_endpoints()
+                if self.display is not None:
+                    self.selector.register(self.display.fileno(), selectors.EVENT_READ, _KEYS)
                 for name, app in file.apps.items():
                     self._add_app(name, app)
                 logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
@@ -153,7 +175,14 @@ class Arbiter:
             self._observe(now)
             self._decide(now)
             self._notify(now)
+            self._draw(now)
             self._sleep(now)
+
+    def _draw(self, now: float) -> None:
+        display = self.display
+        if display is not None and now >= display.due(now):
+            logs = self.sink.recent if isinstance(self.sink, PlainLog) else ()
+            display.draw(self.snapshot(), list(logs)[-200:], now)
 
     def _notify(self, now: float) -> None:
         """Tell systemd (when it started us) about readiness, reloads and the watchdog."""
@@ -183,27 +212,38 @@ class Arbiter:
         return f"{len(snapshot.apps)} apps, {ready}/{desired} workers ready, {shown} req/s"
 
     def _sleep(self, now: float) -> None:
+        """Wait for the first of: a readable descriptor, the next deadline, the next slot poll."""
         deadlines = [d for d in (rt.pool.next_deadline() for rt in self.apps.values()) if d is not None]
         if self.notifier is not None and (watchdog := self.notifier.next_deadline()) is not None:
             deadlines.append(watchdog)
+        if self.display is not None:
+            deadlines.append(self.display.due(now))
         timeout = min([STATUS_POLL_S, *(d - now for d in deadlines)])
         for key, _ in self.selector.select(max(timeout, 0.0)):
-            if key.data == _WAKEUP:
-                self._signals()
-            elif key.data == _CONTROL:
-                self._accept_control()
-            elif isinstance(key.data, ControlClient):
-                self._control_request(key.data)
-            elif isinstance(key.data, HttpEndpoint):
-                client = key.data.accept()
-                if client is not None:
-                    self.selector.register(client.fileno(), selectors.EVENT_READ, (key.data, client))
-            elif isinstance(key.data, tuple):
-                endpoint, client = key.data
-                if endpoint.read(client):
-                    self.selector.unregister(key.fd)
-            elif not self.output.read(key.fd):
+            self._readable(key)
+
+    def _readable(self, key: selectors.SelectorKey) -> None:
+        data = key.data
+        if data == _WAKEUP:
+            self._signals()
+        elif data == _CONTROL:
+            self._accept_control()
+        elif data == _KEYS:
+            assert self.display is not None  # noqa: S101
+            for command in self.display.read_commands(list(self.apps)):
+                self.execute(command)
+        elif isinstance(data, ControlClient):
+            self._control_request(data)
+        elif isinstance(data, HttpEndpoint):
+            client = data.accept()
+            if client is not None:
+                self.selector.register(client.fileno(), selectors.EVENT_READ, (data, client))
+        elif isinstance(data, tuple):
+            endpoint, client = data
+            if endpoint.read(client):
                 self.selector.unregister(key.fd)
+        elif not self.output.read(key.fd):
+            self.selector.unregister(key.fd)
 
     # --- observations --------------------------------------------------------------------
 
@@ -607,14 +647,14 @@ def preloaded(app: AppConfig) -> AppConfig:
     return dataclasses.replace(app, app=target, factory=False, interface="asgi3")
 
 
-def run_master(serve_file: ServeFile) -> int:
+def run_master(serve_file: ServeFile, *, display: Display | None = None, sink: LineSink | None = None) -> int:
     """`serve up`: supervise every app of `serve_file` until stopped; returns the exit code.
 
     Raises:
         StartupError: an address could not be bound.
     """
     try:
-        return Arbiter(serve_file).run()
+        return Arbiter(serve_file, display=display, sink=sink).run()
     except BindError:
         raise
     except OSError as error:

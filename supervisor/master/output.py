@@ -10,8 +10,10 @@ cannot make the master buffer without bound: past MAX_LINE_BYTES the text is cut
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -78,13 +80,18 @@ class OutputRouter:
         self.pipes.clear()
 
 
-class PlainLog:
-    """The sink for `--no-tui`: `app[pid] text` on stderr, and into the app's log file when it has one."""
+RECENT_LINES = 500
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
+
+class PlainLog:
+    """Where worker lines go: `app[pid] text` on a stream (stderr; none under the dashboard),
+    into the app's log file when it has one, and into `recent` for the dashboard's log pane."""
+
+    def __init__(self, stream: TextIO | None = None, *, to_stream: bool = True) -> None:
+        self.stream = (stream or sys.stderr) if to_stream else None
         self.paths: dict[str, str] = {}
         self.files: dict[str, TextIO] = {}
+        self.recent: deque[str] = deque(maxlen=RECENT_LINES)
 
     def set_log_file(self, app: str, path: str | None) -> None:
         """Where `app`'s lines also go; None for nowhere. Takes effect on the next line."""
@@ -103,9 +110,11 @@ class PlainLog:
         self.files.clear()
 
     def __call__(self, app: str, pid: int, text: str) -> None:
-        line = f"{app}[{pid}] {text}\n"
-        self.stream.write(line)
-        self.stream.flush()
+        line = f"{app}[{pid}] {text}"
+        self.recent.append(line)
+        if self.stream is not None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
         path = self.paths.get(app)
         if path is not None:
             handle = self.files.get(app)
@@ -116,3 +125,18 @@ class PlainLog:
 
     def close(self) -> None:
         self.reopen()
+
+
+class RecentHandler(logging.Handler):
+    """The master's own log records, as lines of the dashboard's log pane (`serve[pid] ...`)."""
+
+    def __init__(self, log: PlainLog) -> None:
+        super().__init__()
+        self.log = log
+        self.pid = os.getpid()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.log.recent.append(f"serve[{self.pid}] {self.format(record)}")
+        except Exception:
+            self.handleError(record)

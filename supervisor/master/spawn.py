@@ -92,6 +92,10 @@ def _bootstrap(config: AppConfig, output_fd: int, close_in_child: Iterable[int],
         if fd not in keep and fd != output_fd:
             with contextlib.suppress(OSError):  # already closed: nothing to do
                 os.close(fd)
+    # The terminal stays the master's: the worker reads nothing from it, writes into its pipe.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     os.close(output_fd)

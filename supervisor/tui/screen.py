@@ -1,0 +1,99 @@
+"""The live dashboard on a terminal: rich `Live` drawn by the caller's loop, keys read without blocking.
+
+May import: status/, control, tui/ siblings, rich and the standard library.
+
+`Live` runs with auto_refresh=False: its refresh thread would hold a lock that a worker
+forked at the wrong moment inherits locked, and the master forks. The master's loop (or
+`serve top`'s) calls `draw` on every turn instead; `draw` redraws at most MAX_FPS times a
+second, so the dashboard never costs the loop more than a few renders a second. The
+terminal is put in cbreak mode (keys arrive one by one, unechoed) and restored on exit,
+also when the program fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import termios
+import tty
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+
+from supervisor.control import Command
+from supervisor.status.snapshot import Snapshot
+from supervisor.tui.keys import KeyDecoder, steer
+from supervisor.tui.render import render
+from supervisor.tui.view import ViewState
+
+MAX_FPS = 4
+FRAME_S = 1.0 / MAX_FPS
+
+
+class Screen:
+    """Owns the terminal while the dashboard shows: alternate screen, cbreak input."""
+
+    def __init__(self, *, output: TextIO | None = None, input_fd: int | None = None) -> None:
+        self.console = Console(file=output or sys.stdout)
+        self.input_fd = sys.stdin.fileno() if input_fd is None else input_fd
+        self.live = Live(
+            console=self.console,
+            auto_refresh=False,
+            screen=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            transient=True,
+        )
+        self.decoder = KeyDecoder()
+        self.view = ViewState()
+        self.last_draw = -FRAME_S
+        self._saved: list[int | list[bytes | int]] | None = None
+
+    def __enter__(self) -> Screen:
+        with contextlib.suppress(termios.error):  # not a terminal: keys are simply never read
+            self._saved = termios.tcgetattr(self.input_fd)
+            tty.setcbreak(self.input_fd)
+        self.live.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.live.stop()
+        if self._saved is not None:
+            termios.tcsetattr(self.input_fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+    def fileno(self) -> int:
+        """The terminal input, for the caller's selector."""
+        return self.input_fd
+
+    def read_commands(self, apps: Sequence[str]) -> list[Command]:
+        """Read the keys typed since the last call; return what they ask for (selection applied here)."""
+        try:
+            data = os.read(self.input_fd, 1024)
+        except (BlockingIOError, InterruptedError):
+            return []
+        keys = self.decoder.feed(data)
+        commands, self.view = steer(keys, self.view, apps)
+        if keys:
+            self.last_draw = -FRAME_S  # answer a key at once
+        return commands
+
+    def due(self, now: float) -> float:
+        """When the next frame may be drawn."""
+        return self.last_draw + FRAME_S
+
+    def draw(self, snapshot: Snapshot, logs: Sequence[str], now: float) -> None:
+        """Redraw, unless the last frame is younger than FRAME_S."""
+        if now < self.last_draw + FRAME_S:
+            return
+        self.last_draw = now
+        self.view = self.view.follow([app.name for app in snapshot.apps])
+        size = self.console.size
+        frame = render(snapshot, self.view, width=size.width, height=size.height, logs=logs)
+        self.live.update(frame, refresh=True)
