@@ -46,6 +46,7 @@ from supervisor.master.pool import Pool
 from supervisor.master.report import EventRecord, Reporter, WorkerInfo
 from supervisor.master.spawn import spawn_worker
 from supervisor.master.wakeup import Wakeup
+from supervisor.status import prometheus
 from supervisor.status.slots import SlotsExhaustedError, SlotState, SlotTable, capacity_for
 from supervisor.status.snapshot import EventKind, Snapshot, WorkerState
 
@@ -478,6 +479,8 @@ class Arbiter:
         """[server] metrics_bind and health_bind: one endpoint per address, with the routes of each."""
         server = self.file.server
         routes: dict[Bind, dict[str, Route]] = {}
+        if server.metrics_bind is not None:
+            routes.setdefault(server.metrics_bind, {})["/metrics"] = self._metrics
         if server.health_bind is not None:
             routes.setdefault(server.health_bind, {}).update({"/livez": self._livez, "/readyz": self._readyz})
         for bind, table in routes.items():
@@ -485,6 +488,9 @@ class Arbiter:
             self.endpoints.append(endpoint)
             self.selector.register(endpoint.fileno(), selectors.EVENT_READ, endpoint)
             logger.info("Serving %s on %s", " ".join(sorted(table)), bind)
+
+    def _metrics(self) -> tuple[int, str, bytes]:
+        return 200, prometheus.CONTENT_TYPE, prometheus.exposition(self.snapshot())
 
     def _livez(self) -> tuple[int, str, bytes]:
         return 200, "text/plain", b"ok: the master's loop answers\n"

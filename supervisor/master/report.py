@@ -14,7 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from supervisor.master.pool import Pool
-from supervisor.status.figures import LATENCY_BUCKETS, RateMeter, cpu_percent, percentile, sum_counts
+from supervisor.status.figures import (
+    LATENCY_BUCKETS,
+    STATUS_CLASSES,
+    RateMeter,
+    cpu_percent,
+    percentile,
+    sum_counts,
+)
 from supervisor.status.slots import WorkerSample
 from supervisor.status.snapshot import AppStatus, Event, EventKind, Snapshot, WorkerStatus
 
@@ -46,6 +53,7 @@ class Reporter:
     def __init__(self) -> None:
         self.meters: dict[str, RateMeter] = {}
         self.retired_requests: dict[str, int] = {}
+        self.retired_classes: dict[str, tuple[int, ...]] = {}
         self.cpu: dict[int, tuple[float, float, float]] = {}  # pid -> (time, cpu seconds, percent)
         self.latest: dict[int, WorkerSample] = {}
 
@@ -72,6 +80,8 @@ class Reporter:
         sample = last or self.latest.get(pid)
         if sample is not None:
             self.retired_requests[app] = self.retired_requests.get(app, 0) + sample.requests
+            before = self.retired_classes.get(app, (0,) * STATUS_CLASSES)
+            self.retired_classes[app] = sum_counts((before, sample.status_classes), STATUS_CLASSES)
         self.latest.pop(pid, None)
         self.cpu.pop(pid, None)
 
@@ -140,4 +150,8 @@ class Reporter:
             restarts=pool.restarts,
             last_error=pool.last_error,
             workers=workers,
+            status_classes=sum_counts(
+                [*(s.status_classes for s in samples), self.retired_classes.get(name, ())], STATUS_CLASSES
+            ),
+            latency_buckets=buckets,
         )

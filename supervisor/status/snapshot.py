@@ -29,6 +29,8 @@ not know so that older clients can read newer masters):
           "rss_bytes": 241172480,
           "restarts": 1,                   # workers replaced because they crashed or hung
           "last_error": null,              # or the latest crash / failed reload, as text
+          "status_classes": [0, 182001, 12, 700, 20],   # 1xx 2xx 3xx 4xx 5xx responses since the start
+          "latency_buckets": [0, 3, ...],  # live workers' responses per bucket (status/figures.py bounds)
           "workers": [
             {"pid": 4312, "slot": 0, "generation": 2, "state": "ready", "age_s": 812.4,
              "requests": 45120, "rss_bytes": 60293120, "cpu_percent": 12.5, "active_requests": 2}
@@ -136,6 +138,8 @@ class AppStatus:
     restarts: int
     last_error: str | None
     workers: tuple[WorkerStatus, ...] = ()
+    status_classes: tuple[int, ...] = ()  # responses by class: 1xx, 2xx, 3xx, 4xx, 5xx (since the start)
+    latency_buckets: tuple[int, ...] = ()  # responses per latency bucket of the live workers (figures.py bounds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,8 @@ def _app(fields: _Fields) -> AppStatus:
         restarts=fields.integer("restarts"),
         last_error=fields.maybe_text("last_error"),
         workers=tuple(_worker(item) for item in fields.objects("workers")),
+        status_classes=tuple(fields.integers("status_classes")),
+        latency_buckets=tuple(fields.integers("latency_buckets")),
     )
 
 
@@ -322,6 +328,17 @@ class _Fields:
             if not isinstance(item, str):
                 raise ValueError(f"{self._where}.{key}[{i}]: expected a string, got {_kind(item)}")
         return [str(item) for item in items]
+
+    def integers(self, key: str) -> list[int]:
+        """A list of integers; an absent key (a master older than the field) reads as empty."""
+        if key not in self._data:
+            return []
+        numbers = []
+        for i, item in enumerate(self._list(key)):
+            if type(item) is not int:
+                raise ValueError(f"{self._where}.{key}[{i}]: expected an integer, got {_kind(item)}")
+            numbers.append(item)
+        return numbers
 
     def objects(self, key: str) -> list[_Fields]:
         return [_Fields(item, f"{self._where}.{key}[{i}]") for i, item in enumerate(self._list(key))]
