@@ -32,17 +32,23 @@ def run_config(config: Config) -> int:
     Raises:
         SupervisorError: with the exit code to use (1 configuration, 3 startup).
     """
-    if config.app_config.workers > 1:
+    if config.app_config.workers > 1 or config.app_config.reload:
         return run_pool(config)
     Server(config).run()
     return EXIT_OK
 
 
 def run_pool(config: Config) -> int:
-    """`serve run --workers N`: the master, supervising one app (named after its module) with N workers."""
-    from supervisor.master.arbiter import run_master
+    """`serve run --workers N` or `--reload`: the master, supervising one app (named after its module).
+
+    With --reload the master watches the app's files and rolls it to a new generation on a
+    change, like SIGHUP, so its socket stays bound and no connection is refused meanwhile.
+    """
+    from supervisor.master.arbiter import run_master  # only the master path needs it
+    from supervisor.server.server import configure_logging
 
     app_config = config.app_config
+    configure_logging(app_config)  # the master's own lines, as serve run's options ask
     name = app_config.app.split(":", 1)[0] if isinstance(app_config.app, str) else "app"
     server = ServerSection(
         control_socket="",
@@ -50,4 +56,4 @@ def run_pool(config: Config) -> int:
         log_level=app_config.log_level,
     )
     app = dataclasses.replace(app_config, name=name)
-    return run_master(ServeFile(path="serve run", server=server, apps={name: app}))
+    return run_master(ServeFile(path="serve run", server=server, apps={name: app}), from_file=False)

@@ -21,7 +21,7 @@ from supervisor.config.dump import dump_toml
 from supervisor.config.loader import load_file
 from supervisor.config.options import ENVVAR_PREFIX, Config, run_params
 from supervisor.control import Command, Reload, Reply, Scale, Status, Stop
-from supervisor.errors import ConfigError, ControlError, Problem, SupervisorError
+from supervisor.errors import ControlError, SupervisorError
 from supervisor.logs import LOG_LEVELS
 from supervisor.status.snapshot import Snapshot
 from supervisor.tui.text import describe
@@ -211,27 +211,9 @@ def _run(**values: Any) -> None:
         # Loaded before Config is built, so WEB_CONCURRENCY and FORWARDED_ALLOW_IPS set in it count, as in uvicorn.
         dotenv.load_dotenv(values["env_file"])
     config = Config.from_command_line(values, os.environ)
-    _refuse_reload(config)
     from supervisor.api import run_config  # here: `serve check` and `--help` stay light
 
-    ctx.exit(run_config(config))  # several workers: the master, supervising this one app
-
-
-def _refuse_reload(config: Config) -> None:
-    """Code reloading is the file watcher's work; until it exists, say so rather than pretend."""
-    problems = []
-    if config.app_config.reload:
-        problems.append(
-            Problem(
-                "serve run",
-                None,
-                "--reload",
-                "reloading on file changes needs serve's file watcher, which this version does not have yet; "
-                "restart serve run (or send SIGHUP to a --workers master) after a change for now",
-            )
-        )
-    if problems:
-        raise ConfigError(problems)
+    ctx.exit(run_config(config))  # several workers or --reload: the master, supervising this one app
 
 
 serve.add_command(

@@ -46,6 +46,7 @@ from supervisor.master.pool import Pool
 from supervisor.master.report import EventRecord, Reporter, WorkerInfo
 from supervisor.master.spawn import spawn_worker
 from supervisor.master.wakeup import Wakeup
+from supervisor.master.watcher import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, Watcher, WatchSpec
 from supervisor.status import prometheus
 from supervisor.status.slots import SlotsExhaustedError, SlotState, SlotTable, capacity_for
 from supervisor.status.snapshot import EventKind, Snapshot, WorkerState
@@ -110,8 +111,16 @@ class Display(Protocol):
 class Arbiter:
     """Runs every app of one TOML file until stopped. `run()` returns the exit code."""
 
-    def __init__(self, serve_file: ServeFile, *, sink: LineSink | None = None, display: Display | None = None) -> None:
+    def __init__(
+        self,
+        serve_file: ServeFile,
+        *,
+        sink: LineSink | None = None,
+        display: Display | None = None,
+        from_file: bool = True,
+    ) -> None:
         self.file = serve_file
+        self.from_file = from_file  # False for `serve run`: a reload rolls the code, the settings stay
         self.display = display
         self.sink = sink or PlainLog(to_stream=display is None)
         self.output = OutputRouter(self.sink)
@@ -123,6 +132,7 @@ class Arbiter:
         self.control: ControlServer | None = None
         self.pending_reloads: list[PendingReload] = []
         self.endpoints: list[HttpEndpoint] = []
+        self.watchers: list[Watcher] = []
         self.notifier: Notifier | None = None
         self.announced_ready = False
         self.reload_targets: dict[str, int] | None = None  # the reload systemd is waiting on
@@ -164,6 +174,8 @@ class Arbiter:
                     self.selector.register(self.display.fileno(), selectors.EVENT_READ, _KEYS)
                 for name, app in file.apps.items():
                     self._add_app(name, app)
+                if file.server.watch_config:
+                    self._watch(WatchSpec("", (file.path,), includes=(), excludes=()))
                 logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
                 self._loop()
         finally:
@@ -239,6 +251,8 @@ class Arbiter:
             client = data.accept()
             if client is not None:
                 self.selector.register(client.fileno(), selectors.EVENT_READ, (data, client))
+        elif isinstance(data, Watcher):
+            self._changed(data)
         elif isinstance(data, tuple):
             endpoint, client = data
             if endpoint.read(client):
@@ -351,7 +365,7 @@ class Arbiter:
         runtime.pool.spawned(spawned.pid, action.generation, now)
 
     def _master_fds(self) -> list[int]:
-        fds = [*self.listeners.filenos(), *self.output.pipes]
+        fds = [*self.listeners.filenos(), *self.output.pipes, *(w.fileno() for w in self.watchers)]
         for endpoint in self.endpoints:
             fds.extend(endpoint.filenos())
         if self.notifier is not None and (notify_fd := self.notifier.fileno()) is not None:
@@ -423,7 +437,7 @@ class Arbiter:
         if self.stopping:
             return "stopping: not reloading"
         try:
-            new = load_file(self.file.path)
+            new = load_file(self.file.path) if self.from_file else self.file
         except ConfigError as error:
             for problem in error.problems:
                 self._record("", EventKind.CONFIG_ERROR, f"reload refused: {problem}")
@@ -460,6 +474,40 @@ class Arbiter:
         pool = Pool(name, Limits.of(app, self.file.server))
         self.apps[name] = AppRuntime(pool, {pool.generation: app})
         self._route_log(name, app)
+        if app.reload:
+            self._watch(
+                WatchSpec(
+                    name,
+                    app.reload_dirs or (app.app_dir or os.getcwd(),),
+                    includes=app.reload_includes or DEFAULT_INCLUDES,
+                    excludes=app.reload_excludes or DEFAULT_EXCLUDES,
+                    delay_s=app.reload_delay,
+                )
+            )
+
+    def _watch(self, spec: WatchSpec) -> None:
+        watcher = Watcher(spec, close_in_child=self._master_fds())
+        self.watchers.append(watcher)
+        self.selector.register(watcher.fileno(), selectors.EVENT_READ, watcher)
+        what = f"{spec.name}'s files" if spec.name else "the configuration file"
+        logger.info("Watching %s: %s", what, ", ".join(spec.paths))
+
+    def _changed(self, watcher: Watcher) -> None:
+        """Files a watcher looks at changed: roll its app (or reload the file) as SIGHUP would."""
+        paths = watcher.read()
+        if paths is None:
+            self.selector.unregister(watcher.fileno())
+            self.watchers.remove(watcher)
+            logger.warning("The watcher of %s stopped; changes are no longer noticed.", watcher.spec.name or "the file")
+            return
+        if not paths or self.stopping:
+            return
+        name = watcher.spec.name
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        logger.info("%s changed: %s; reloading %s", "Files" if len(paths) > 1 else "A file", shown, name or "every app")
+        if name and name not in self.apps:
+            return
+        self.execute(Reload(name or None))
 
     def _route_log(self, name: str, app: AppConfig) -> None:
         if isinstance(self.sink, PlainLog):
@@ -606,6 +654,8 @@ class Arbiter:
             endpoint.close()
         if self.notifier is not None:
             self.notifier.close()
+        for watcher in self.watchers:
+            watcher.stop()
         self.listeners.close_all()
         self.selector.close()
         if self.table is not None:
@@ -653,14 +703,16 @@ def preloaded(app: AppConfig) -> AppConfig:
     return dataclasses.replace(app, app=target, factory=False, interface="asgi3")
 
 
-def run_master(serve_file: ServeFile, *, display: Display | None = None, sink: LineSink | None = None) -> int:
+def run_master(
+    serve_file: ServeFile, *, display: Display | None = None, sink: LineSink | None = None, from_file: bool = True
+) -> int:
     """`serve up`: supervise every app of `serve_file` until stopped; returns the exit code.
 
     Raises:
         StartupError: an address could not be bound.
     """
     try:
-        return Arbiter(serve_file, display=display, sink=sink).run()
+        return Arbiter(serve_file, display=display, sink=sink, from_file=from_file).run()
     except BindError:
         raise
     except OSError as error:

@@ -100,14 +100,6 @@ def test_invalid_option_value_is_a_usage_error() -> None:
     assert "Usage: serve run" in output
 
 
-def test_reload_is_refused_until_the_file_watcher_exists() -> None:
-    code, output = run_until_exit("system_apps:app", "--app-dir", str(APPS_DIR), "--port", "0", "--reload")
-    assert code == 1
-    assert "serve run: --reload: " in output
-    assert "does not have yet" in output
-    assert "Started server process" not in output
-
-
 def test_unix_socket_in_use_by_a_live_server_exits_3(uds_path: Path) -> None:
     with socket.socket(socket.AF_UNIX) as live:
         live.bind(str(uds_path))

@@ -132,15 +132,11 @@ def test_run_hands_several_workers_to_the_api(monkeypatch: pytest.MonkeyPatch) -
     assert [config.app_config.workers for config in api.configs] == [4, 2, 3]
 
 
-def test_run_refuses_reload_until_the_watcher_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_hands_reload_to_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
     api = FakeApi(monkeypatch)
-    result = invoke("run", "main:app", "--reload", "--workers", "2")
-    assert result.exit_code == 1
-    assert result.stderr.splitlines() == [
-        "serve run: --reload: reloading on file changes needs serve's file watcher, which this version does not"
-        " have yet; restart serve run (or send SIGHUP to a --workers master) after a change for now",
-    ]
-    assert api.configs == []
+    assert invoke("run", "main:app", "--reload", "--reload-dir", "src", "--workers", "2").exit_code == 0
+    config = api.configs[0].app_config
+    assert (config.reload, config.reload_dirs, config.workers) == (True, ("src",), 2)
 
 
 def test_run_reports_invalid_combinations_by_flag(monkeypatch: pytest.MonkeyPatch) -> None:

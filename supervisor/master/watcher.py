@@ -1,0 +1,139 @@
+"""Watching files for development reload (`reload = true`) and for `[server] watch_config`.
+
+May import: the standard library; watchfiles only inside the forked watcher process.
+
+Each watcher is a small process forked from the master's loop, not a thread: the master
+forks its workers, and watchfiles' Rust side runs threads of its own, which must not be
+in a process that forks. The watcher reports each debounced batch of changes as one
+line (the changed paths, tab-separated) on a pipe the master's selector watches; it exits
+when the master closes that pipe or dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import signal
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# uvicorn's defaults for --reload-include / --reload-exclude (watchfiles reloader).
+DEFAULT_INCLUDES = ("*.py",)
+DEFAULT_EXCLUDES = (".*", ".py[cod]", ".sw.*", "~*")
+POLL_PARENT_MS = 500
+EXIT_WATCHER_FAILED = 4
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """What one watcher looks at: directories (or files), patterns, and the debounce delay."""
+
+    name: str  # the app it reloads, or "" for the configuration file
+    paths: tuple[str, ...]
+    includes: tuple[str, ...] = DEFAULT_INCLUDES
+    excludes: tuple[str, ...] = DEFAULT_EXCLUDES
+    delay_s: float = 0.25
+
+
+def relevant(path: str, roots: Sequence[str], includes: Sequence[str], excludes: Sequence[str]) -> bool:
+    """Whether a change to `path` matters: its name matches an include, and neither its name nor
+    a directory between it and the watched root matches an exclude (uvicorn's rules)."""
+    candidate = Path(path)
+    if any(Path(root) == candidate for root in roots):
+        return True  # a watched file itself (the TOML file of watch_config)
+    parts = candidate.parts
+    for root in roots:
+        root_parts = Path(root).parts
+        if parts[: len(root_parts)] == root_parts:
+            parts = parts[len(root_parts) :]
+            break
+    if not parts or not any(fnmatch.fnmatch(candidate.name, pattern) for pattern in includes):
+        return False
+    return not any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in excludes)
+
+
+class Watcher:
+    """The master's side of one watcher process."""
+
+    def __init__(self, spec: WatchSpec, *, close_in_child: Iterable[int]) -> None:
+        self.spec = spec
+        read_fd, write_fd = os.pipe()
+        master = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; measured through the system tests
+            code = EXIT_WATCHER_FAILED
+            try:
+                os.close(read_fd)
+                _reset_child(close_in_child, keep=write_fd)
+                _watch(spec, write_fd, master)
+                code = 0
+            except BaseException as error:
+                print(f"watcher for {spec.name or 'the configuration'} failed: {error!r}", file=sys.stderr, flush=True)
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        self.pid = pid
+        self.fd = read_fd
+        self._partial = b""
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> list[str] | None:
+        """The paths changed since the last read ([] when nothing complete yet); None once the watcher is gone."""
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return []
+        if not data:
+            return None
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        return [path for line in lines for path in os.fsdecode(line).split("\t") if path]
+
+    def stop(self) -> None:
+        """Close the pipe (the watcher exits on its next write or parent check) and signal it."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+
+def _reset_child(close_in_child: Iterable[int], *, keep: int) -> None:
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for fd in close_in_child:
+        if fd != keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+def _watch(spec: WatchSpec, out: int, master: int) -> None:  # pragma: no cover - the child
+    import watchfiles
+
+    roots = [str(Path(p).resolve()) for p in spec.paths]
+    watched = sorted({root if Path(root).is_dir() else str(Path(root).parent) for root in roots})
+    changes = watchfiles.watch(
+        *watched,
+        watch_filter=lambda _change, path: relevant(path, roots, spec.includes, spec.excludes),
+        debounce=max(int(spec.delay_s * 1000), 50),
+        step=50,
+        rust_timeout=POLL_PARENT_MS,
+        yield_on_timeout=True,
+        raise_interrupt=False,
+    )
+    for batch in changes:
+        if os.getppid() != master:
+            return  # the master is gone
+        if batch:
+            os.write(out, "\t".join(sorted(path for _, path in batch)).encode() + b"\n")
