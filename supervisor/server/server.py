@@ -27,6 +27,7 @@ from supervisor.asgi.proxy_headers import TrustedHosts
 from supervisor.config.convert import UnixBind
 from supervisor.config.options import Config
 from supervisor.protocol.response import header_line
+from supervisor.protocol.websocket import WebSocketSettings
 from supervisor.server.connection import HttpConnection
 from supervisor.server.lifespan import Lifespan
 from supervisor.server.loops import resolve_http, resolve_loop, run_on_new_loop
@@ -87,8 +88,8 @@ class Server:
         """Args:
         config: the app's settings (uvicorn-style `Config`, or an `AppConfig`).
         install_signal_handlers: take SIGINT/SIGTERM (SIGTERM/SIGQUIT as a worker) while serving.
-        worker: run as one of the master's workers: SIGTERM drains, SIGQUIT stops at once,
-            SIGINT is ignored (the master coordinates), max_requests is the master's to enforce.
+        worker: run as a process manager's worker: SIGTERM drains, SIGQUIT stops at once
+            (SIGINT is the manager's: serve's master ignores it in workers, gunicorn's quits).
         observer: told when the server is ready, on every clock tick, and when it drains.
         counters: per-response figures (requests, status classes, latency) to keep up to date.
         tick_interval: the longest time between two clock ticks.
@@ -221,7 +222,7 @@ class Server:
         limits = Limits(
             root_path=config.root_path,
             limit_concurrency=config.limit_concurrency,
-            max_requests=0 if self.worker else config.max_requests,
+            max_requests=config.max_requests,
             max_head_size=config.h11_max_incomplete_event_size or config.max_request_header_size
             if resolve_http(config.http) == "h11"
             else config.max_request_header_size,
@@ -241,6 +242,7 @@ class Server:
             lifespan_state=lifespan_state,
             on_max_requests=self._max_requests_reached,
             counters=self.counters,
+            ws=_websocket_settings(config),
         )
         state.tick_date(time.time())
         return state
@@ -365,6 +367,19 @@ def _close_all(bound: list[socket.socket], config: AppConfig) -> None:
     for address in config.bind[: len(bound)]:
         if isinstance(address, UnixBind):
             listeners.unlink(address.path)
+
+
+def _websocket_settings(config: AppConfig) -> WebSocketSettings | None:
+    """The WebSocket options, or None when `ws = "none"` (upgrade requests then reach the app as HTTP)."""
+    if config.ws == "none":
+        return None
+    return WebSocketSettings(
+        max_size=config.ws_max_size,
+        max_queue=config.ws_max_queue,
+        ping_interval=config.ws_ping_interval,
+        ping_timeout=config.ws_ping_timeout,
+        per_message_deflate=config.ws_per_message_deflate,
+    )
 
 
 def _apply_environment(config: AppConfig) -> None:

@@ -11,6 +11,7 @@ drains. Each clock tick flushes the counters, and that flush is the heartbeat.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -50,6 +51,7 @@ class SlotObserver:
         counters = self.counters
         counters.active_connections = len(state.connections)
         counters.active_requests = state.active_requests
+        counters.websockets = state.websockets
         times = os.times()
         counters.cpu_seconds = times.user + times.system
         counters.rss_bytes = self.process.memory_info().rss
@@ -64,6 +66,8 @@ def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable
         crash loop), 1 after an unexpected error.
     """
     configure_logging(config)
+    # The master retires workers for max_requests (make before break); the worker must not stop itself.
+    config = dataclasses.replace(config, max_requests=0)
     writer = SlotWriter(table, slot)
     counters = WorkerCounters()
     writer.flush(counters, state=SlotState.STARTING)

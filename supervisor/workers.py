@@ -1,0 +1,112 @@
+"""A gunicorn worker class running serve's protocol core: `gunicorn app:app -k supervisor.workers.Worker`.
+
+May import: anything (an entry point); gunicorn is needed only by whoever uses this module.
+
+gunicorn keeps doing what it does (its arbiter forks, restarts and reaps workers, counts
+max_requests with its jitter, murders workers whose heartbeat stops); inside each worker,
+serve's `Server` speaks HTTP/1.1 and ASGI on the sockets gunicorn bound. The server's
+clock tick is the heartbeat (gunicorn's `notify`). Subclass and set CONFIG_KWARGS to choose
+other serve options, e.g. `{"loop": "asyncio", "http": "h11"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any, ClassVar
+
+from gunicorn.workers.base import Worker as GunicornWorker
+
+from supervisor.config.schema import AppConfig
+from supervisor.server.server import Server
+from supervisor.server.state import ServerState
+
+__all__ = ["H11Worker", "Worker"]
+
+SERVE_LOGGERS = ("serve", "serve.error", "serve.access")
+
+
+class _Heartbeat:
+    """Tells gunicorn's arbiter the worker's loop is alive, on every server clock tick."""
+
+    def __init__(self, worker: GunicornWorker) -> None:
+        self.worker = worker
+
+    def ready(self, state: ServerState) -> None:
+        self.worker.notify()
+
+    def tick(self, state: ServerState) -> None:
+        self.worker.notify()
+
+    def draining(self, state: ServerState) -> None:
+        self.worker.notify()
+
+
+class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn worker running serve's core (uvloop and httptools when installed)."""
+
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", "http": "auto"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._route_logs()
+
+    def _route_logs(self) -> None:
+        """serve's loggers write through gunicorn's error and access logs, at gunicorn's level."""
+        error_handlers = self.log.error_log.handlers
+        for name in ("serve", "serve.error"):
+            logger = logging.getLogger(name)
+            logger.handlers = list(error_handlers)
+            logger.setLevel(self.log.error_log.level)
+            logger.propagate = False
+        access = logging.getLogger("serve.access")
+        access.handlers = list(self.log.access_log.handlers) if self.cfg.accesslog else []
+        access.setLevel(logging.INFO)
+        access.propagate = False
+
+    def init_signals(self) -> None:
+        # The server takes TERM (drain) and QUIT (at once) in its loop; gunicorn's own Python
+        # handlers would only set a flag nobody reads. USR1 keeps gunicorn's log reopening.
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, self.handle_usr1)
+        signal.siginterrupt(signal.SIGUSR1, False)
+
+    def app_config(self) -> AppConfig:
+        """serve's settings from gunicorn's (keepalive, max_requests with jitter, TLS, proxies)."""
+        cfg = self.cfg
+        ssl: dict[str, Any] = {}
+        if cfg.is_ssl:
+            options = cfg.ssl_options
+            ssl = {
+                "ssl_keyfile": options.get("keyfile"),
+                "ssl_certfile": options.get("certfile"),
+                "ssl_version": options.get("ssl_version"),
+                "ssl_cert_reqs": options.get("cert_reqs"),
+                "ssl_ca_certs": options.get("ca_certs"),
+                "ssl_ciphers": options.get("ciphers"),
+            }
+        allowed = cfg.forwarded_allow_ips
+        return AppConfig(
+            name="gunicorn",
+            app=self.wsgi,
+            timeout_keep_alive=float(cfg.keepalive),
+            max_requests=self.max_requests if cfg.max_requests else 0,
+            graceful_timeout=float(cfg.graceful_timeout),
+            forwarded_allow_ips=tuple(allowed if isinstance(allowed, list) else str(allowed).split(",")),
+            access_log=bool(cfg.accesslog),
+            **{key: value for key, value in ssl.items() if value is not None},
+            **self.CONFIG_KWARGS,
+        )
+
+    def run(self) -> None:
+        """Serve on gunicorn's sockets until told to stop or max_requests is reached."""
+        tick = max(0.25, min(1.0, self.timeout / 4)) if self.timeout else 1.0
+        server = Server(self.app_config(), worker=True, observer=_Heartbeat(self), tick_interval=tick)
+        server.run(sockets=[listener.sock for listener in self.sockets])
+
+
+class H11Worker(Worker):
+    """The same on the pure-Python path: asyncio and h11 (no compiled dependencies used)."""
+
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "asyncio", "http": "h11"}
