@@ -1,6 +1,6 @@
 """The status snapshot as Prometheus metrics: what `[server] metrics_bind` serves at /metrics.
 
-May import: supervisor.status.snapshot, prometheus_client and the standard library. No I/O:
+May import: supervisor.status.snapshot and .figures, prometheus_client, the standard library. No I/O:
 the master's metrics endpoint calls `exposition(snapshot)` on each scrape and sends the bytes.
 
 Every figure of `serve status` is exported, per app (label `app`) and per worker (labels
@@ -8,24 +8,30 @@ Every figure of `serve status` is exported, per app (label `app`) and per worker
 current one and 0 for the others, so that `serve_app_state{state="crashloop"} == 1` is an
 alert rule.
 
-What is not here, and why: the snapshot carries each app's p50 and p99 latency, not its
-histogram buckets or its 2xx/3xx/4xx/5xx counts, so latency is exported as the gauge
-`serve_app_latency_seconds{quantile=...}` (the percentiles as `serve status` reports
-them) and responses by status class are not exported. Request totals are the
-sums over an app's current workers: a counter drops when a worker is replaced, which
-Prometheus' `rate()` reads as a counter reset.
+Latency is exported twice: as the histogram `serve_app_request_duration_seconds` over the
+buckets of `figures.LATENCY_BOUNDS_S` (for `histogram_quantile()` across apps and hosts), and as
+the gauge `serve_app_latency_seconds{quantile=...}` holding the p50 and p99 that `serve status`
+shows. The histogram has `_bucket` series only: the workers' slots count responses per bucket
+but keep no sum of durations, so there is no `_sum`, and `_bucket{le="+Inf"}` is the count.
+
+Request totals and latency buckets are sums over an app's live workers: they drop when a
+worker is replaced, which Prometheus' `rate()` reads as a counter reset. Responses by status
+class count since the master started (retired workers' counts are kept).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from supervisor.status.figures import LATENCY_BOUNDS_S, LATENCY_BUCKETS, STATUS_CLASSES
 from supervisor.status.snapshot import AppState, AppStatus, Snapshot, WorkerState, WorkerStatus
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# What `generate_latest` writes; prometheus_client's CONTENT_TYPE_LATEST names a newer version in recent releases.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "serve"
 QUANTILES: tuple[tuple[str, Callable[[AppStatus], float | None]], ...] = (
     ("0.5", lambda app: app.p50_ms),
@@ -122,11 +128,38 @@ def _app_metrics(apps: tuple[AppStatus, ...]) -> Iterator[Metric]:
             if ms is not None:
                 latency.add_metric([app.name, quantile], ms / 1000)
     yield latency
+    yield _durations(apps)
+    yield _responses(apps)
     state = _gauge("app_state", "The app's state: 1 for the current one, 0 for the others.", ["app", "state"])
     for app in apps:
         for choice in AppState:
             state.add_metric([app.name, choice.value], 1 if app.state is choice else 0)
     yield state
+
+
+def _durations(apps: tuple[AppStatus, ...]) -> HistogramMetricFamily:
+    histogram = HistogramMetricFamily(
+        f"{PREFIX}_app_request_duration_seconds",
+        "Time from a request's arrival to its response's end, of the app's live workers (no _sum: not measured).",
+        labels=_APP,
+    )
+    bounds = [*map(repr, LATENCY_BOUNDS_S), "+Inf"]
+    for app in apps:
+        if len(app.latency_buckets) == LATENCY_BUCKETS:  # absent from an older master's snapshot
+            cumulative = list(itertools.accumulate(app.latency_buckets))
+            histogram.add_metric([app.name], list(zip(bounds, map(float, cumulative), strict=True)), None)
+    return histogram
+
+
+def _responses(apps: tuple[AppStatus, ...]) -> CounterMetricFamily:
+    responses = _counter(
+        "app_responses", "Responses by status class since the master started.", ["app", "status_class"]
+    )
+    for app in apps:
+        if len(app.status_classes) == STATUS_CLASSES:  # absent from an older master's snapshot
+            for index, count in enumerate(app.status_classes):
+                responses.add_metric([app.name, f"{index + 1}xx"], count)
+    return responses
 
 
 _WORKER_FIGURES: tuple[tuple[str, str, Callable[[WorkerStatus], float]], ...] = (

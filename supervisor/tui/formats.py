@@ -18,6 +18,8 @@ _LARGER_UNITS = ("M", "G", "T")
 # C0 controls but ESC (it starts the colour sequences rich decodes), DEL, and the characters
 # Python counts as line breaks: each would move the cursor, ring, or break the line in two.
 _CONTROLS = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f\x85\u2028\u2029]")
+_ESCAPE_SEQUENCES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])?")  # ECMA-48 CSI and two-byte escapes
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 def count(value: int) -> str:
@@ -90,6 +92,17 @@ def shorten_path(path: str, width: int) -> str:
     if width <= 1:
         return "…"[:width]
     return "…" + path[len(path) - width + 1 :]
+
+
+def one_line(text: str) -> str:
+    """Text from outside (an error message, a name) made into one drawable line.
+
+    Line breaks become " ⏎ " (a traceback stays readable on one row), and control
+    characters, escape sequences included, are removed: drawn raw they would move the cursor
+    and break the layout.
+    """
+    lines = [_CONTROLS.sub("", _ESCAPE_SEQUENCES.sub("", line)).strip() for line in _LINE_BREAKS.split(text)]
+    return " ⏎ ".join(line for line in lines if line)
 
 
 def log_text(line: str) -> Text:

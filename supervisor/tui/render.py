@@ -15,8 +15,8 @@ Layout, top to bottom (SPEC §5):
 The picture is exactly `height` lines, never more, and each line fits `width`. Space is
 granted in order of importance: header, app rows, help line, worker rows, events, logs. A
 small terminal therefore loses the log pane first, then the events, then the worker rows
-(those of the selected app last), and finally app rows, always keeping the selected app in
-sight. Columns of the table are dropped the same way when the terminal is narrow, least
+(those of the selected app last), then the help line, and finally app rows, always keeping
+the selected app in sight. Columns of the table are dropped the same way when the terminal is narrow, least
 important first.
 """
 
@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
-from rich.rule import Rule
 from rich.text import Text
 
 from supervisor.status.snapshot import AppState, AppStatus, Event, EventKind, Snapshot, WorkerState
@@ -130,14 +129,15 @@ def render(snapshot: Snapshot, view: ViewState, *, width: int, height: int, logs
             are shown); ANSI colours are kept, other control characters removed.
 
     Returns:
-        A rich renderable of exactly `height` lines (fewer only when `height` < 1).
+        A rich renderable of exactly `height` lines (none when `height` < 1).
     """
     width, height = max(width, 1), max(height, 0)
     names = [app.name for app in snapshot.apps]
     selected = view.follow(names).index
     blocks = [_block(app, selected=i == selected) for i, app in enumerate(snapshot.apps)]
     events = _event_lines(snapshot)
-    log_lines = [formats.log_text(line) for text in logs for line in text.splitlines()]
+    # Only a newline starts a line: after a carriage return, log_text keeps what overwrote the line.
+    log_lines = [formats.log_text(line) for text in logs for line in text.rstrip("\r\n").split("\n")]
 
     parts: list[RenderableType] = []
     room = height
@@ -148,14 +148,16 @@ def render(snapshot: Snapshot, view: ViewState, *, width: int, height: int, logs
     if shown:
         parts += _table(shown, width)
     show_help = room >= 1
-    room -= show_help
+    room -= 1 if show_help else 0
     if events and room >= 2:
         limit = max(MAX_EVENT_LINES, room // 3) if log_lines and room > MAX_EVENT_LINES + 2 else room - 1
-        parts += _pane("events", events[-limit:])
-        room -= 1 + len(events[-limit:])
+        latest = _latest(events, limit)
+        parts += _pane("events", latest, width)
+        room -= 1 + len(latest)
     if log_lines and room >= 2:
-        parts += _pane("logs", log_lines[-(room - 1) :])
-        room -= 1 + len(log_lines[-(room - 1) :])
+        latest = log_lines[-(room - 1) :]
+        parts += _pane("logs", latest, width)
+        room -= 1 + len(latest)
     if show_help:
         if room > 0:
             parts.append(Text("\n" * (room - 1)))
@@ -211,7 +213,7 @@ def _block(app: AppStatus, *, selected: bool) -> _Block:
             }
         )
     if _shows_error(app):
-        rows.append({"span": Text(f"  └ {app.last_error}", style="red")})
+        rows.append({"span": Text(f"  └ {formats.one_line(app.last_error or '')}", style="red")})
     name_style = "bold red" if app.state is AppState.CRASHLOOP else "bold"
     return _Block(
         app={
@@ -336,18 +338,26 @@ def _joined(figures: Sequence[tuple[int, str]]) -> str:
     return "  ·  ".join(text for _, text in figures)
 
 
-def _event_lines(snapshot: Snapshot) -> list[Text]:
+def _event_lines(snapshot: Snapshot) -> list[list[Text]]:
+    """Each event's lines, oldest event first; ages are counted from the snapshot's moment."""
     now = snapshot.started_at + snapshot.uptime_s
     app_width = max((len(event.app or "master") for event in snapshot.events), default=0)
+    return [_event_text(event, now=now, app_width=app_width) for event in snapshot.events]
+
+
+def _latest(events: list[list[Text]], limit: int) -> list[Text]:
+    """The lines of the newest events that fit in `limit` lines, never the tail of an event without its head."""
     lines: list[Text] = []
-    for event in snapshot.events:
-        lines += _event_text(event, now=now, app_width=app_width)
+    for event in reversed(events):
+        if len(lines) + len(event) > limit:
+            return lines or event[:limit]
+        lines = event + lines
     return lines
 
 
 def _event_text(event: Event, *, now: float, app_width: int) -> list[Text]:
     """One event as lines (a configuration error lists a problem a line)."""
-    first, *more = event.message.splitlines() or [""]
+    first, *more = [formats.one_line(line) for line in event.message.splitlines()] or [""]
     ago = formats.duration(max(now - event.time, 0.0))
     kind = event.kind.value.replace("_", " ")
     lead = Text.assemble(
@@ -362,8 +372,11 @@ def _event_text(event: Event, *, now: float, app_width: int) -> list[Text]:
     return lines
 
 
-def _pane(title: str, lines: Sequence[Text]) -> list[RenderableType]:
-    return [Rule(Text(f" {title} ", style="bold dim"), align="left", style="dim", characters="─"), *lines]
+def _pane(title: str, lines: Sequence[Text], width: int) -> list[RenderableType]:
+    """A pane: a rule with its title across the width, then its lines."""
+    rule = Text.assemble(("── ", "dim"), (title, "bold"), (" " + "─" * width, "dim"))
+    rule.truncate(width)
+    return [rule, *lines]
 
 
 def _help() -> Text:

@@ -109,8 +109,19 @@ class Master:
         return self.process.wait_for_line(pattern, timeout, start)
 
     def wait_ready(self, workers: Mapping[str, int], generation: int = 1, start: int = 0) -> None:
+        """Until the master says each app's workers are ready, and each of them said so in the log.
+
+        The master can read a worker's READY status before that worker's own "serve running on"
+        line comes through its pipe, so the master's line alone does not mean every pid is known.
+        """
+        deadline = time.monotonic() + READY_TIMEOUT_S
         for app, count in workers.items():
             self.wait_for_line(ready_line(app, count, generation), start=start)
+            while True:
+                seen = self.mark()
+                if len(self.worker_pids(app, start, seen)) >= count:
+                    break
+                self.worker_started(app, start=seen, timeout=max(deadline - time.monotonic(), 0.1))
 
     def worker_started(self, app: str, start: int = 0, timeout: float = READY_TIMEOUT_S) -> int:
         """The pid of the first worker of `app` to start serving at or after log line `start`."""

@@ -38,7 +38,7 @@ def test_two_apps_on_tcp_unix_and_fd_binds_each_with_its_own_workers_and_env(tmp
             assert (pid in chat_pids, greeting) == (True, "chat!")
         assert pids_answering(("127.0.0.1", api_port), 2) == api_pids
         assert pids_answering(("127.0.0.1", fd_port), 3) == chat_pids
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output
 
 
 def test_unix_socket_and_pid_file_removed_when_the_master_exits(tmp_path: Path, uds_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_unix_socket_and_pid_file_removed_when_the_master_exits(tmp_path: Path, 
         assert pid_file.read_text().strip() == str(master.pid)
         assert uds_path.is_socket()
         assert get(str(uds_path))[1] == "v0"
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output
     assert not uds_path.exists()
     assert not pid_file.exists()
 

@@ -32,7 +32,7 @@ def test_killed_worker_is_replaced_and_nothing_else_is_touched(tmp_path: Path) -
         assert get(("127.0.0.1", chat_port))[0] == chat_pid
         assert master.worker_pids("api", start=mark) == {replacement}
         assert master.worker_pids("chat", start=mark) == set()
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output
 
 
 def test_worker_stuck_in_a_blocking_call_is_killed_with_its_stack_dumped_and_replaced(tmp_path: Path) -> None:
@@ -54,4 +54,4 @@ def test_worker_stuck_in_a_blocking_call_is_killed_with_its_stack_dumped_and_rep
         assert pids_answering(("127.0.0.1", port), 2) == {other, replacement}
         master_lines = [line for line in master.lines[mark:] if not re.match(r"\w+\[\d+\] ", line)]
         assert not [line for line in master_lines if str(other) in line]
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output

@@ -42,7 +42,7 @@ def test_max_requests_retirements_across_several_generations_lose_nothing(tmp_pa
         retired = [m for line in master.lines if (m := re.search(r"api\[(\d+)\] retiring after (\d+) requests", line))]
         assert len(retired) >= 8
         assert all(int(m.group(2)) >= 50 for m in retired)
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output
 
 
 def test_sighup_reload_switches_to_the_new_code_and_loses_nothing(tmp_path: Path) -> None:
@@ -59,6 +59,7 @@ def test_sighup_reload_switches_to_the_new_code_and_loses_nothing(tmp_path: Path
             master.send_signal(signal.SIGHUP)
             master.wait_for_line(rf"api: generation {generation} serving; every older worker has exited", start=mark)
             switched = time.monotonic()
+            master.wait_ready({"api": 2}, generation, start=mark)
             new_pids = master.worker_pids("api", start=mark)
             load.wait_for(lambda report, since=switched: len(report.sent_after(since)) >= 300)
             after = load.report.sent_after(switched)
@@ -67,7 +68,7 @@ def test_sighup_reload_switches_to_the_new_code_and_loses_nothing(tmp_path: Path
         report = load.stop()
         assert_clean(load, report, master)
         assert report.answers[0].text == "v1"
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output
 
 
 def test_sigttin_then_sigttou_under_load_lose_nothing(tmp_path: Path) -> None:
@@ -99,4 +100,4 @@ def test_sigttin_then_sigttou_under_load_lose_nothing(tmp_path: Path) -> None:
         assert_clean(load, report, master)
         assert retired != added  # the oldest goes first
         assert master.worker_pids("api", start=mark) == set()
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output

@@ -33,7 +33,7 @@ def test_sighup_with_an_invalid_file_logs_each_problem_and_keeps_serving(tmp_pat
         assert {get(("127.0.0.1", port))[1] for _ in range(5)} == {"v1"}
         assert master.worker_pids("api", start=mark) == set()
         assert not [line for line in master.lines[mark:] if "generation 2" in line]
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output
 
 
 def test_sighup_with_code_that_no_longer_imports_keeps_the_old_generation_serving(tmp_path: Path) -> None:
@@ -55,4 +55,4 @@ def test_sighup_with_code_that_no_longer_imports_keeps_the_old_generation_servin
         master.send_signal(signal.SIGHUP)
         master.wait_for_line(r"api: generation 3 serving; every older worker has exited", start=mark)
         assert {get(("127.0.0.1", port))[1] for _ in range(5)} == {"v3"}
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output

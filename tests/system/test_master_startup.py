@@ -62,7 +62,7 @@ def test_up_exits_3_when_its_only_app_cannot_start(tmp_path: Path, target: str, 
         "api", bind=[f"127.0.0.1:{free_port()}"], workers=2, target=target, version_file=version_file
     )
     master = start_master(write_config(tmp_path, text))
-    assert master.wait_exit(20) == 3
+    assert master.wait_exit(20) == 3, master.output
     assert re.search(rf"^api\[\d+\] .*{reason}", master.output, re.MULTILINE), master.output
     assert "No app could start" in master.output
 
@@ -84,4 +84,4 @@ def test_an_app_failing_at_import_is_retried_with_backoff_while_the_other_serves
         master.wait_for_line(r"broken\[\d+\] exited with code 3 during startup; next start in \d+ s \(crash loop\)")
         assert pids_answering(("127.0.0.1", port), 2) == pids
         assert master.process.proc.poll() is None
-        assert master.stop() == 0
+        assert master.stop() == 0, master.output

@@ -23,7 +23,7 @@ def test_sigterm_lets_the_slow_request_in_flight_finish_then_the_master_exits_0(
         master.send_signal(signal.SIGTERM)
         master.wait_for_line(rf"^api\[{pid}\] .*Waiting for 1 connection\(s\) to finish", start=mark)
         assert slow.result(timeout=10) == (pid, "v0")
-        assert master.wait_exit(10) == 0
+        assert master.wait_exit(10) == 0, master.output
         master.wait_for_line(rf"^api\[{pid}\] .*Finished server process", start=mark)
         assert not [line for line in master.lines[mark:] if "SIGKILL" in line or "timed out" in line]
 
@@ -41,7 +41,7 @@ def test_worker_that_cannot_drain_is_killed_after_graceful_timeout_and_the_maste
         signalled = time.monotonic()
         master.send_signal(signal.SIGTERM)
         master.wait_for_line(rf"api\[{pid}\] still draining after 2 s: SIGKILL", start=mark)
-        assert master.wait_exit(10) == 0
+        assert master.wait_exit(10) == 0, master.output
         assert time.monotonic() - signalled < 10
         with pytest.raises(AssertionError, match="connection closed before a complete response"):
             stuck.result(timeout=10)

@@ -132,11 +132,12 @@ def test_run_hands_several_workers_to_the_api(monkeypatch: pytest.MonkeyPatch) -
     assert [config.app_config.workers for config in api.configs] == [4, 2, 3]
 
 
-def test_run_hands_reload_to_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_hands_reload_to_the_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     api = FakeApi(monkeypatch)
-    assert invoke("run", "main:app", "--reload", "--reload-dir", "src", "--workers", "2").exit_code == 0
+    assert invoke("run", "main:app", "--reload", "--reload-dir", str(tmp_path), "--workers", "2").exit_code == 0
     config = api.configs[0].app_config
-    assert (config.reload, config.reload_dirs, config.workers) == (True, ("src",), 2)
+    assert (config.reload, config.workers) == (True, 2)
+    assert [Path(d).resolve() for d in config.reload_dirs] == [tmp_path.resolve()]
 
 
 def test_run_reports_invalid_combinations_by_flag(monkeypatch: pytest.MonkeyPatch) -> None:
