@@ -300,7 +300,7 @@ class Arbiter:
         self._drain_output(record.output_fd)
         assert self.table is not None  # noqa: S101
         last = self.table.read(record.slot)
-        self.reporter.worker_exited(record.app, pid, last if last.pid == pid else None)
+        self.reporter.worker_exited(record.app, pid, last if last.pid == pid else None, self._why_gone(record.app, pid))
         self.table.release(record.slot)
         runtime = self.apps[record.app]
         if code == EXIT_STARTUP and not record.ready and not runtime.ever_ready:
@@ -309,6 +309,15 @@ class Arbiter:
             runtime.pool.exited(pid, now, signal=signal.Signals(-code).name)
         else:
             runtime.pool.exited(pid, now, code=code)
+
+    def _why_gone(self, app: str, pid: int) -> str:
+        """Why a reaped worker went: the reason it was retired or killed for, else a crash."""
+        for view in self.apps[app].pool.workers():
+            if view.pid == pid:
+                if view.state == WorkerState.RETIRING and view.reason is not None:
+                    return view.reason.value
+                return "stop" if self.stopping else "crash"
+        return "crash"
 
     def _drain_output(self, fd: int) -> None:
         if fd in self.output.pipes:

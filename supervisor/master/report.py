@@ -56,6 +56,8 @@ class Reporter:
         self.retired_classes: dict[str, tuple[int, ...]] = {}
         self.cpu: dict[int, tuple[float, float, float]] = {}  # pid -> (time, cpu seconds, percent)
         self.latest: dict[int, WorkerSample] = {}
+        self.worker_meters: dict[int, RateMeter] = {}
+        self.exits: dict[str, dict[str, int]] = {}
 
     def observe(self, now: float, workers: Iterable[WorkerInfo], samples: Mapping[int, WorkerSample]) -> None:
         """Record one reading of every live worker's slot (called at each slot poll)."""
@@ -65,6 +67,7 @@ class Reporter:
             if sample is None:
                 continue
             self.latest[info.pid] = sample
+            self.worker_meters.setdefault(info.pid, RateMeter(RATE_WINDOW_S * 2)).add(now, sample.requests)
             totals[info.app] = totals.get(info.app, 0) + sample.requests
             before = self.cpu.get(info.pid)
             if before is None:
@@ -75,8 +78,11 @@ class Reporter:
         for app, total in totals.items():
             self.meters.setdefault(app, RateMeter()).add(now, total + self.retired_requests.get(app, 0))
 
-    def worker_exited(self, app: str, pid: int, last: WorkerSample | None) -> None:
-        """Fold a reaped worker's final count into its app's total."""
+    def worker_exited(self, app: str, pid: int, last: WorkerSample | None, why: str) -> None:
+        """Fold a reaped worker's final counts into its app's totals, and count why it went."""
+        reasons = self.exits.setdefault(app, {})
+        reasons[why] = reasons.get(why, 0) + 1
+        self.worker_meters.pop(pid, None)
         sample = last or self.latest.get(pid)
         if sample is not None:
             self.retired_requests[app] = self.retired_requests.get(app, 0) + sample.requests
@@ -128,6 +134,7 @@ class Reporter:
                 rss_bytes=view.rss_bytes,
                 cpu_percent=self.cpu.get(view.pid, (0.0, 0.0, 0.0))[2],
                 active_requests=self.latest[view.pid].active_requests if view.pid in self.latest else 0,
+                requests_per_s=wm.rate(RATE_WINDOW_S) if (wm := self.worker_meters.get(view.pid)) else 0.0,
             )
             for view in pool.workers()
         )
@@ -154,4 +161,6 @@ class Reporter:
                 [*(s.status_classes for s in samples), self.retired_classes.get(name, ())], STATUS_CLASSES
             ),
             latency_buckets=buckets,
+            requests_per_s_10s=meter.rate(10.0) if meter is not None else 0.0,
+            exits=dict(self.exits.get(name, {})),
         )

@@ -14,9 +14,10 @@ the gauge `serve_app_latency_seconds{quantile=...}` holding the p50 and p99 that
 shows. The histogram has `_bucket` series only: the workers' slots count responses per bucket
 but keep no sum of durations, so there is no `_sum`, and `_bucket{le="+Inf"}` is the count.
 
-Request totals and latency buckets are sums over an app's live workers: they drop when a
-worker is replaced, which Prometheus' `rate()` reads as a counter reset. Responses by status
-class count since the master started (retired workers' counts are kept).
+An app's request total and its responses by status class count since the master started
+(the master keeps a retired worker's last counts), so they never go back; its latency
+buckets are sums over the live workers, and drop when a worker is replaced, which
+Prometheus' `rate()` reads as a counter reset.
 """
 
 from __future__ import annotations
@@ -86,11 +87,20 @@ def _master_metrics(snapshot: Snapshot) -> Iterator[Metric]:
 
 # (metric name, help, value of an app); all gauges but the `_total` ones, which are counters.
 _APP_FIGURES: tuple[tuple[str, str, Callable[[AppStatus], float]], ...] = (
-    ("app_requests_total", "Requests answered by the app's current workers.", lambda app: app.requests_total),
+    (
+        "app_requests_total",
+        "Requests answered by the app since the master started (retired workers' included).",
+        lambda app: app.requests_total,
+    ),
     (
         "app_requests_per_second",
-        "Requests per second, as `serve status` reports them.",
+        "Requests per second over the last second, as `serve status` reports them.",
         lambda app: app.requests_per_s,
+    ),
+    (
+        "app_requests_per_second_10s",
+        "Requests per second over the last ten seconds.",
+        lambda app: app.requests_per_s_10s,
     ),
     ("app_active_connections", "Open HTTP and WebSocket connections.", lambda app: app.active_connections),
     (
@@ -130,6 +140,11 @@ def _app_metrics(apps: tuple[AppStatus, ...]) -> Iterator[Metric]:
     yield latency
     yield _durations(apps)
     yield _responses(apps)
+    exits = _counter("app_worker_exits", "Workers gone since the master started, by why.", ["app", "reason"])
+    for app in apps:
+        for reason, count in sorted(app.exits.items()):
+            exits.add_metric([app.name, reason], count)
+    yield exits
     state = _gauge("app_state", "The app's state: 1 for the current one, 0 for the others.", ["app", "state"])
     for app in apps:
         for choice in AppState:

@@ -28,6 +28,8 @@ not know so that older clients can read newer masters):
           "p99_ms": 41.0,
           "rss_bytes": 241172480,
           "restarts": 1,                   # workers replaced because they crashed or hung
+          "requests_per_s_10s": 1187.2,    # the same rate over ten seconds
+          "exits": {"max_requests": 12, "crash": 1},   # workers gone since the start, by why
           "last_error": null,              # or the latest crash / failed reload, as text
           "status_classes": [0, 182001, 12, 700, 20],   # 1xx 2xx 3xx 4xx 5xx responses since the start
           "latency_buckets": [0, 3, ...],  # live workers' responses per bucket (status/figures.py bounds)
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
@@ -116,6 +119,7 @@ class WorkerStatus:
     rss_bytes: int
     cpu_percent: float
     active_requests: int
+    requests_per_s: float = 0.0  # over the last second
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,8 @@ class AppStatus:
     last_error: str | None
     workers: tuple[WorkerStatus, ...] = ()
     status_classes: tuple[int, ...] = ()  # responses by class: 1xx, 2xx, 3xx, 4xx, 5xx (since the start)
+    requests_per_s_10s: float = 0.0  # requests_per_s is over the last second; this over ten
+    exits: Mapping[str, int] = dataclasses.field(default_factory=dict)  # workers gone, by why: crash, max_requests...
     latency_buckets: tuple[int, ...] = ()  # responses per latency bucket of the live workers (figures.py bounds)
 
 
@@ -215,6 +221,8 @@ def _plain(value: object) -> object:
         return _plain_fields(value)
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return dict(value)
     return value
 
 
@@ -237,6 +245,8 @@ def _app(fields: _Fields) -> AppStatus:
         last_error=fields.maybe_text("last_error"),
         workers=tuple(_worker(item) for item in fields.objects("workers")),
         status_classes=tuple(fields.integers("status_classes")),
+        requests_per_s_10s=fields.number("requests_per_s_10s", default=0.0),
+        exits=fields.counts("exits"),
         latency_buckets=tuple(fields.integers("latency_buckets")),
     )
 
@@ -252,6 +262,7 @@ def _worker(fields: _Fields) -> WorkerStatus:
         rss_bytes=fields.integer("rss_bytes"),
         cpu_percent=fields.number("cpu_percent"),
         active_requests=fields.integer("active_requests"),
+        requests_per_s=fields.number("requests_per_s", default=0.0),
     )
 
 
@@ -290,7 +301,9 @@ class _Fields:
             raise self._wrong(key, "an integer", value)
         return value
 
-    def number(self, key: str) -> float:
+    def number(self, key: str, *, default: float | None = None) -> float:
+        if default is not None and key not in self._data:
+            return default  # a field newer than the master that wrote the snapshot
         value = self._get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self._wrong(key, "a number", value)
@@ -328,6 +341,17 @@ class _Fields:
             if not isinstance(item, str):
                 raise ValueError(f"{self._where}.{key}[{i}]: expected a string, got {_kind(item)}")
         return [str(item) for item in items]
+
+    def counts(self, key: str) -> dict[str, int]:
+        """An object of name -> integer; absent (an older master) reads as empty."""
+        if key not in self._data:
+            return {}
+        value = self._data[key]
+        if not isinstance(value, dict) or not all(
+            isinstance(name, str) and type(count) is int for name, count in value.items()
+        ):
+            raise self._wrong(key, "an object of integers", value)
+        return {str(name): int(count) for name, count in value.items()}
 
     def integers(self, key: str) -> list[int]:
         """A list of integers; an absent key (a master older than the field) reads as empty."""

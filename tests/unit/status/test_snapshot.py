@@ -98,6 +98,7 @@ def test_the_json_is_plain_and_shaped_as_documented() -> None:
         "rss_bytes": 60293120,
         "cpu_percent": 12.5,
         "active_requests": 2,
+        "requests_per_s": 0.0,
     }
     assert data["apps"][1]["workers"] == []
     assert data["events"][1] == {
@@ -106,6 +107,25 @@ def test_the_json_is_plain_and_shaped_as_documented() -> None:
         "kind": "config_error",
         "message": "serve.toml:3: apps.x: bad",
     }
+
+
+def test_fields_newer_than_the_master_read_as_their_defaults() -> None:
+    data = SNAPSHOT.to_dict()
+    app = data["apps"][0]  # type: ignore[index]
+    for key in ("requests_per_s_10s", "exits", "status_classes", "latency_buckets"):
+        del app[key]
+    del app["workers"][0]["requests_per_s"]
+    older = Snapshot.from_dict(data)
+    assert older.apps[0].exits == {}
+    assert older.apps[0].requests_per_s_10s == 0.0
+    assert older.apps[0].workers[0].requests_per_s == 0.0
+
+
+def test_exits_must_be_counts() -> None:
+    data = SNAPSHOT.to_dict()
+    data["apps"][0]["exits"] = {"crash": "one"}  # type: ignore[index]
+    with pytest.raises(ValueError, match=r"status\.apps\[0\]\.exits"):
+        Snapshot.from_dict(data)
 
 
 def test_integers_read_where_numbers_are_expected_and_unknown_keys_are_ignored() -> None:
