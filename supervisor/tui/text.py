@@ -34,6 +34,8 @@ def _app(app: AppStatus) -> list[str]:
         f"{app.rss_bytes / _MIB:.0f} MiB  restarts {app.restarts}",
         f"  binds: {', '.join(app.binds) or '-'}",
     ]
+    if app.exits:
+        lines.append("  exits: " + ", ".join(f"{why} {count}" for why, count in sorted(app.exits.items())))
     if app.last_error:
         lines.append(f"  last error: {app.last_error}")
     lines.extend(
