@@ -1,6 +1,6 @@
 """Measure `serve run` against uvicorn in one interleaved, pinned run and report paired ratios.
 
-May import: the standard library, psutil, and bench_apps (beside this file).
+May import: the standard library, psutil, bench_apps and bench_ws_client (beside this file).
 
 Method (docs/benchmarks.md explains why): every (round, scenario, server) starts a fresh
 server pinned to CPU 0 and drives it with wrk pinned to CPU 1; the two servers alternate
@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import http.client
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import bench_apps
+import bench_ws_client
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +131,29 @@ def check_stream(port: int) -> None:
     _expect(headers.get("transfer-encoding") == "chunked", f"stream not chunked: {headers}")
 
 
+def check_ws_echo(port: int) -> None:
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(bench_ws_client.handshake_request(HOST, port))
+        received = bytearray()
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            _expect(bool(chunk), f"connection closed during the WebSocket handshake: {bytes(received[:80])!r}")
+            received += chunk
+        head, _, rest = bytes(received).partition(b"\r\n\r\n")
+        _expect(head.startswith(b"HTTP/1.1 101"), f"ws_echo answered the upgrade with {head[:40]!r}")
+        sock.sendall(bench_ws_client.masked_frame(bench_ws_client.TEXT, bench_ws_client.MESSAGE))
+        buffer = bytearray(rest)
+        frames: list[tuple[int, bytes]] = []
+        while not frames:
+            frames = bench_ws_client.parse_frames(buffer)
+            if not frames:
+                chunk = sock.recv(65536)
+                _expect(bool(chunk), "connection closed before the echo")
+                buffer += chunk
+        expected = (bench_ws_client.TEXT, bench_ws_client.MESSAGE)
+        _expect(frames[0] == expected, f"ws_echo echoed {frames[0]!r}, expected {expected!r}")
+
+
 # ---------------------------------------------------------------- load: wrk pinned to the client CPU
 
 
@@ -178,6 +203,48 @@ def run_wrk(scenario: Scenario, port: int, seconds: int, workdir: Path) -> Load:
     return parse_wrk(done.stdout)
 
 
+def run_ws_client(scenario: Scenario, port: int, seconds: int, workdir: Path) -> Load:
+    """The WebSocket echo client (scripts/bench_ws_client.py) pinned to the client CPU, as wrk is."""
+    argv = [
+        "taskset",
+        "-c",
+        CLIENT_CPU,
+        sys.executable,
+        str(SCRIPTS / "bench_ws_client.py"),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--connections",
+        str(scenario.connections),
+        "--seconds",
+        str(seconds),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"bench_ws_client exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    try:
+        result = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise BenchError(f"unreadable bench_ws_client output:\n{done.stdout}") from None
+    return Load(
+        rate=result["messages"] / result["seconds"],
+        requests=result["messages"],
+        errors=result["errors"],
+        non_2xx=0,
+        p99_ms=result["p99_ms"],
+    )
+
+
+def ws_implementation() -> str:
+    """uvicorn's sans-I/O websockets protocol when this uvicorn has it (serve takes the name as an alias)."""
+    try:
+        sansio = importlib.util.find_spec("uvicorn.protocols.websockets.websockets_sansio_impl")
+    except ModuleNotFoundError:  # no uvicorn at all: preflight says so
+        sansio = None
+    return "websockets-sansio" if sansio is not None else "websockets"
+
+
 # ---------------------------------------------------------------- scenarios
 
 
@@ -185,8 +252,9 @@ def run_wrk(scenario: Scenario, port: int, seconds: int, workdir: Path) -> Load:
 class Scenario:
     """One workload: which app both servers load, how they parse, and how the client drives it.
 
-    `load` is the client; a scenario with another client (the WebSocket echo to come)
-    supplies its own function with run_wrk's signature and reports through Load.
+    `load` is the client; a scenario with another client (the WebSocket echo) supplies its
+    own function with run_wrk's signature and reports through Load (messages as requests).
+    `options` go to both servers' command lines.
     """
 
     name: str
@@ -200,6 +268,7 @@ class Scenario:
     headers: tuple[str, ...] = ()
     lua: str | None = None
     load: Callable[[Scenario, int, int, Path], Load] = run_wrk
+    options: tuple[str, ...] = ()
 
 
 SCENARIOS = (
@@ -219,7 +288,17 @@ SCENARIOS = (
     Scenario("echo", "4 KiB POST echo, 64 conns", "echo", check_echo, target=1.0, goal=1.2, lua=POST_LUA),
     Scenario("stream", "chunked, 10 chunks, 64 conns", "stream", check_stream, target=1.0, goal=1.5),
     Scenario("h11", "hello, keep-alive, h11 parser", "hello", check_hello, target=1.2, goal=1.2, http="h11"),
-    # The WebSocket echo scenario goes here: app "ws_echo" (bench_apps), its own `load`.
+    Scenario(
+        "ws",
+        "WebSocket echo, 50 conns (messages/s)",
+        "ws_echo",
+        check_ws_echo,
+        target=1.2,
+        goal=1.2,
+        connections=50,
+        load=run_ws_client,
+        options=("--ws", ws_implementation()),
+    ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
@@ -251,6 +330,7 @@ class Contestant:
             "--no-access-log",
             "--log-level",
             "warning",
+            *scenario.options,
         ]
 
 
@@ -521,7 +601,7 @@ def machine() -> str:
 
 
 def versions(candidate_version: str) -> str:
-    names = ("uvicorn", "uvloop", "httptools", "h11")
+    names = ("uvicorn", "uvloop", "httptools", "h11", "websockets")
     found = []
     for name in names:
         try:

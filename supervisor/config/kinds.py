@@ -318,7 +318,8 @@ class Header(Kind):
 
 
 def _trusted(entry: str) -> bool:
-    if entry == "*" or entry.startswith("/"):
+    # "unix:" trusts every peer on a unix socket (a proxy in front); paths are uvicorn's literals.
+    if entry in ("*", "unix:") or entry.startswith("/"):
         return True
     try:
         ipaddress.ip_network(entry, strict=False)
@@ -330,7 +331,7 @@ def _trusted(entry: str) -> bool:
 class Networks(Kind):
     """Who may send proxy headers: a list, or uvicorn's comma-separated string."""
 
-    expected = 'a list of IP addresses, CIDR networks, unix socket paths or "*"'
+    expected = 'a list of IP addresses, CIDR networks, "unix:" (unix socket peers) or "*"'
 
     def convert(self, raw: object) -> tuple[str, ...]:
         if isinstance(raw, str):
@@ -340,7 +341,7 @@ class Networks(Kind):
         else:
             self.reject(raw)
         errors: list[tuple[str | int, str]] = [
-            (index, f'expected an IP address, a CIDR network, a unix socket path or "*", got {show(entry)}')
+            (index, f'expected an IP address, a CIDR network, "unix:" or "*", got {show(entry)}')
             for index, entry in enumerate(entries)
             if not _trusted(entry)
         ]

@@ -90,6 +90,21 @@ def _syntax_problem(path: str, message: str, text: str) -> Problem:
     return Problem(path, text.count("\n") + 1, "", f"invalid TOML: {reason} (at the end of the file)")
 
 
+# Paths an app's keys name are relative to the TOML file, as control_socket is: the file
+# means the same wherever `serve up` is started from.
+_FILE_RELATIVE = ("app_dir", "env_file", "log_file", "log_config", "ssl_keyfile", "ssl_certfile", "ssl_ca_certs")
+
+
+def _anchored(values: dict[str, Any], base_dir: str) -> dict[str, Any]:
+    for key in _FILE_RELATIVE:
+        value = values.get(key)
+        if isinstance(value, str) and value:
+            values[key] = os.path.join(base_dir, value)
+    if values.get("reload_dirs"):
+        values["reload_dirs"] = tuple(os.path.join(base_dir, d) for d in values["reload_dirs"])
+    return values
+
+
 def _not_a_table(path: KeyPath) -> Issue:
     return Issue(path, f"expected a table, as in [{format_path(path)}]")
 
@@ -98,6 +113,7 @@ class _FileCheck:
     """One pass over a parsed document: builds the sections and collects every issue with its key path."""
 
     def __init__(self, document: Mapping[str, Any], base_dir: str) -> None:
+        self.base_dir = base_dir
         self.issues: list[Issue] = []
         self.apps: dict[str, AppConfig] = {}
         self.binds: dict[str, tuple[tuple[Bind, ...], bool]] = {}  # by app: its addresses, and whether written
@@ -152,7 +168,8 @@ class _FileCheck:
             )
         own, issues = convert_table(_APP_KEYS, raw, hints=_APP_HINTS)
         self._collect(path, issues)
-        values = {**defaults, **own}
+        values = _anchored({**defaults, **own}, self.base_dir)
+        self._check_paths(path, values)
         if "bind" in values:
             self.binds[name] = (values["bind"], True)
         elif "bind" not in raw and "bind" not in defaults_failed:
@@ -167,6 +184,15 @@ class _FileCheck:
         self._collect(path, cross)
         if not cross:
             self.apps[name] = AppConfig(name=name, graceful_timeout=self.server.graceful_timeout, **values)
+
+    def _check_paths(self, path: KeyPath, values: Mapping[str, Any]) -> None:
+        # python-dotenv skips a missing file without a word; a typo would run the app without its settings.
+        env_file = values.get("env_file")
+        if env_file and not os.path.isfile(env_file):
+            self.issues.append(Issue((*path, "env_file"), f"no such file: {env_file}"))
+        for index, directory in enumerate(values.get("reload_dirs", ())):
+            if not os.path.isdir(directory):
+                self.issues.append(Issue((*path, "reload_dirs", index), f"no such directory: {directory}"))
 
     def _check_binds(self) -> None:
         taken: list[tuple[Bind, str, int]] = []

@@ -329,7 +329,8 @@ class AppConfig:
     forwarded_allow_ips: tuple[str, ...] = field(
         default=("127.0.0.1", "::1"),
         metadata=_key(
-            "Who may send proxy headers: IP addresses, CIDR networks, unix socket paths, or * for anyone."
+            'Who may send proxy headers: IP addresses, CIDR networks, "unix:" for a proxy connecting over a unix socket,'
+            " or * for anyone."
             " On the command line, a comma-separated list.",
             Networks(),
             flag="--forwarded-allow-ips",

@@ -99,7 +99,7 @@ class Display(Protocol):
         """Readable when keys were typed."""
 
     def read_commands(self, apps: Sequence[str]) -> list[Command]:
-        """The commands the keys typed since the last call ask for."""
+        """The commands the keys typed since the last call ask for; EOFError when the terminal is gone."""
 
     def due(self, now: float) -> float:
         """When the next frame may be drawn."""
@@ -242,9 +242,7 @@ class Arbiter:
         elif data == _CONTROL:
             self._accept_control()
         elif data == _KEYS:
-            assert self.display is not None  # noqa: S101
-            for command in self.display.read_commands(list(self.apps)):
-                self.execute(command)
+            self._keys(key.fd)
         elif isinstance(data, ControlClient):
             self._control_request(data)
         elif isinstance(data, HttpEndpoint):
@@ -399,6 +397,18 @@ class Arbiter:
         logger.log(level, "%s", message)
 
     # --- commands ------------------------------------------------------------------------
+
+    def _keys(self, fd: int) -> None:
+        assert self.display is not None  # noqa: S101
+        try:
+            commands = self.display.read_commands(list(self.apps))
+        except EOFError:
+            # The dashboard's terminal went away: nobody can see or steer this master any more.
+            self.selector.unregister(fd)
+            logger.warning("The dashboard's terminal is gone: stopping.")
+            commands = [Stop(now=False)]
+        for command in commands:
+            self.execute(command)
 
     def _signals(self) -> None:
         assert self.wakeup is not None  # noqa: S101

@@ -86,7 +86,9 @@ def _bootstrap(config: AppConfig, output_fd: int, close_in_child: Iterable[int],
     signal.set_wakeup_fd(-1)
     for sig in MASTER_SIGNALS:  # the master's recording handlers: a worker gets the defaults back
         signal.signal(sig, signal.SIG_DFL)
+    # A terminal's Ctrl-C and hang-up reach the whole process group; the master decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     keep = {sock.fileno() for sock in sockets}
     for fd in close_in_child:
         if fd not in keep and fd != output_fd:

@@ -9,11 +9,18 @@ encoded here with the server's default headers and the app's own. A `WebSocketSe
 holds the ASGI side's phase, the app's inbox of received messages, and says when the
 TCP connection must close; the I/O shell (`server/ws_connection.py`) writes what it
 returns and runs the timers.
+
+Nearly every message is one whole, uncompressed data frame. Those skip the protocol's
+generator-based parser and its Frame objects both ways (`_plain_frames`, `_send_data`):
+measured, that parser is most of the server's CPU per message. Everything else (control
+frames, fragments, extensions, errors, closing) goes through the `ServerProtocol`, and the
+fast paths only ever act where it would change no state (see `_plain_frames`).
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
@@ -28,6 +35,11 @@ from websockets.server import ServerProtocol
 
 from supervisor._types import Headers, Message, Scope
 from supervisor.protocol.response import encode_head, header_line, simple_response
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 # 2.4: send() on a closed WebSocket raises an OSError subclass (`ClientDisconnected`).
 WS_ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.4"}
@@ -48,6 +60,10 @@ _BINARY = Opcode.BINARY
 _CONT = Opcode.CONT
 _CLOSE = Opcode.CLOSE
 _PONG = Opcode.PONG
+_TEXT_FIN = 0x81  # first header byte of a whole text frame: FIN, no RSV bits, opcode 1
+_BINARY_FIN = 0x82
+_HEAD_16 = struct.Struct("!BBH")
+_HEAD_64 = struct.Struct("!BBQ")
 _SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\n"
 _DEFAULT_LINES_DROPPED_BY_APP = (b"date", b"server")
 
@@ -133,8 +149,10 @@ class WebSocketSession:
         "fragments",
         "handshake",
         "inbox",
+        "max_size",
         "phase",
         "pings",
+        "plain",
         "pong_due",
         "protocol",
         "response_body",
@@ -157,6 +175,15 @@ class WebSocketSession:
             extensions=extensions, state=State.OPEN, max_size=settings.max_size, logger=logger
         )
         self.handshake = self.protocol.accept(_handshake_request(scope))
+        # Without extensions (or frame-by-frame debug logs), whole data frames take the fast
+        # paths below; `_plain_frames` relies on two attributes of the protocol it reads.
+        self.plain = (
+            not self.protocol.extensions
+            and not self.protocol.debug
+            and hasattr(self.protocol, "current_size")
+            and hasattr(self.protocol.reader, "buffer")
+        )
+        self.max_size = settings.max_size
         self.default_headers = default_headers
         self.phase = HANDSHAKE
         self.upgraded = False  # the 101 is written: bytes from the peer are WebSocket frames
@@ -211,15 +238,29 @@ class WebSocketSession:
         raise ClientDisconnected(f"{kind!r} sent after the WebSocket closed")
 
     def _send_data(self, message: Message) -> bytes:
-        protocol = self.protocol
-        data = message.get("bytes")
+        data: bytes | None = message.get("bytes")
         if data is not None:
-            protocol.send_binary(data)
+            opcode = _BINARY_FIN
         else:
             text = message.get("text")
             if text is None:
                 raise RuntimeError("'websocket.send' needs 'bytes' or 'text'")
-            protocol.send_text(text.encode())
+            data = text.encode()
+            opcode = _TEXT_FIN
+        if self.plain:
+            # A whole, unmasked server frame (RFC 6455 §5.2) needs only its 2 to 10 byte
+            # header: what `send_text` would build through a Frame, a BytesIO and its checks.
+            length = len(data)
+            if length < 126:
+                return bytes((opcode, length)) + data
+            if length < 65536:
+                return _HEAD_16.pack(opcode, 126, length) + data
+            return _HEAD_64.pack(opcode, 127, length) + data
+        protocol = self.protocol
+        if opcode == _TEXT_FIN:
+            protocol.send_text(data)
+        else:
+            protocol.send_binary(data)
         writes = protocol.data_to_send()
         return writes[0] if len(writes) == 1 else b"".join(writes)
 
@@ -321,6 +362,17 @@ class WebSocketSession:
                 self.early += data
             return b""
         protocol = self.protocol
+        if self.plain and self.phase == OPEN and not protocol.reader.buffer and protocol.current_size is None:
+            taken = self._plain_frames(data)
+            if taken == len(data):
+                return b""
+            data = data[taken:]
+        self._parse(data)
+        return self._output()
+
+    def _parse(self, data: bytes) -> None:
+        """Let the protocol parse `data`; hand what it found to the app."""
+        protocol = self.protocol
         protocol.receive_data(data)
         # Started OPEN, the protocol never parses a handshake: every event is a Frame.
         frames: list[Frame] = protocol.events_received()  # type: ignore[assignment]
@@ -336,14 +388,52 @@ class WebSocketSession:
             elif opcode is _PONG and bytes(frame.data) == self.pong_due:
                 self.pong_due = None
         if protocol.parser_exc is not None and self.phase == OPEN:
-            # websockets failed the connection (1002, 1007, 1009, 1011) or the peer hung up
-            # mid-frame; it has queued the close frame, if any.
-            sent = protocol.close_sent
-            if sent is None:
-                self._closed(ABNORMAL_CLOSURE, "")
+            # websockets failed the connection (1002, 1009, 1011) and queued its close frame:
+            # only an EOF, which it is never fed, fails without one.
+            sent: Close = protocol.close_sent  # type: ignore[assignment]
+            self._closed(sent.code, sent.reason)
+
+    def _plain_frames(self, data: bytes) -> int:
+        """Deliver the whole, unfragmented data frames at the start of `data`; return how many bytes they took.
+
+        The fast path for nearly every message. It stops at the first frame it does not take
+        whole: control frames, fragments, reserved bits, unmasked or oversized frames, 64 KiB
+        and more, an incomplete frame, text that is not UTF-8. The protocol parses from there
+        exactly as it would have from the start, because it holds no buffered bytes and no
+        open fragmented message (checked by the caller), and a whole FIN data frame changes
+        none of its state.
+        """
+        inbox = self.inbox
+        max_size = self.max_size
+        end = len(data)
+        pos = 0
+        while end - pos >= 6:
+            first = data[pos]
+            second = data[pos + 1]
+            if (first != _TEXT_FIN and first != _BINARY_FIN) or second < 0x80:
+                break
+            length = second & 0x7F
+            start = pos + 2
+            if length == 126:
+                if end - pos < 8:
+                    break
+                length = (data[start] << 8) | data[start + 1]
+                start += 2
+            elif length == 127:
+                break
+            stop = start + 4 + length
+            if stop > end or length > max_size:
+                break
+            payload = apply_mask(data[start + 4 : stop], data[start : start + 4])
+            if first == _TEXT_FIN:
+                try:
+                    inbox.append({"type": "websocket.receive", "text": payload.decode()})
+                except UnicodeDecodeError:
+                    break
             else:
-                self._closed(sent.code, sent.reason)
-        return self._output()
+                inbox.append({"type": "websocket.receive", "bytes": payload})
+            pos = stop
+        return pos
 
     def _on_data_frame(self, opcode: Opcode, data: Any, fin: bool) -> None:
         if opcode is not _CONT:

@@ -1,6 +1,6 @@
 """The one asyncio.Protocol for HTTP/1.1: transport, parser front, pipelining, timeouts, flow control.
 
-May import: protocol/, asgi/, logs, errors, _types, server.cycle, server.state, the standard library.
+May import: protocol/, asgi/, logs, errors, _types, server.cycle, server.state, server.ws_connection, the standard library.
 
 Requests on one connection are answered strictly in order: a request whose head arrives
 while an earlier one is still being answered waits in `queue`, and reading pauses until
@@ -21,8 +21,10 @@ from supervisor.asgi.proxy_headers import apply_proxy_headers
 from supervisor.errors import ParseError
 from supervisor.protocol.request import inspect_head, split_target
 from supervisor.protocol.response import simple_response
+from supervisor.protocol.websocket import is_websocket_upgrade, websocket_scope
 from supervisor.server.cycle import RequestResponseCycle
 from supervisor.server.state import ASGI_VERSION
+from supervisor.server.ws_connection import WebSocketConnection
 
 if TYPE_CHECKING:
     from supervisor._types import Headers, Scope
@@ -183,8 +185,30 @@ class HttpConnection(asyncio.Protocol):
         self.reader = None
 
     def on_upgrade(self, trailing: bytes) -> bool:
-        # WebSocket comes with its own issue; until then an upgrade is served as plain HTTP.
-        return False
+        # Only a WebSocket upgrade next in line is taken over; anything else (h2c, an upgrade
+        # pipelined behind other requests, ws = "none") is served as plain HTTP by the app.
+        cycle, settings, state = self.cycle, self.state.ws, self.state
+        if settings is None or cycle is None or not self.start_pending or self.queue:
+            return False
+        if not is_websocket_upgrade(cycle.scope):
+            return False
+        limit = state.limits.limit_concurrency
+        if limit is not None and (len(state.connections) > limit or state.active_requests >= limit):
+            return False  # _start answers 503, as for any request over the limit
+        self.start_pending = False
+        self.cycle = None
+        self.closing = True  # the transport is the WebSocket's from now on
+        state.connections.discard(self)
+        websocket = WebSocketConnection(
+            state,
+            settings,
+            self.transport,
+            websocket_scope(cycle.scope),
+            read_paused=self.read_paused,
+            write_paused=self.write_paused,
+        )
+        websocket.start(trailing)
+        return True
 
     # Running the app -------------------------------------------------------------------------
 

@@ -18,7 +18,9 @@ from supervisor.protocol.front_httptools import HttptoolsFront
 if TYPE_CHECKING:
     from supervisor._types import ASGIApp
     from supervisor.asgi.proxy_headers import TrustedHosts
+    from supervisor.protocol.websocket import WebSocketSettings
     from supervisor.server.connection import HttpConnection
+    from supervisor.server.ws_connection import WebSocketConnection
     from supervisor.status.slots import WorkerCounters
 
 # 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4).
@@ -51,13 +53,15 @@ class ServerState:
     date_header: bool = True
     extra_headers: bytes = b""
     lifespan_state: dict[str, Any] = field(default_factory=dict)
-    connections: set[HttpConnection] = field(default_factory=set)
+    connections: set[HttpConnection | WebSocketConnection] = field(default_factory=set)
     active_requests: int = 0  # app calls running now (limit_concurrency)
     total_requests: int = 0
     draining: bool = False
     default_headers: bytes = b""
     on_max_requests: Callable[[], None] | None = None
     counters: WorkerCounters | None = None  # set under the master: per-response figures for the status slot
+    ws: WebSocketSettings | None = None  # None (ws = "none"): upgrade requests are served as plain HTTP
+    websockets: int = 0  # accepted WebSocket connections still open
 
     def __post_init__(self) -> None:
         self.tick_date(0.0)

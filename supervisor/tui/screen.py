@@ -51,6 +51,7 @@ class Screen:
         self.decoder = KeyDecoder()
         self.view = ViewState()
         self.last_draw = -FRAME_S
+        self.lost = False  # the terminal went away: draw nothing more
         self._saved: list[int | list[bytes | int]] | None = None
 
     def __enter__(self) -> Screen:
@@ -63,21 +64,33 @@ class Screen:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self.live.stop()
-        if self._saved is not None:
-            termios.tcsetattr(self.input_fd, termios.TCSADRAIN, self._saved)
-            self._saved = None
+        with contextlib.suppress(OSError):  # a terminal that is gone cannot be restored
+            self.live.stop()
+            if self._saved is not None and not self.lost:
+                termios.tcsetattr(self.input_fd, termios.TCSADRAIN, self._saved)
+        self._saved = None
 
     def fileno(self) -> int:
         """The terminal input, for the caller's selector."""
         return self.input_fd
 
     def read_commands(self, apps: Sequence[str]) -> list[Command]:
-        """Read the keys typed since the last call; return what they ask for (selection applied here)."""
+        """Read the keys typed since the last call; return what they ask for (selection applied here).
+
+        Raises:
+            EOFError: the terminal is gone (closed window, killed session): nobody can see or
+                steer the dashboard any more. The caller stops watching the descriptor.
+        """
         try:
             data = os.read(self.input_fd, 1024)
         except (BlockingIOError, InterruptedError):
             return []
+        except OSError as error:  # EIO: the terminal hung up
+            self.lost = True
+            raise EOFError("the terminal is gone") from error
+        if not data:
+            self.lost = True
+            raise EOFError("the terminal is gone")
         keys = self.decoder.feed(data)
         commands, self.view = steer(keys, self.view, apps)
         if keys:
@@ -90,7 +103,7 @@ class Screen:
 
     def draw(self, snapshot: Snapshot, logs: Sequence[str], now: float) -> None:
         """Redraw, unless the last frame is younger than FRAME_S."""
-        if now < self.last_draw + FRAME_S:
+        if self.lost or now < self.last_draw + FRAME_S:
             return
         self.last_draw = now
         self.view = self.view.follow([app.name for app in snapshot.apps])

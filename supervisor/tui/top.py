@@ -41,7 +41,11 @@ def watch(socket_path: str, *, config_path: str) -> None:
             timeout = max(0.0, min(next_poll, screen.due(now)) - time.monotonic())
             if not selector.select(timeout):
                 continue
-            for command in screen.read_commands([app.name for app in snapshot.apps]):
+            try:
+                commands = screen.read_commands([app.name for app in snapshot.apps])
+            except EOFError:
+                return  # the terminal is gone: nothing left to show
+            for command in commands:
                 if isinstance(command, Stop):
                     return
                 send(socket_path, command, config_path=config_path)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -63,7 +66,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
     sock = tmp_path / "hello.sock"
     config = tmp_path / "serve.toml"
     config.write_text(
-        '[server]\ncontrol_socket = "control.sock"\ngraceful_timeout = 3\n\n'
+        '[server]\ncontrol_socket = "control.sock"\ngraceful_timeout = 3\npid_file = "serve.pid"\n\n'
         f'[apps.hello]\napp = "supervisor.demo.hello:app"\nbind = ["unix:{sock}"]\nworkers = 2\n\n'
         f'[apps.stream]\napp = "supervisor.demo.stream:app"\nbind = ["unix:{tmp_path / "stream.sock"}"]\n'
         "workers = 1\n"
@@ -76,6 +79,19 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
         yield session, tmp_path
     finally:
         session.kill()
+        stop_master(tmp_path / "serve.pid")
+
+
+def stop_master(pid_file: Path) -> None:
+    """A master still running after its test (the session is gone) is stopped by its own pid."""
+    if not pid_file.exists():
+        return  # it exited and removed its pid file
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + SCREEN_WAIT_S
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def test_the_dashboard_shows_counts_and_obeys_its_keys(dashboard: tuple[Tmux, Path]) -> None:
@@ -103,6 +119,16 @@ def test_the_dashboard_shows_counts_and_obeys_its_keys(dashboard: tuple[Tmux, Pa
         time.sleep(0.1)
     assert exit_file.read_text().strip() == "0"
     tmux.wait_for(r"serve\[\d+\] INFO:\s+Master \d+ stopped\.")  # the last lines stay on the terminal
+
+
+def test_a_master_whose_dashboard_terminal_goes_away_stops(dashboard: tuple[Tmux, Path]) -> None:
+    tmux, tmp_path = dashboard
+    tmux.wait_for(r"^▸ hello\s+running\s+2/2\s+1\s")
+    tmux.kill()  # the terminal hangs up under the master
+    deadline = time.monotonic() + SCREEN_WAIT_S
+    while (tmp_path / "serve.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not (tmp_path / "serve.pid").exists()  # it stopped and cleaned up on its own
 
 
 def test_serve_top_shows_the_running_master(dashboard: tuple[Tmux, Path]) -> None:

@@ -19,6 +19,7 @@ import yaml
 from supervisor.config.loader import load_text
 from supervisor.config.options import run_params
 from supervisor.config.schema import APP_SETTINGS, SERVER_SETTINGS
+from supervisor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = sorted([*(ROOT / "docs" / "deploy").glob("*.md"), *(ROOT / "docs" / "migrate").glob("*.md")])
@@ -105,7 +106,14 @@ def test_every_toml_example_is_a_valid_serve_file(block: Block) -> None:
     if block.partial:
         pytest.skip(f"{block.where} is marked {PARTIAL_MARK}")
     # Blank lines in front keep the line numbers of the Markdown file in a ConfigError's problems.
-    served = load_text("\n" * block.line + block.text, str(block.path))
+    try:
+        served = load_text("\n" * block.line + block.text, str(block.path))
+    except ConfigError as error:
+        # Paths of the reader's project (env_file, reload_dirs) do not exist beside the docs;
+        # every other problem is a mistake in the example.
+        others = [p for p in error.problems if not p.message.startswith(("no such file", "no such directory"))]
+        assert others == [], "\n".join(map(str, others))
+        return
     assert served.apps
 
 

@@ -125,7 +125,7 @@ REJECTED: list[tuple[Kind, Any, str]] = [
     (Header(), ("X-A",), 'expected a header "Name: Value", got ["X-A"]'),
     (Header(), ("X-A", 1), 'expected a header "Name: Value"'),
     (Header(), "X-A", 'expected a header "Name: Value", got "X-A"'),
-    (Networks(), 127, "expected a list of IP addresses, CIDR networks, unix socket paths or"),
+    (Networks(), 127, 'expected a list of IP addresses, CIDR networks, "unix:" (unix socket peers) or'),
     (Networks(), ["a", 1], "expected a list of IP addresses"),
     (Target(), "module", 'expected an import string "MODULE:ATTRIBUTE", got "module"'),
     (Target(), "mod:", "got"),
@@ -163,8 +163,8 @@ def test_networks_reports_each_untrusted_entry() -> None:
     with pytest.raises(ItemError) as caught:
         Networks().convert("127.0.0.1,proxy,10.0.0.300")
     assert caught.value.items == [
-        (1, 'expected an IP address, a CIDR network, a unix socket path or "*", got "proxy"'),
-        (2, 'expected an IP address, a CIDR network, a unix socket path or "*", got "10.0.0.300"'),
+        (1, 'expected an IP address, a CIDR network, "unix:" or "*", got "proxy"'),
+        (2, 'expected an IP address, a CIDR network, "unix:" or "*", got "10.0.0.300"'),
     ]
 
 

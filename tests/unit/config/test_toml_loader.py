@@ -273,7 +273,30 @@ def test_a_key_file_needs_its_certificate() -> None:
         "serve.toml:1: apps.a.ssl_certfile: required when ssl_keyfile is set (the certificate to go with the key)"
     ]
     both = load_text('[apps.a]\napp = "m:a"\nssl_keyfile = "k.pem"\nssl_certfile = "c.pem"\n', "serve.toml")
-    assert both.apps["a"].ssl_certfile == "c.pem"
+    assert both.apps["a"].ssl_certfile == os.path.join(os.path.dirname(os.path.abspath("serve.toml")), "c.pem")
+
+
+def test_relative_paths_of_an_app_are_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "app.env").write_text("A=1\n")
+    (tmp_path / "src").mkdir()
+    text = '[apps.a]\napp = "m:a"\napp_dir = "src"\nenv_file = "app.env"\nreload_dirs = ["src"]\nlog_file = "a.log"\n'
+    app = load_text(text, str(tmp_path / "serve.toml")).apps["a"]
+    assert (app.app_dir, app.env_file, app.log_file) == (
+        str(tmp_path / "src"),
+        str(tmp_path / "app.env"),
+        str(tmp_path / "a.log"),
+    )
+    assert app.reload_dirs == (str(tmp_path / "src"),)
+
+
+def test_a_missing_env_file_or_reload_dir_is_reported_with_its_line(tmp_path: Path) -> None:
+    text = '[apps.a]\napp = "m:a"\nenv_file = "nope.env"\nreload_dirs = ["gone"]\n'
+    with pytest.raises(ConfigError) as raised:
+        load_text(text, str(tmp_path / "serve.toml"))
+    assert [str(problem) for problem in raised.value.problems] == [
+        f"{tmp_path / 'serve.toml'}:3: apps.a.env_file: no such file: {tmp_path / 'nope.env'}",
+        f"{tmp_path / 'serve.toml'}:4: apps.a.reload_dirs[0]: no such directory: {tmp_path / 'gone'}",
+    ]
 
 
 def test_syntax_errors_carry_tomllibs_line() -> None:
@@ -285,7 +308,9 @@ def test_syntax_errors_carry_tomllibs_line() -> None:
     ]
 
 
-def test_every_app_setting_can_be_written_in_toml() -> None:
+def test_every_app_setting_can_be_written_in_toml(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("A=1\n")
+    (tmp_path / "src").mkdir()
     serve_file = load_text(
         textwrap.dedent(
             """\
@@ -345,7 +370,7 @@ def test_every_app_setting_can_be_written_in_toml() -> None:
             log_file = "full.log"
             """
         ),
-        "serve.toml",
+        str(tmp_path / "serve.toml"),
     )
     full = serve_file.apps["full"]
     assert isinstance(full, AppConfig)
@@ -359,8 +384,8 @@ def test_every_app_setting_can_be_written_in_toml() -> None:
     assert full.headers == (("X-Frame-Options", "DENY"),)
     assert full.max_memory == 1 << 30
     assert full.max_request_header_size == 16384
-    assert full.reload_dirs == ("src",)
-    assert full.log_file == "full.log"
+    assert full.reload_dirs == (str(tmp_path / "src"),)
+    assert full.log_file == str(tmp_path / "full.log")
 
 
 def test_load_file_reads_the_file(tmp_path: Path) -> None:

@@ -1,0 +1,308 @@
+"""The asyncio.Protocol of an upgraded connection: runs the app on a WebSocket session, with keepalive and flow control.
+
+May import: protocol/, logs, errors, _types, server.state, the standard library.
+
+`HttpConnection.on_upgrade` hands the transport over (`transport.set_protocol`); from then
+on bytes go to `protocol.websocket.WebSocketSession` and what it returns is written. The
+app's receive() takes messages from the session's inbox without awaiting while there are
+any; reading pauses once `ws_max_queue` of them wait. Like HTTP connections, timeouts
+other than the keepalive ping are checked by the server clock (`sweep`), which also starts
+the 1012 close when the server drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from time import monotonic
+from typing import TYPE_CHECKING
+
+from supervisor.protocol.websocket import (
+    CLOSED,
+    DENIAL,
+    HANDSHAKE,
+    INTERNAL_ERROR,
+    OPEN,
+    ClientDisconnected,
+    WebSocketSession,
+    WebSocketSettings,
+)
+
+if TYPE_CHECKING:
+    from supervisor._types import Message, Scope
+    from supervisor.server.state import ServerState
+
+logger = logging.getLogger("serve.error")
+
+# How long a closing handshake we started may wait for the peer's close frame (websockets'
+# and uvicorn's close_timeout).
+CLOSE_TIMEOUT_S = 10.0
+SERVICE_RESTART = 1012  # RFC 6455 §7.4.1 via the IANA registry: the server is restarting
+
+
+class WebSocketConnection(asyncio.Protocol):
+    """One upgraded client connection: the transport, the session, the app's task."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        settings: WebSocketSettings,
+        transport: asyncio.Transport,
+        scope: Scope,
+        *,
+        read_paused: bool,
+        write_paused: bool,
+    ) -> None:
+        self.state = state
+        self.loop = state.loop
+        self.settings = settings
+        self.transport = transport
+        self.scope = scope
+        self.session = WebSocketSession(scope, settings, state.default_headers)
+        self.max_queue = settings.max_queue
+        self.low_water = settings.max_queue // 4  # resume reading only once the app has caught up
+        self.read_paused = read_paused
+        self.write_paused = write_paused
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[None] | None = None  # the app waiting in receive()
+        self.task: asyncio.Task[None] | None = None
+        self.ping_handle: asyncio.TimerHandle | None = None
+        self.lost = False
+        self.closing = False  # transport.close() called
+        self.counted = False  # in state.websockets
+        self.close_deadline = 0.0  # when a close we started gives up on the peer's reply; 0: none
+
+    def start(self, trailing: bytes) -> None:
+        """Take the transport over and run the app (or refuse an invalid handshake)."""
+        self.state.connections.add(self)
+        self.transport.set_protocol(self)
+        session = self.session
+        if not session.valid:
+            self._after(HANDSHAKE, session.refusal())
+            return
+        self.task = self.loop.create_task(self._run_asgi())
+        if trailing:
+            self.data_received(trailing)
+
+    # asyncio.Protocol ------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        out = session.receive(data)
+        if out and not self.closing:
+            self.transport.write(out)
+        if session.close_transport:
+            self._close_transport()
+        inbox = session.inbox
+        if inbox:
+            waiter = self.waiter
+            if waiter is not None:
+                self.waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+            if len(inbox) >= self.max_queue:
+                self.pause_reading()
+        if not session.upgraded:
+            self.pause_reading()  # bytes before the 101 wait in the kernel, not in memory
+
+    def eof_received(self) -> None:
+        # A half-close: the peer has nothing more to say, so the connection ends (asyncio
+        # closes the transport); the app hears 1006 unless a close frame came first.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = self.closing = True
+        state = self.state
+        state.connections.discard(self)
+        if self.counted:
+            self.counted = False
+            state.websockets -= 1
+            logger.info("connection closed")
+        if self.ping_handle is not None:
+            self.ping_handle.cancel()
+            self.ping_handle = None
+        self.session.connection_lost()
+        self._wake()
+        self._release_drain()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._release_drain()
+
+    # The app ---------------------------------------------------------------------------------
+
+    async def _run_asgi(self) -> None:
+        failed = False
+        try:
+            result: object = await self.state.app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
+        except ClientDisconnected:
+            result = None  # the app let the peer's departure through: nothing is wrong
+        except asyncio.CancelledError:
+            self._app_finished(failed=True)
+            raise
+        except BaseException:
+            logger.exception("Exception in ASGI application")
+            result, failed = None, True
+        if result is not None:
+            logger.error("ASGI callable returned a value (%r); ignored", result)
+        self._app_finished(failed=failed)
+
+    def _app_finished(self, *, failed: bool) -> None:
+        session = self.session
+        if self.lost:
+            return
+        phase = session.phase
+        if phase == HANDSHAKE and not failed:
+            logger.error("ASGI callable returned without accepting the WebSocket: answering 403")
+        self._after(phase, session.app_finished(failed=failed))
+
+    async def receive(self) -> Message:
+        """The next message for the app: websocket.connect, .receive, and last .disconnect."""
+        session = self.session
+        inbox = session.inbox
+        while not inbox:
+            if session.closed_message is not None:
+                return session.closed_message  # already delivered: asked again, told again
+            waiter = self.waiter = self.loop.create_future()
+            await waiter
+        message = inbox.popleft()
+        if self.read_paused and len(inbox) <= self.low_water and session.upgraded:
+            self.resume_reading()
+        return message
+
+    async def send(self, message: Message) -> None:
+        """Take one message from the app and write what it becomes.
+
+        Raises:
+            ClientDisconnected: the WebSocket is closed or the connection is gone.
+            RuntimeError: a message out of order, or invalid.
+        """
+        if self.write_paused and not self.lost:
+            await self._drain()
+        session = self.session
+        phase = session.phase
+        data = session.send(message)
+        if session.phase == phase:
+            if data:
+                self.transport.write(data)
+            return
+        self._after(phase, data)
+
+    # Phase changes ---------------------------------------------------------------------------
+
+    def _after(self, before: int, data: bytes) -> None:
+        """Write `data`, then do what the session's move from phase `before` asks for."""
+        session = self.session
+        if data and not self.closing:
+            self.transport.write(data)
+        phase = session.phase
+        if phase == OPEN and before == HANDSHAKE:
+            self._opened()
+        elif phase == CLOSED and before == OPEN and not session.close_transport:
+            # We sent a close frame: keep reading until the peer's arrives, for a while.
+            self.close_deadline = monotonic() + CLOSE_TIMEOUT_S
+            self.resume_reading()
+        elif phase == CLOSED and before in (HANDSHAKE, DENIAL):
+            logger.info('%s - "WebSocket %s" %d', *self._describe(), session.status)
+        if session.close_transport:
+            self._close_transport()
+        self._wake()
+
+    def _opened(self) -> None:
+        state = self.state
+        state.websockets += 1
+        self.counted = True
+        logger.info('%s - "WebSocket %s" [accepted]', *self._describe())
+        logger.info("connection open")
+        interval = self.settings.ping_interval
+        if interval:
+            self.ping_handle = self.loop.call_later(interval, self._ping)
+        if len(self.session.inbox) <= self.low_water:
+            self.resume_reading()
+
+    def _describe(self) -> tuple[str, str]:
+        scope = self.scope
+        client = scope["client"]
+        query = scope["query_string"]
+        target = scope["raw_path"].decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        return (f"{client[0]}:{client[1]}" if client else "-", target)
+
+    # Keepalive -------------------------------------------------------------------------------
+    # One ping at a time: the next goes out `ping_interval` after the last, but never before
+    # its pong was due, so a slow pong is never confused with a newer ping's.
+
+    def _ping(self) -> None:
+        self.ping_handle = None
+        session = self.session
+        if self.lost or session.phase != OPEN:
+            return
+        self.transport.write(session.ping())
+        interval = self.settings.ping_interval or 0.0
+        timeout = self.settings.ping_timeout
+        if timeout is None:
+            self.ping_handle = self.loop.call_later(interval, self._ping)
+        else:
+            self.ping_handle = self.loop.call_later(timeout, self._check_pong, interval - timeout)
+
+    def _check_pong(self, until_next_ping: float) -> None:
+        self.ping_handle = None
+        session = self.session
+        if self.lost or session.phase != OPEN:
+            return
+        if session.pong_due is not None:
+            logger.info('%s - "WebSocket %s" keepalive ping timeout: closing', *self._describe())
+            self._after(OPEN, session.fail(INTERNAL_ERROR, "keepalive ping timeout"))
+            return
+        self.ping_handle = self.loop.call_later(max(until_next_ping, 0.0), self._ping)
+
+    # Server clock, shutdown ------------------------------------------------------------------
+
+    def sweep(self, now: float) -> None:
+        """Called by the server clock: close with 1012 when draining; give up on a close left unanswered."""
+        if self.lost:
+            return
+        session = self.session
+        if self.state.draining and session.phase == OPEN:
+            self._after(OPEN, session.close(SERVICE_RESTART))
+        elif self.close_deadline and now >= self.close_deadline:
+            self._close_transport()
+
+    def abort(self) -> None:
+        """Cut the connection now (forced shutdown)."""
+        self.closing = True
+        self.transport.abort()
+
+    # Flow control ----------------------------------------------------------------------------
+
+    def pause_reading(self) -> None:
+        if not self.read_paused and not self.closing:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused and not self.closing:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def _drain(self) -> None:
+        if self.drain_waiter is None:
+            self.drain_waiter = self.loop.create_future()
+        await self.drain_waiter
+
+    def _release_drain(self) -> None:
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _close_transport(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.transport.close()  # asyncio flushes the write buffer first
