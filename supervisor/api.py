@@ -10,7 +10,7 @@ from typing import Any
 
 from supervisor.config.options import Config
 from supervisor.config.schema import ServeFile, ServerSection
-from supervisor.errors import EXIT_OK
+from supervisor.errors import EXIT_OK, StartupError
 from supervisor.server.server import Server
 
 __all__ = ["Config", "Server", "run", "run_config", "run_pool"]
@@ -19,11 +19,15 @@ __all__ = ["Config", "Server", "run", "run_config", "run_pool"]
 def run(app: Any, **options: Any) -> None:
     """Serve `app` (an ASGI callable or "module:attr") with uvicorn's keyword options until stopped.
 
+    `workers=N` or `reload=True` run serve's master for the app, as `serve run` does.
+
     Raises:
         StartupError: the app could not be imported, bound or started.
         ConfigError: an option is invalid.
     """
-    Server(Config(app, **options)).run()
+    code = run_config(Config(app, **options))
+    if code != EXIT_OK:
+        raise StartupError(f"the app could not start (exit code {code}); its workers' log says why")
 
 
 def run_config(config: Config) -> int:
@@ -53,6 +57,7 @@ def run_pool(config: Config) -> int:
     server = ServerSection(
         control_socket="",
         graceful_timeout=30.0 if app_config.graceful_timeout is None else app_config.graceful_timeout,
+        healthcheck_timeout=app_config.timeout_worker_healthcheck,
         log_level=app_config.log_level,
     )
     app = dataclasses.replace(app_config, name=name)

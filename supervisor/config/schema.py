@@ -219,7 +219,7 @@ class AppConfig:
     ws: str = field(
         default="auto",
         metadata=_key(
-            "WebSocket support: websockets, none (upgrade requests are refused), or auto (websockets when it is"
+            "WebSocket support: websockets, none (upgrade requests reach the app as plain HTTP), or auto (websockets when it is"
             " installed). uvicorn's websockets-sansio is the same implementation.",
             Choice("auto", "none", "websockets", aliases={"websockets-sansio": "websockets"}),
             flag="--ws",
@@ -564,6 +564,40 @@ class AppConfig:
             ListOf(Text(nonempty=True), expected="a list of glob patterns", single_ok=True),
             flag="--reload-exclude",
             keyword="reload_excludes",
+        ),
+    )
+    reset_contextvars: bool = field(
+        default=False,
+        metadata=_key(
+            "Run every request in a fresh, empty contextvars context, so nothing an app set in one request's"
+            " context is seen by the next (uvicorn's workaround for leaking contexts).",
+            Boolean(),
+            flag="--reset-contextvars",
+            keyword="reset_contextvars",
+            toml=False,
+        ),
+    )
+    http2: bool = field(
+        default=False,
+        metadata=_key(
+            "HTTP/2 (uvicorn's --http2, which needs its zttp parser). serve speaks HTTP/1.1 only: asking for"
+            " HTTP/2 is an error rather than a silent downgrade.",
+            Boolean(),
+            flag="--http2",
+            keyword="http2",
+            toml=False,
+        ),
+    )
+    timeout_worker_healthcheck: float = field(
+        default=5.0,
+        metadata=_key(
+            "With --workers: a worker whose event loop has not ticked for this many seconds is killed and"
+            " replaced. In a TOML file it is [server] healthcheck_timeout.",
+            Seconds(positive=True),
+            flag="--timeout-worker-healthcheck",
+            keyword="timeout_worker_healthcheck",
+            toml=False,
+            toml_home="[server] healthcheck_timeout",
         ),
     )
     reload_delay: float = field(

@@ -158,6 +158,9 @@ class Arbiter:
         inherited = self.listeners.inherit_systemd(os.environ)
         if inherited:
             logger.info("Adopted %d socket(s) from systemd socket activation.", inherited)
+            used = {b for name, app in file.apps.items() for b in self.listeners.binds_for(name, app.bind)}
+            for bind in sorted(self.listeners.inherited - used, key=str):
+                logger.warning("systemd passed %s, which no app binds or is named after: it stays unused.", bind)
         for app in file.apps.values():
             self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
         self.table = SlotTable(capacity_for(app.workers for app in file.apps.values()))
@@ -581,7 +584,10 @@ class Arbiter:
             started_at=self.started_at,
             config_path=self.file.path,
             pools={name: runtime.pool for name, runtime in self.apps.items()},
-            binds={name: tuple(str(b) for b in app.bind) for name, app in self.file.apps.items()},
+            binds={
+                name: tuple(str(b) for b in self.listeners.binds_for(name, app.bind))
+                for name, app in self.file.apps.items()
+            },
             workers=self._infos(),
             events=self.events,
         )

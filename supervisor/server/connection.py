@@ -11,6 +11,7 @@ times a second and each connection compares two timestamps it keeps anyway.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from time import monotonic
@@ -221,7 +222,11 @@ class HttpConnection(asyncio.Protocol):
             self.refuse(503, "Service Unavailable")
             return
         state.active_requests += 1
-        self.task = self.loop.create_task(self._run_asgi(cycle))
+        if state.reset_contextvars:
+            # Created inside an empty context, the task copies that one, not ours.
+            self.task = contextvars.Context().run(self.loop.create_task, self._run_asgi(cycle))
+        else:
+            self.task = self.loop.create_task(self._run_asgi(cycle))
 
     async def _run_asgi(self, cycle: RequestResponseCycle) -> None:
         try:

@@ -243,6 +243,7 @@ class Server:
             on_max_requests=self._max_requests_reached,
             counters=self.counters,
             ws=_websocket_settings(config),
+            reset_contextvars=config.reset_contextvars,
         )
         state.tick_date(time.time())
         return state

@@ -59,6 +59,7 @@ class ServerState:
     draining: bool = False
     default_headers: bytes = b""
     on_max_requests: Callable[[], None] | None = None
+    reset_contextvars: bool = False  # each request in a fresh contextvars context
     counters: WorkerCounters | None = None  # set under the master: per-response figures for the status slot
     ws: WebSocketSettings | None = None  # None (ws = "none"): upgrade requests are served as plain HTTP
     websockets: int = 0  # accepted WebSocket connections still open
