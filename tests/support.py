@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -235,10 +236,14 @@ class InheritingServeProcess(ServeProcess):
         super().__init__(args, env=env, cwd=cwd, pass_fds=pass_fds)
 
 
+# Bytes read past the end of a response, kept for the next read_response on the same socket.
+_LEFTOVER: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
     """Read one Content-Length framed response from a connection the server keeps open."""
     deadline = time.monotonic() + timeout
-    data = b""
+    data = _LEFTOVER.pop(sock, b"")  # a pipelined response that came with the previous one
 
     def receive() -> None:
         nonlocal data
@@ -258,9 +263,12 @@ def read_response(sock: socket.socket, timeout: float = 10.0) -> tuple[int, dict
     if not length_lines:
         raise AssertionError(f"response without Content-Length: {head!r}")
     size = int(length_lines[0].partition(b":")[2])
-    while len(data) < len(head) + 4 + size:
+    end = len(head) + 4 + size
+    while len(data) < end:
         receive()
-    [response] = split_responses(data)
+    if len(data) > end:
+        _LEFTOVER[sock] = data[end:]
+    [response] = split_responses(data[:end])
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -72,3 +73,34 @@ def test_a_socket_named_after_an_app_serves_that_app(tmp_path: Path) -> None:
     finally:
         assert process.stop() == 0
     assert not socket_path.exists()
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="Debian's systemd package is not installed")
+def test_under_debians_systemd_socket_activate(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port for systemd-socket-activate to listen on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    toml = tmp_path / "serve.toml"
+    toml.write_text(
+        '[server]\ncontrol_socket = "serve.sock"\ngraceful_timeout = 3\n\n'
+        f'[apps.web]\napp = "supervisor.demo.hello:app"\nbind = ["127.0.0.1:{port}"]\nworkers = 1\n'
+    )
+    activate = [
+        "systemd-socket-activate",
+        f"--listen=127.0.0.1:{port}",
+        "--fdname=web",
+        sys.executable,
+        "-m",
+        "supervisor",
+        "up",
+        "-c",
+        str(toml),
+    ]
+    process = ServeProcess.from_command(activate)
+    try:
+        # systemd-socket-activate starts serve on the first connection; it waits in the backlog.
+        response = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+        assert response.text == "Hello, world!"
+        process.wait_for_line(r"Adopted 1 socket\(s\) from systemd")
+    finally:
+        assert process.stop() == 0
