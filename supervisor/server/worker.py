@@ -37,12 +37,19 @@ class SlotObserver:
         self.writer = writer
         self.counters = counters
         self.process = psutil.Process()
+        self.master = os.getppid()
+        self.server: Server | None = None  # told to stop when the master is gone
 
     def ready(self, state: ServerState) -> None:
         self._flush(state, SlotState.READY)
 
     def tick(self, state: ServerState) -> None:
         self._flush(state, None)
+        if os.getppid() != self.master and self.server is not None and not self.server.should_exit:
+            # The master died (SIGKILL, OOM killer): nobody supervises this worker any more,
+            # and its sockets would serve on unseen; drain and leave, as gunicorn's workers do.
+            logger.warning("%d: the master %d is gone: stopping.", os.getpid(), self.master)
+            self.server.should_exit = True
 
     def draining(self, state: ServerState) -> None:
         self._flush(state, SlotState.RETIRING)
@@ -73,6 +80,7 @@ def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable
     writer.flush(counters, state=SlotState.STARTING)
     observer = SlotObserver(writer, counters)
     server = Server(config, worker=True, observer=observer, counters=counters, tick_interval=HEARTBEAT_INTERVAL_S)
+    observer.server = server
     try:
         server.run(sockets)
     except StartupError as error:
