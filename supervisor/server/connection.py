@@ -1,6 +1,6 @@
 """The one asyncio.Protocol for HTTP/1.1: transport, parser front, pipelining, timeouts, flow control.
 
-May import: protocol/, asgi/, logs, errors, _types, server.cycle, server.state, server.ws_connection, the standard library.
+May import: protocol/, asgi/, logs, errors, _types, server.cycle, server.flow, server.state, server.ws_connection, the standard library.
 
 Requests on one connection are answered strictly in order: a request whose head arrives
 while an earlier one is still being answered waits in `queue`, and reading pauses until
@@ -24,6 +24,7 @@ from supervisor.protocol.request import inspect_head, split_target
 from supervisor.protocol.response import simple_response
 from supervisor.protocol.websocket import is_websocket_upgrade, websocket_scope
 from supervisor.server.cycle import RequestResponseCycle
+from supervisor.server.flow import FlowControl
 from supervisor.server.state import ASGI_VERSION
 from supervisor.server.ws_connection import WebSocketConnection
 
@@ -40,7 +41,7 @@ DRAIN_IDLE_GRACE_S = 1.0
 PENDING_FLUSH_BYTES = 65536
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(FlowControl):
     """One client connection speaking HTTP/1.1; the `RequestSink` of its parser front."""
 
     def __init__(self, state: ServerState, server: tuple[str, int] | None = None) -> None:
@@ -133,14 +134,7 @@ class HttpConnection(asyncio.Protocol):
             if cycle is not None:
                 cycle.lose_connection()
         self.queue.clear()
-        self._release_drain()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._release_drain()
+        self.release_drain()
 
     # RequestSink (called by the front, inside feed) -------------------------------------------
 
@@ -303,16 +297,6 @@ class HttpConnection(asyncio.Protocol):
 
     # Flow control and closing ----------------------------------------------------------------
 
-    def pause_reading(self) -> None:
-        if not self.read_paused and not self.closing:
-            self.read_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self.read_paused and not self.closing:
-            self.read_paused = False
-            self.transport.resume_reading()
-
     def write(self, data: bytes) -> None:
         """Write now, after anything still pending (responses never reorder)."""
         if self.pending:
@@ -336,17 +320,6 @@ class HttpConnection(asyncio.Protocol):
             self.write(b"")
         elif len(self.pending) == 1:
             self.loop.call_soon(self.write, b"")
-
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its low-water mark again."""
-        if self.drain_waiter is None:
-            self.drain_waiter = self.loop.create_future()
-        await self.drain_waiter
-
-    def _release_drain(self) -> None:
-        waiter, self.drain_waiter = self.drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def close_after_write(self) -> None:
         if not self.closing:

@@ -27,6 +27,7 @@ from supervisor.protocol.websocket import (
     WebSocketSession,
     WebSocketSettings,
 )
+from supervisor.server.flow import FlowControl
 
 if TYPE_CHECKING:
     from supervisor._types import Message, Scope
@@ -40,7 +41,7 @@ CLOSE_TIMEOUT_S = 10.0
 SERVICE_RESTART = 1012  # RFC 6455 §7.4.1 via the IANA registry: the server is restarting
 
 
-class WebSocketConnection(asyncio.Protocol):
+class WebSocketConnection(FlowControl):
     """One upgraded client connection: the transport, the session, the app's task."""
 
     def __init__(
@@ -123,14 +124,7 @@ class WebSocketConnection(asyncio.Protocol):
             self.ping_handle = None
         self.session.connection_lost()
         self._wake()
-        self._release_drain()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._release_drain()
+        self.release_drain()
 
     # The app ---------------------------------------------------------------------------------
 
@@ -181,7 +175,7 @@ class WebSocketConnection(asyncio.Protocol):
             RuntimeError: a message out of order, or invalid.
         """
         if self.write_paused and not self.lost:
-            await self._drain()
+            await self.drain()
         session = self.session
         phase = session.phase
         data = session.send(message)
@@ -276,26 +270,6 @@ class WebSocketConnection(asyncio.Protocol):
         self.transport.abort()
 
     # Flow control ----------------------------------------------------------------------------
-
-    def pause_reading(self) -> None:
-        if not self.read_paused and not self.closing:
-            self.read_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self.read_paused and not self.closing:
-            self.read_paused = False
-            self.transport.resume_reading()
-
-    async def _drain(self) -> None:
-        if self.drain_waiter is None:
-            self.drain_waiter = self.loop.create_future()
-        await self.drain_waiter
-
-    def _release_drain(self) -> None:
-        waiter, self.drain_waiter = self.drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _wake(self) -> None:
         waiter, self.waiter = self.waiter, None
