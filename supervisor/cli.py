@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-import dotenv
 
 from supervisor import __version__
 from supervisor.client import DEFAULT_TIMEOUT_S, RELOAD_TIMEOUT_S, request
@@ -208,6 +207,8 @@ def stop(config_path: str, now: bool) -> None:
 def _run(**values: Any) -> None:
     ctx = click.get_current_context()
     if values.get("env_file"):
+        import dotenv  # only when there is a file to read
+
         # Loaded before Config is built, so WEB_CONCURRENCY and FORWARDED_ALLOW_IPS set in it count, as in uvicorn.
         dotenv.load_dotenv(values["env_file"])
     config = Config.from_command_line(values, os.environ)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Final
 
 from websockets.datastructures import Headers as WsHeaders
@@ -33,16 +32,14 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from supervisor._types import Headers, Message, Scope
+from supervisor._types import Message, Scope
 from supervisor.protocol.response import encode_head, header_line, simple_response
+from supervisor.protocol.upgrade import WebSocketSettings
 
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
-
-# 2.4: send() on a closed WebSocket raises an OSError subclass (`ClientDisconnected`).
-WS_ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.4"}
 
 # Phases of the ASGI side of one connection, in order (DENIAL only on the way to CLOSED).
 HANDSHAKE: Final = 0  # the app has websocket.connect and has not answered yet
@@ -72,57 +69,6 @@ logger = logging.getLogger("serve.error")
 
 class ClientDisconnected(OSError):  # noqa: N818 - the name uvicorn and Starlette users expect
     """`send()` on a WebSocket that is closed (ASGI 2.4: a server-specific subclass of OSError)."""
-
-
-@dataclass(frozen=True, slots=True)
-class WebSocketSettings:
-    """Plain values every WebSocket connection of a server reads (copied from the config once)."""
-
-    max_size: int = 16 * 1024 * 1024
-    max_queue: int = 32
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    per_message_deflate: bool = True
-
-
-def _tokens(headers: Headers, name: bytes) -> list[bytes]:
-    return [token.strip().lower() for key, value in headers if key == name for token in value.split(b",")]
-
-
-def is_websocket_upgrade(scope: Scope) -> bool:
-    """Whether an HTTP scope asks for a WebSocket (RFC 6455 §4.1: GET, HTTP/1.1, Upgrade and Connection)."""
-    if scope["method"] != "GET" or scope["http_version"] != "1.1":
-        return False
-    headers = scope["headers"]
-    return b"websocket" in _tokens(headers, b"upgrade") and b"upgrade" in _tokens(headers, b"connection")
-
-
-def websocket_scope(http_scope: Scope) -> Scope:
-    """The `websocket` scope for an upgrade request, from the `http` scope built for it."""
-    subprotocols = [
-        token.decode("latin-1") for token in _raw_tokens(http_scope["headers"], b"sec-websocket-protocol") if token
-    ]
-    return {
-        "type": "websocket",
-        "asgi": WS_ASGI_VERSION,
-        "http_version": "1.1",
-        "scheme": "wss" if http_scope["scheme"] == "https" else "ws",
-        "server": http_scope["server"],
-        "client": http_scope["client"],
-        "root_path": http_scope["root_path"],
-        "path": http_scope["path"],
-        "raw_path": http_scope["raw_path"],
-        "query_string": http_scope["query_string"],
-        "headers": http_scope["headers"],
-        "subprotocols": subprotocols,
-        "state": http_scope["state"],
-        "extensions": {"websocket.http.response": {}},
-    }
-
-
-def _raw_tokens(headers: Headers, name: bytes) -> list[bytes]:
-    # Subprotocol names are case-sensitive (RFC 6455 §4.1), unlike Upgrade and Connection tokens.
-    return [token.strip() for key, value in headers if key == name for token in value.split(b",")]
 
 
 def _handshake_request(scope: Scope) -> Request:

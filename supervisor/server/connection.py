@@ -22,11 +22,10 @@ from supervisor.asgi.proxy_headers import apply_proxy_headers
 from supervisor.errors import ParseError
 from supervisor.protocol.request import inspect_head, split_target
 from supervisor.protocol.response import simple_response
-from supervisor.protocol.websocket import is_websocket_upgrade, websocket_scope
+from supervisor.protocol.upgrade import is_websocket_upgrade, websocket_scope
 from supervisor.server.cycle import RequestResponseCycle
 from supervisor.server.flow import FlowControl
 from supervisor.server.state import ASGI_VERSION
-from supervisor.server.ws_connection import WebSocketConnection
 
 if TYPE_CHECKING:
     from supervisor._types import Headers, Scope
@@ -190,6 +189,9 @@ class HttpConnection(FlowControl):
         limit = state.limits.limit_concurrency
         if limit is not None and (len(state.connections) > limit or state.active_requests >= limit):
             return False  # _start answers 503, as for any request over the limit
+        # Imported at the first upgrade: a server that never meets one never loads websockets.
+        from supervisor.server.ws_connection import WebSocketConnection
+
         self.start_pending = False
         self.cycle = None
         self.closing = True  # the transport is the WebSocket's from now on

@@ -19,15 +19,13 @@ import ssl
 import time
 from typing import TYPE_CHECKING, Protocol
 
-import dotenv
-
 from supervisor import logs, sockets as listeners
 from supervisor.asgi.loader import load_app
 from supervisor.asgi.proxy_headers import TrustedHosts
 from supervisor.config.convert import UnixBind
 from supervisor.config.options import Config
 from supervisor.protocol.response import header_line
-from supervisor.protocol.websocket import WebSocketSettings
+from supervisor.protocol.upgrade import WebSocketSettings
 from supervisor.server.connection import HttpConnection
 from supervisor.server.lifespan import Lifespan
 from supervisor.server.loops import resolve_http, resolve_loop, run_on_new_loop
@@ -386,6 +384,8 @@ def _websocket_settings(config: AppConfig) -> WebSocketSettings | None:
 def _apply_environment(config: AppConfig) -> None:
     """`env_file` then `env`, before the app is imported, as uvicorn applies --env-file."""
     if config.env_file:
+        import dotenv
+
         dotenv.load_dotenv(config.env_file, override=False)
     os.environ.update(config.env)
 

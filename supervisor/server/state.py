@@ -12,13 +12,12 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from supervisor.protocol.base import Front, RequestSink
-from supervisor.protocol.front_h11 import H11Front
 from supervisor.protocol.front_httptools import HttptoolsFront
 
 if TYPE_CHECKING:
     from supervisor._types import ASGIApp
     from supervisor.asgi.proxy_headers import TrustedHosts
-    from supervisor.protocol.websocket import WebSocketSettings
+    from supervisor.protocol.upgrade import WebSocketSettings
     from supervisor.server.connection import HttpConnection
     from supervisor.server.ws_connection import WebSocketConnection
     from supervisor.status.slots import WorkerCounters
@@ -80,6 +79,8 @@ class ServerState:
     def new_front(self, sink: RequestSink) -> Front:
         """The parser front chosen by `http` (httptools or h11)."""
         if self.http == "h11":
+            from supervisor.protocol.front_h11 import H11Front
+
             return H11Front(sink, max_head_size=self.limits.max_head_size)
         return HttptoolsFront(sink, max_head_size=self.limits.max_head_size)
 

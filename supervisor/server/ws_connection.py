@@ -17,6 +17,7 @@ import logging
 from time import monotonic
 from typing import TYPE_CHECKING
 
+from supervisor.protocol.upgrade import WebSocketSettings
 from supervisor.protocol.websocket import (
     CLOSED,
     DENIAL,
@@ -25,7 +26,6 @@ from supervisor.protocol.websocket import (
     OPEN,
     ClientDisconnected,
     WebSocketSession,
-    WebSocketSettings,
 )
 from supervisor.server.flow import FlowControl
 

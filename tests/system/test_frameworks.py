@@ -3,12 +3,12 @@
 One small real app per framework lives in tests/frameworks/apps/. Each framework gets one
 `serve up` (a module-scoped fixture), bound to a loopback port and a unix socket at once;
 the three tests then talk to it with httpx and websockets. A framework is skipped only
-when it cannot be imported, that is when it could not be installed on this Python.
+when it is not installed, that is when the `test` extra could not install it on this Python.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import platform
 import tempfile
 from collections.abc import Iterator
@@ -36,30 +36,30 @@ startup_timeout = 20
 
 @dataclass(frozen=True)
 class Framework:
-    """A framework under test: the module that proves it is installed, its app, and what its workers need."""
+    """A framework under test: the distributions it comes in, its app, and what its workers need."""
 
     name: str
-    module: str  # imported here first: ImportError means "not installable on this Python"
+    distributions: tuple[str, ...]  # what the `test` extra installs for it; missing means "not installable here"
     target: str
     env: tuple[tuple[str, str], ...] = ()
     extra: str = ""  # more keys of its [apps.NAME] table, as docs/frameworks.md shows them
 
 
 FRAMEWORKS = [
-    Framework("starlette", "starlette", "starlette_app:app"),
-    Framework("fastapi", "fastapi", "fastapi_app:app"),
+    Framework("starlette", ("starlette",), "starlette_app:app"),
+    Framework("fastapi", ("fastapi",), "fastapi_app:app"),
     Framework(
         "django",
-        "channels",
+        ("django", "channels"),
         "django_app:application",
         env=(("DJANGO_SETTINGS_MODULE", "django_settings"),),
         extra='lifespan = "off"\n',
     ),
-    Framework("quart", "quart", "quart_app:app"),
-    Framework("litestar", "litestar", "litestar_app:app"),
-    Framework("falcon", "falcon.asgi", "falcon_app:app"),
-    Framework("blacksheep", "blacksheep", "blacksheep_app:app"),
-    Framework("muffin", "muffin", "muffin_app:app"),
+    Framework("quart", ("quart",), "quart_app:app"),
+    Framework("litestar", ("litestar",), "litestar_app:app"),
+    Framework("falcon", ("falcon",), "falcon_app:app"),
+    Framework("blacksheep", ("blacksheep",), "blacksheep_app:app"),
+    Framework("muffin", ("muffin",), "muffin_app:app"),
 ]
 
 
@@ -95,10 +95,15 @@ def framework_config(framework: Framework, port: int, uds: Path) -> str:
 
 
 def require_installed(framework: Framework) -> None:
-    try:
-        importlib.import_module(framework.module)
-    except ImportError as error:
-        pytest.skip(f"{framework.name} could not be installed on Python {platform.python_version()}: {error}")
+    """Skip when pip could not install the framework here; an installed one that fails to import is a failure."""
+    for distribution in framework.distributions:
+        try:
+            importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.skip(
+                f"{framework.name} could not be installed on Python {platform.python_version()}: "
+                f"no {distribution} distribution in this environment"
+            )
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS, ids=lambda framework: framework.name)

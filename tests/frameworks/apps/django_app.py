@@ -22,7 +22,7 @@ async def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(gated_chunks(request.GET["gate"]), content_type="text/plain")
 
 
-class Echo(AsyncWebsocketConsumer):  # type: ignore[misc]
+class Echo(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.send(text_data=text_data, bytes_data=bytes_data)
 

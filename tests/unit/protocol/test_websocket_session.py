@@ -19,17 +19,14 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 from websockets.utils import accept_key
 
+from supervisor.protocol.upgrade import WS_ASGI_VERSION, WebSocketSettings, is_websocket_upgrade, websocket_scope
 from supervisor.protocol.websocket import (
     CLOSED,
     DENIAL,
     HANDSHAKE,
     OPEN,
-    WS_ASGI_VERSION,
     ClientDisconnected,
     WebSocketSession,
-    WebSocketSettings,
-    is_websocket_upgrade,
-    websocket_scope,
 )
 
 DEFAULTS = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\nserver: serve\r\n"

@@ -1,0 +1,68 @@
+"""WebSocket upgrade requests, before the websockets library is needed: detection, scope, settings.
+
+May import: _types and the standard library; never asyncio, socket, config/ or websockets.
+
+Everything an HTTP connection needs to decide whether to hand its transport over lives here,
+so a server that never meets an upgrade never imports the websockets library (several MiB
+of resident memory per process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from supervisor._types import Headers, Scope
+
+# 2.4: send() on a closed WebSocket raises an OSError subclass (`ClientDisconnected`).
+WS_ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.4"}
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketSettings:
+    """Plain values every WebSocket connection of a server reads (copied from the config once)."""
+
+    max_size: int = 16 * 1024 * 1024
+    max_queue: int = 32
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    per_message_deflate: bool = True
+
+
+def _tokens(headers: Headers, name: bytes) -> list[bytes]:
+    return [token.strip().lower() for key, value in headers if key == name for token in value.split(b",")]
+
+
+def is_websocket_upgrade(scope: Scope) -> bool:
+    """Whether an HTTP scope asks for a WebSocket (RFC 6455 §4.1: GET, HTTP/1.1, Upgrade and Connection)."""
+    if scope["method"] != "GET" or scope["http_version"] != "1.1":
+        return False
+    headers = scope["headers"]
+    return b"websocket" in _tokens(headers, b"upgrade") and b"upgrade" in _tokens(headers, b"connection")
+
+
+def websocket_scope(http_scope: Scope) -> Scope:
+    """The `websocket` scope for an upgrade request, from the `http` scope built for it."""
+    subprotocols = [
+        token.decode("latin-1") for token in _raw_tokens(http_scope["headers"], b"sec-websocket-protocol") if token
+    ]
+    return {
+        "type": "websocket",
+        "asgi": WS_ASGI_VERSION,
+        "http_version": "1.1",
+        "scheme": "wss" if http_scope["scheme"] == "https" else "ws",
+        "server": http_scope["server"],
+        "client": http_scope["client"],
+        "root_path": http_scope["root_path"],
+        "path": http_scope["path"],
+        "raw_path": http_scope["raw_path"],
+        "query_string": http_scope["query_string"],
+        "headers": http_scope["headers"],
+        "subprotocols": subprotocols,
+        "state": http_scope["state"],
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
+def _raw_tokens(headers: Headers, name: bytes) -> list[bytes]:
+    # Subprotocol names are case-sensitive (RFC 6455 §4.1), unlike Upgrade and Connection tokens.
+    return [token.strip() for key, value in headers if key == name for token in value.split(b",")]
