@@ -5,6 +5,7 @@ Readiness is the server's own "serve running on ..." log line, never a sleep.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS_DIR = Path(__file__).resolve().parent / "apps"
@@ -309,3 +311,16 @@ def hold_request(release_file: str | Path, *, close: bool = False) -> bytes:
     query = urllib.parse.urlencode({"until": str(release_file)})
     connection = b"Connection: close\r\n" if close else b""
     return b"GET /hold?%s HTTP/1.1\r\nHost: system-test\r\n%s\r\n" % (query.encode(), connection)
+
+
+def serve_status(config: str | Path) -> dict[str, Any]:
+    """`serve status --json -c CONFIG` of the running master, parsed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor", "status", "--json", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    status: dict[str, Any] = json.loads(result.stdout)
+    return status

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from support import ServeProcess
+from support import ServeProcess, serve_status
 
 pytestmark = pytest.mark.system
 
@@ -30,15 +27,7 @@ def test_a_worker_over_max_memory_is_retired_for_memory_and_replaced(tmp_path: P
         process.wait_for_line(r"fat\[\d+\] INFO:\s+Shutting down \(SIGTERM\)")  # retired, not killed
         deadline = time.monotonic() + 20
         while True:
-            status = json.loads(
-                subprocess.run(
-                    [sys.executable, "-m", "supervisor", "status", "--json", "-c", str(config)],
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    check=True,
-                ).stdout
-            )
+            status = serve_status(config)
             exits = status["apps"][0]["exits"]
             if exits.get("memory", 0) >= 1 or time.monotonic() > deadline:
                 break

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import ServeProcess
+from support import ServeProcess, serve_status
 
 pytestmark = pytest.mark.system
 
@@ -50,15 +47,7 @@ def test_metrics_parse_and_agree_with_serve_status(tmp_path: Path) -> None:
         # Workers flush their figures a few times a second: wait until both views count 13.
         deadline = time.monotonic() + 10
         while True:
-            status = json.loads(
-                subprocess.run(
-                    [sys.executable, "-m", "supervisor", "status", "--json", "-c", str(config)],
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    check=True,
-                ).stdout
-            )
+            status = serve_status(config)
             app = status["apps"][0]
             scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
             values = samples(scraped.text)
