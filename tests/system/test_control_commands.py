@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -127,3 +128,18 @@ def test_commands_without_a_master_say_so(tmp_path: Path) -> None:
         result = serve(*args, config=config)
         assert result.returncode == 1
         assert f"no master is running for {config}" in result.stderr
+
+
+def test_plain_status_lists_apps_workers_and_events(master: tuple[ServeProcess, Path, Path]) -> None:
+    process, config, sock = master
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock))) as client:
+        assert client.get("http://hello/").status_code == 200
+    wait_for_status(config, "hello", "requests_total", 1)
+    text = serve("status", config=config)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith(f"master {process.proc.pid} · {config} · up ")
+    assert any(re.match(r"hello  running  generation 1  workers 2/2  1 requests ", line) for line in lines)
+    assert len([line for line in lines if re.match(r"  pid \d+ +ready ", line)]) == 2
+    assert "recent events:" in lines
+    assert any("hello: 2 workers of generation 1 ready" in line for line in lines)
