@@ -68,9 +68,12 @@ def spawn_worker(
         code = EXIT_BOOTSTRAP_FAILED
         try:
             os.close(read_fd)
-            _bootstrap(config, write_fd, close_in_child, sockets)
-            from supervisor.server.worker import run_worker
+            # The server stack is imported while still privileged (serve may be installed where
+            # only its owner can read); after the drop, only the app is imported, as `user`.
+            from supervisor.server.worker import prepare, run_worker  # after fork, never in the master
 
+            prepare(config)
+            _bootstrap(config, write_fd, close_in_child, sockets)
             code = run_worker(config, sockets, table, slot)
         except BaseException as error:
             print(f"{config.name}: worker bootstrap failed: {error!r}", file=sys.stderr, flush=True)

@@ -40,7 +40,11 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
 
 def run_on_new_loop(main: Coroutine[Any, Any, T], kind: str) -> T:
     """Run `main` to completion on a fresh loop of `kind`, then close the loop."""
-    loop = new_event_loop(kind)
+    try:
+        loop = new_event_loop(kind)
+    except BaseException:
+        main.close()  # never started: close it, so Python does not warn it was never awaited
+        raise
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(main)

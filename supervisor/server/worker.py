@@ -20,6 +20,7 @@ import psutil
 
 from supervisor.config.schema import AppConfig
 from supervisor.errors import EXIT_OK, EXIT_STARTUP, StartupError
+from supervisor.server.loops import new_event_loop, resolve_http
 from supervisor.server.server import Server, configure_logging
 from supervisor.server.state import ServerState
 from supervisor.status.slots import SlotState, SlotTable, SlotWriter, WorkerCounters
@@ -63,6 +64,20 @@ class SlotObserver:
         counters.cpu_seconds = times.user + times.system
         counters.rss_bytes = self.process.memory_info().rss
         self.writer.flush(counters, state=new_state)
+
+
+def prepare(config: AppConfig) -> None:
+    """Import what this worker will use while the process is still privileged.
+
+    After `user`/`group` drop privileges only the app is imported, as that user: serve and
+    its dependencies may be installed where only their owner can read. The WebSocket
+    machinery is imported up front only then; otherwise it waits for the first upgrade.
+    """
+    new_event_loop(config.loop).close()  # imports uvloop when it is the loop
+    if resolve_http(config.http) == "h11":
+        import supervisor.protocol.front_h11
+    if (config.user or config.group) and config.ws != "none":
+        import supervisor.server.ws_connection  # noqa: F401
 
 
 def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable, slot: int) -> int:
