@@ -440,6 +440,7 @@ class Arbiter:
         if isinstance(command, ReopenLogs):
             if isinstance(self.sink, PlainLog):
                 self.sink.reopen()
+            logger.info("Log files closed: each reopens at its next line.")
             return None
         if isinstance(command, Status):
             return None

@@ -12,7 +12,6 @@ ready or abandoned, so `serve reload` can say which.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 from dataclasses import dataclass, field
 
@@ -94,8 +93,3 @@ class ControlServer:
             self.reply(client, Reply.failure("the master is exiting"))
         self.sock.close()
         sockets.unlink(self.path)
-
-
-def socket_path_exists(path: str) -> bool:
-    """True when a file is at `path` (the client tells "no master" from "master not answering")."""
-    return os.path.exists(path)

@@ -260,13 +260,14 @@ class HttpConnection(FlowControl):
     def response_done(self, cycle: RequestResponseCycle) -> None:
         """Called by the cycle when its last body byte is written."""
         state = self.state
+        now = monotonic()  # one reading for the figures, the access log and the idle timer
         state.total_requests += 1
         if state.total_requests == state.limits.max_requests:
             state.max_requests_reached()
         if state.counters is not None:
-            state.counters.observe_response(cycle.status, monotonic() - cycle.started_at)
+            state.counters.observe_response(cycle.status, now - cycle.started_at)
         if state.limits.access_log:
-            self._log_access(cycle)
+            self._log_access(cycle, now - cycle.started_at)
         if not cycle.keep_alive:
             self.close_after_write()
             return
@@ -280,10 +281,10 @@ class HttpConnection(FlowControl):
         if self.refusal is not None:
             self.refuse(self.refusal.status, self.refusal.reason)
             return
-        self.idle_since = monotonic()
+        self.idle_since = now
         self.resume_reading()
 
-    def _log_access(self, cycle: RequestResponseCycle) -> None:
+    def _log_access(self, cycle: RequestResponseCycle, duration_s: float) -> None:
         scope = cycle.scope
         client = scope["client"]
         query = scope["query_string"]
@@ -294,7 +295,7 @@ class HttpConnection(FlowControl):
             target,
             scope["http_version"],
             cycle.status,
-            monotonic() - cycle.started_at,
+            duration_s,
         )
 
     # Flow control and closing ----------------------------------------------------------------

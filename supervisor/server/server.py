@@ -28,7 +28,7 @@ from supervisor.protocol.response import header_line
 from supervisor.protocol.upgrade import WebSocketSettings
 from supervisor.server.connection import HttpConnection
 from supervisor.server.lifespan import Lifespan
-from supervisor.server.loops import resolve_http, resolve_loop, run_on_new_loop
+from supervisor.server.loops import resolve_http, run_on_new_loop
 from supervisor.server.state import Limits, ServerState
 from supervisor.server.tls import create_ssl_context
 
@@ -112,7 +112,6 @@ class Server:
         self._exit_requested: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: asyncio.TimerHandle | None = None
-        self._drained: asyncio.Future[None] | None = None
         self._startup: asyncio.Future[None] | None = None
 
     @property
@@ -313,14 +312,6 @@ class Server:
         elif not self._should_exit:
             logger.info("Shutting down (%s).", signal.Signals(sig).name)
         self.should_exit = True
-
-    @property
-    def http_front(self) -> str:
-        return resolve_http(self.config.http)
-
-    @property
-    def loop_kind(self) -> str:
-        return resolve_loop(self.config.loop)
 
 
 class _SignalCapture:

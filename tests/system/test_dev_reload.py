@@ -114,7 +114,7 @@ def test_a_syntax_error_leaves_the_old_code_serving_and_is_reported(tmp_path: Pa
             (tmp_path / "devapp.py").write_text("def broken(:\n")
             process.wait_for_line(r"devapp\.py.*line 1|line 1.*devapp\.py")  # where the error is
             process.wait_for_line(r"devapp: generation 2 abandoned")
-            time.sleep(0.3)
+            time.sleep(0.3)  # deliberately: answers after the abandonment must still be the old code
             assert traffic.answers[-1].startswith("v1 ")
             write_app(tmp_path, "devapp", "v3")
             traffic.wait_for("v3")
@@ -146,7 +146,7 @@ def test_only_the_app_whose_files_changed_rolls(tmp_path: Path) -> None:
             two_pid = two.answers[-1].split()[1]
             write_app(tmp_path / "one", "oneapp", "v2")
             one.wait_for("v2")
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberately: "two" keeps answering meanwhile, from the same worker
             assert {answer.split()[1] for answer in two.answers} == {two_pid}
             assert two.answers[-1].startswith("v1 ")
         assert one.failures == two.failures == []

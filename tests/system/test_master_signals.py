@@ -48,8 +48,9 @@ def test_usr1_reopens_log_files_after_they_were_moved(tmp_path: Path) -> None:
         wait_for_text(log, "/before-rotation")
         rotated = tmp_path / "web.log.1"
         log.rename(rotated)  # what logrotate does
+        mark = len(process.lines)
         process.send_signal(signal.SIGUSR1)
-        time.sleep(0.3)  # let the master take the signal before the next line arrives
+        process.wait_for_line(r"Log files closed", start=mark)  # the master took the signal
         get(sock, "/after-rotation")
         wait_for_text(log, "/after-rotation")
         assert "/after-rotation" not in rotated.read_text()
