@@ -10,6 +10,8 @@ same requests and answer them the same way.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from urllib.parse import unquote_to_bytes
 
 from supervisor._types import Headers
@@ -21,6 +23,28 @@ _WATCHED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"
 _MAX_CONTENT_LENGTH_DIGITS = 18  # fits in a C int64: larger values are nonsense or an attack
 
 UPGRADE_NONE = b""
+
+# The methods llhttp parses. It stops inside any other method, before the app could be
+# called, so the httptools front cannot serve one; the h11 front refuses them too, and
+# both answer an unknown token 501 (RFC 9110 §9.1, §15.6.2), anything else 400.
+SERVED_METHODS = frozenset(
+    b"ACL BIND CHECKOUT CONNECT COPY DELETE GET HEAD LINK LOCK M-SEARCH MERGE MKACTIVITY MKCALENDAR"
+    b" MKCOL MOVE NOTIFY OPTIONS PATCH POST PROPFIND PROPPATCH PURGE PUT QUERY REBIND REPORT SEARCH"
+    b" SOURCE SUBSCRIBE TRACE UNBIND UNLINK UNLOCK UNSUBSCRIBE".split()
+)
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def method_refusal(method: bytes, *, then_space: bool) -> ParseError:
+    """How to refuse a request line starting with `method` that neither front serves.
+
+    `then_space` says whether a space follows it (a request line can only go on that way).
+    """
+    if method == b"PRI":  # the HTTP/2 connection preface, as llhttp reads it
+        return ParseError(505, "HTTP/2 connection preface on an HTTP/1.1 port")
+    if then_space and TOKEN.fullmatch(method):
+        return ParseError(501, f"method {method.decode('ascii')} not implemented")
+    return ParseError(400, "invalid method")
 
 
 def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes]:
@@ -133,12 +157,41 @@ def _origin_of(target: bytes) -> bytes:
     if target == b"*":
         return target
     scheme_end = target.find(b"://")
-    if scheme_end > 0:
-        path_start = target.find(b"/", scheme_end + 3)
-        query_start = target.find(b"?", scheme_end + 3)
-        if path_start < 0 or (0 <= query_start < path_start):
-            return b"/" + target[query_start:] if query_start >= 0 else b"/"
-        return target[path_start:]
+    if scheme_end > 0 and _SCHEME.fullmatch(target, 0, scheme_end):
+        authority_start = scheme_end + 3
+        authority_end = len(target)
+        for stop in (b"/", b"?"):
+            found = target.find(stop, authority_start)
+            if 0 <= found < authority_end:
+                authority_end = found
+        _check_authority(target[authority_start:authority_end])
+        rest = target[authority_end:]
+        return rest if rest[:1] == b"/" else b"/" + rest
     if b"/" not in target and b":" in target:
+        _check_authority(target)
         return target
     raise ParseError(400, "invalid request target")
+
+
+_SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*")  # RFC 3986 §3.1
+# RFC 3986 §3.2: [ userinfo "@" ] host [ ":" port ], the host a reg-name (IPv4 is one)
+# or an IP-literal.
+_AUTHORITY = re.compile(
+    rb"(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*@)?"
+    rb"(?:(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)"
+    rb"|\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\])"
+    rb"(?::[0-9]*)?"
+)
+
+
+def _check_authority(authority: bytes) -> None:
+    # RFC 9112 §3.2.2 and RFC 9110 §4.2.1: a target whose host is missing or malformed is
+    # refused, never served as whatever path follows it.
+    match = _AUTHORITY.fullmatch(authority)
+    if match is None:
+        raise ParseError(400, "invalid authority in request target")
+    if match["ipv6"] is not None:
+        try:
+            ipaddress.IPv6Address(match["ipv6"].decode("ascii"))
+        except ValueError:
+            raise ParseError(400, "invalid IPv6 address in request target") from None

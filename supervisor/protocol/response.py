@@ -5,6 +5,13 @@ May import: errors, _types and the standard library; never asyncio, socket or co
 The head is built only when the first body message arrives (or the app ends), so that
 head and first chunk leave in one write and a single-message body gets a Content-Length
 instead of chunked framing.
+
+The app's Content-Length and Transfer-Encoding never both go out (RFC 9112 §6.1-6.3):
+Transfer-Encoding wins and the app's Content-Length is dropped; a final coding of chunked
+is framed chunked by us, any other final coding ends the body by closing the connection;
+an HTTP/1.0 client gets no Transfer-Encoding (chunked is left out, another coding is an
+error); 1xx and 204 responses get neither header. Differing Content-Length values, or
+chunked applied twice, are the app's error: a 500 before anything is written.
 """
 
 from __future__ import annotations
@@ -99,23 +106,25 @@ def encode_head(
         (head bytes, framing, expected length or -1, keep_alive after the app's headers)
 
     Raises:
-        RuntimeError: invalid status, header, or Content-Length from the app.
+        RuntimeError: invalid status or header from the app, or framing headers that cannot
+            be honoured (see `_coded_framing`); nothing has been sent then.
     """
     lines = [_STATUS_LINES.get(status) or status_line(status), default_headers]
     length = -1
-    chunked = False
+    codings: list[bytes] | None = None
     for name, value in headers:
         line = header_line(name, value)
         lname = name.lower()
         if lname not in _SPECIAL:
             lines.append(line)
         elif lname == b"content-length":
-            if not value.strip().isdigit():
-                raise RuntimeError(f"invalid Content-Length {value!r}")
-            length = int(value)
-            lines.append(line)
+            if length < 0 and value.strip().isdigit():
+                length = int(value)
+                lines.append(line)
+            else:
+                length = _another_length(value, length)
         elif lname == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
+            codings = [value] if codings is None else [*codings, value]
             lines.append(line)
         elif lname == b"connection":
             # Written once below, from the final keep-alive decision.
@@ -123,7 +132,10 @@ def encode_head(
         else:  # the app's own Server or Date replaces ours
             lines[1] = _without(lines[1], lname)
             lines.append(line)
-    framing, length = _framing(status, request_flags, length, chunked, final_body_length, lines)
+    if codings is None:
+        framing, length = _framing(status, request_flags, length, final_body_length, lines)
+    else:
+        framing, length = _coded_framing(status, request_flags, codings, final_body_length, lines)
     if framing == CLOSE:
         keep_alive = False
     if not keep_alive:
@@ -135,13 +147,23 @@ def encode_head(
     return b"".join(lines), framing, length, keep_alive
 
 
-def _framing(
-    status: int, flags: int, length: int, chunked: bool, final_length: int, lines: list[bytes]
-) -> tuple[int, int]:
+def _another_length(value: bytes, length: int) -> int:
+    # A Content-Length that is no number, or a second one: the same value again is
+    # harmless (its line is not repeated); a different one leaves the framing unknowable.
+    if not value.strip().isdigit():
+        raise RuntimeError(f"invalid Content-Length {value!r}")
+    if length >= 0 and int(value) != length:
+        raise RuntimeError(f"differing Content-Length values {length} and {int(value)}")
+    return int(value)
+
+
+def _framing(status: int, flags: int, length: int, final_length: int, lines: list[bytes]) -> tuple[int, int]:
     # RFC 9112 §6.3: 1xx, 204 and 304 never carry a body; HEAD's headers describe GET's body.
     if status < 200 or status == 204 or status == 304:
+        if length >= 0 and status != 304:
+            _drop(lines, b"content-length:")  # RFC 9110 §8.6: never in a 1xx or 204
         return NO_BODY, -1
-    if length < 0 and not chunked:
+    if length < 0:
         if final_length >= 0:
             lines.append(b"content-length: %d\r\n" % final_length)
             length = final_length
@@ -152,7 +174,52 @@ def _framing(
             return CHUNKED, -1
     if flags & HEAD_REQUEST:
         return NO_BODY, length
-    return (LENGTH, length) if length >= 0 else (CHUNKED, -1)
+    return LENGTH, length
+
+
+def _coded_framing(
+    status: int, flags: int, values: list[bytes], final_length: int, lines: list[bytes]
+) -> tuple[int, int]:
+    """Framing when the app set Transfer-Encoding (RFC 9112 §6.1, §6.3): it overrides Content-Length.
+
+    The app's Content-Length is dropped, so the two never go out together. A final coding of
+    chunked is framed chunked by us (the app sends plain pieces); any other final coding is
+    close-delimited. An HTTP/1.0 client cannot be sent Transfer-Encoding: chunked is left
+    out (it is only framing), any other coding is an error (it changed the bytes).
+    """
+    _drop(lines, b"content-length:")
+    if status < 200 or status == 204:
+        _drop(lines, b"transfer-encoding:")  # RFC 9112 §6.1: never in a 1xx or 204
+        return NO_BODY, -1
+    codings = _codings(values)
+    bodiless = status == 304 or flags & HEAD_REQUEST
+    if flags & HTTP_10:
+        if codings != [b"chunked"] and not bodiless:
+            raise RuntimeError(f"Transfer-Encoding {b', '.join(values)!r} cannot be sent to an HTTP/1.0 client")
+        _drop(lines, b"transfer-encoding:")
+        return _framing(status, flags, -1, final_length, lines)
+    if bodiless:
+        return NO_BODY, -1
+    return (CHUNKED, -1) if codings[-1] == b"chunked" else (CLOSE, -1)
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _codings(values: list[bytes]) -> list[bytes]:
+    # RFC 9112 §6.1: a comma-separated list over one or more fields, each coding a token
+    # with optional parameters; empty elements do not count (RFC 9110 §5.6.1).
+    codings = [item.partition(b";")[0].strip().lower() for value in values for item in value.split(b",")]
+    codings = [coding for coding in codings if coding]
+    if not codings or codings.count(b"chunked") > 1 or not all(_TOKEN.fullmatch(c) for c in codings):
+        # Chunked applied twice would be decoded once by the client: the framing is wrong.
+        raise RuntimeError(f"invalid Transfer-Encoding {b', '.join(values)!r}")
+    return codings
+
+
+def _drop(lines: list[bytes], prefix: bytes) -> None:
+    # The app's own lines only: the status line and our defaults (0 and 1) are left alone.
+    lines[2:] = [line for line in lines[2:] if line[: len(prefix)].lower() != prefix]
 
 
 def _without(default_headers: bytes, lname: bytes) -> bytes:

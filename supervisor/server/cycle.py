@@ -13,6 +13,7 @@ within a second: no per-request timer. Framing decisions live in `protocol.respo
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from supervisor.protocol.response import (
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from supervisor._types import Message, Scope
     from supervisor.server.connection import HttpConnection
 
+logger = logging.getLogger("serve.error")
+
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 # Above this many buffered request-body bytes the app is not keeping up: stop reading.
@@ -47,6 +50,7 @@ class RequestResponseCycle:
         "conn",
         "disconnected",
         "expect_continue",
+        "failure",
         "flags",
         "framing",
         "head_sent",
@@ -92,6 +96,7 @@ class RequestResponseCycle:
         self.headers: Any = ()
         self.framing = LENGTH
         self.remaining = -1
+        self.failure: RuntimeError | None = None  # a head refused while the app was not sending
 
     # Fed by the connection ---------------------------------------------------------------
 
@@ -185,6 +190,8 @@ class RequestResponseCycle:
 
     def _refuse_message(self, message: Message) -> None:
         kind = message["type"]
+        if self.failure is not None:
+            raise self.failure
         if self.complete:
             raise RuntimeError(f"unexpected {kind!r}: the response is already complete")
         if self.started:
@@ -221,6 +228,18 @@ class RequestResponseCycle:
         return head
 
     def flush_head(self) -> None:
-        """Write a held-back head now: the app sent its status and then waited."""
+        """Write a held-back head now: the app sent its status and then waited.
+
+        Called by `receive()` and by the server clock, neither of which may raise: a head that
+        cannot be encoded is answered 500 here, and the error is raised by the app's next `send()`.
+        """
         if self.started and not self.head_sent and not self.complete and not self.disconnected:
-            self.conn.write(self._encode_head(-1))
+            try:
+                head = self._encode_head(-1)
+            except RuntimeError as error:
+                logger.error("Invalid response from ASGI application: %s", error)
+                self.failure = error
+                self.complete = True
+                self.conn.refuse(500, "Internal Server Error")
+                return
+            self.conn.write(head)

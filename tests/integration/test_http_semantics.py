@@ -315,6 +315,54 @@ def test_chunked_request_body_with_extensions_and_trailers(server: ServeProcess)
     assert second["headers"] == [["host", "t"], ["x-next", "2"]]
 
 
+@pytest.mark.parametrize("extension", [b" ;name=value", b" ; name = value", b'\t;\tq = "x y" ; flag'])
+def test_chunk_extensions_with_whitespace_around_the_semicolon(server: ServeProcess, extension: bytes) -> None:
+    # RFC 9112 §7.1.1: BWS around ";" and "="; RFC 9110 §5.6.3: a recipient must accept it.
+    with Client(server) as client:
+        client.send(chunked("/scope", b"hello", b" world", extension=extension) + get("/scope", "X-Next: 2"))
+        first = scope_of(client.read_response())
+        second = scope_of(client.read_response())
+    assert (first["body"], second["headers"]) == ("hello world", [["host", "t"], ["x-next", "2"]])
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_the_body_of_an_upgrade_request_is_not_a_request(server: ServeProcess, framing: str) -> None:
+    # A request asking to switch protocols (h2c here, declined) whose body is a whole
+    # request: llhttp skips such a body, and parsing it as the next request would serve a
+    # request that every proxy in front of us read as a body.
+    smuggled = get("/count", "X-Smuggled: 1")
+    upgrade = ("Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__")
+    if framing == "length":
+        request = get("/echo", *upgrade, method="POST", body=smuggled)
+    else:
+        head = get("/echo", *upgrade, "Transfer-Encoding: chunked", method="POST")
+        request = head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)
+    before = calls(server)
+    with Client(server) as client:
+        client.send(request + get("/fixed"))
+        echoed = client.read_response()
+        after = client.read_response()
+    assert (echoed.status, echoed.body) == (200, smuggled)
+    assert (after.status, after.body) == (200, FIXED_BODY)
+    assert calls(server) == before + 2
+
+
+def test_an_extension_method_is_501_and_closes(server: ServeProcess) -> None:
+    # RFC 9110 §9.1 allows any token; llhttp parses a fixed set, so neither front serves one.
+    before = calls(server)
+    with Client(server) as client:
+        client.send(get("/count", method="FOOBAR") + get("/count"))
+        response = client.read_response()
+        assert client.closed()
+    assert (response.status, response.header("connection")) == (501, "close")
+    assert calls(server) == before
+
+
+def calls(server: ServeProcess) -> int:
+    """How many times the app has been called (`/calls` itself excluded)."""
+    return int(one(server, get("/calls")).body)
+
+
 def test_chunked_request_body_arriving_piece_by_piece(server: ServeProcess) -> None:
     with Client(server) as client:
         client.send(b"POST /scope HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")

@@ -6,7 +6,7 @@ import pytest
 
 from supervisor.errors import ParseError
 from supervisor.protocol import request
-from supervisor.protocol.request import UPGRADE_NONE, inspect_head, split_target
+from supervisor.protocol.request import UPGRADE_NONE, inspect_head, method_refusal, split_target
 
 HOST = (b"host", b"example.com")
 
@@ -123,6 +123,12 @@ def test_ambiguous_framing_is_400(headers: list[tuple[bytes, bytes]], reason: st
         (b"http://example.com?q=/x", ("/", b"/", b"q=/x")),
         (b"http://user@example.com/p/", ("/p/", b"/p/", b"")),
         (b"example.com:443", ("example.com:443", b"example.com:443", b"")),
+        (b"http://[::1]:8000/p", ("/p", b"/p", b"")),
+        (b"http://[v1.fe]/p", ("/p", b"/p", b"")),
+        (b"http://10.0.0.1:/p", ("/p", b"/p", b"")),
+        (b"http://a%41-b.example_~!$&'()*+,;=/p", ("/p", b"/p", b"")),
+        (b"svn+ssh://example.com/p", ("/p", b"/p", b"")),
+        (b"[::1]:443", ("[::1]:443", b"[::1]:443", b"")),
     ],
 )
 def test_targets(target: bytes, expected: tuple[str, bytes, bytes]) -> None:
@@ -130,7 +136,28 @@ def test_targets(target: bytes, expected: tuple[str, bytes, bytes]) -> None:
     assert split_target(target, "") == expected  # the second time from the cache
 
 
-@pytest.mark.parametrize("target", [b"abc", b"://x", b"a/b:c", b""])
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"abc",
+        b"://x",
+        b"a/b:c",
+        b"",
+        b"s://]ufd/:",  # RFC 9112 §3.2.2: was served as the path "/:"
+        b"http:///p",  # RFC 9110 §4.2.1: an empty host
+        b"http://:80/p",
+        b"http://exa mple.com/p",
+        b"http://exa\x00mple.com/p",
+        b"http://[::1/p",
+        b"http://[::g]/p",
+        b"http://[1.2.3.4]/p",
+        b"http://example.com:8o/p",
+        b"http://a@b@example.com/p",
+        b"http://ex%4/p",
+        b"1http://example.com/p",
+        b"]:443",
+    ],
+)
 def test_targets_in_no_form_are_400(target: bytes) -> None:
     with pytest.raises(ParseError) as refused:
         split_target(target, "")
@@ -153,3 +180,21 @@ def test_the_target_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     long_target = b"/" + b"x" * request._TARGET_CACHE_LEN
     assert split_target(long_target, "")[1] == long_target
     assert long_target not in request._TARGETS
+
+
+# -- Methods ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "then_space", "status"),
+    [
+        (b"FOOBAR", True, 501),
+        (b"get", True, 501),
+        (b"FOOBAR", False, 400),
+        (b"", True, 400),
+        (b"G(T", True, 400),
+        (b"PRI", True, 505),
+    ],
+)
+def test_method_refusals(method: bytes, then_space: bool, status: int) -> None:
+    assert method_refusal(method, then_space=then_space).status == status

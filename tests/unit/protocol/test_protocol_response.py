@@ -129,10 +129,150 @@ def test_app_transfer_encoding_chunked_is_kept() -> None:
     assert framing == CHUNKED
 
 
-def test_app_transfer_encoding_other_than_chunked_with_a_final_body() -> None:
-    lines, framing, length, _ = head(headers=[(b"transfer-encoding", b"gzip")], final=3)
-    assert (framing, length) == (LENGTH, 3)
-    assert lines[-1] == b"content-length: 3"
+def test_app_transfer_encoding_other_than_chunked_is_close_delimited() -> None:
+    # RFC 9112 §6.3: a final coding other than chunked leaves the close as the only end.
+    lines, framing, length, kept = head(headers=[(b"transfer-encoding", b"gzip")], final=3)
+    assert (framing, length, kept) == (CLOSE, -1, False)
+    assert lines[-2:] == [b"transfer-encoding: gzip", b"connection: close"]
+    assert not any(line.lower().startswith(b"content-length") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("headers", "framing"),
+    [
+        ([(b"Content-Length", b"5"), (b"Transfer-Encoding", b"chunked")], CHUNKED),
+        ([(b"transfer-encoding", b"chunked"), (b"content-length", b"5")], CHUNKED),
+        ([(b"content-length", b"5"), (b"transfer-encoding", b"gzip")], CLOSE),
+        ([(b"content-length", b"5"), (b"transfer-encoding", b"gzip, chunked")], CHUNKED),
+        ([(b"transfer-encoding", b"gzip"), (b"transfer-encoding", b"Chunked")], CHUNKED),
+        ([(b"transfer-encoding", b"chunked, gzip")], CLOSE),
+        ([(b"transfer-encoding", b" , chunked;x=1 ,")], CHUNKED),
+    ],
+    ids=[
+        "length-then-chunked",
+        "chunked-then-length",
+        "length-gzip",
+        "gzip-chunked",
+        "two-fields",
+        "chunked-gzip",
+        "empty-items",
+    ],
+)
+def test_transfer_encoding_wins_over_content_length(headers: list[tuple[bytes, bytes]], framing: int) -> None:
+    lines, got, length, kept = head(headers=headers, final=5)
+    assert (got, length, kept) == (framing, -1, framing == CHUNKED)
+    assert not any(line.lower().startswith(b"content-length") for line in lines)
+    app_lines = [name + b": " + value for name, value in headers if name.lower() == b"transfer-encoding"]
+    assert [line for line in lines if line.lower().startswith(b"transfer-encoding")] == app_lines
+
+
+@pytest.mark.parametrize("value", [b"chunked, chunked", b"", b" , ", b"gz ip", b"chunked;a, gzip, CHUNKED"])
+def test_transfer_encoding_that_cannot_be_honoured_is_an_app_error(value: bytes) -> None:
+    with pytest.raises(RuntimeError, match="invalid Transfer-Encoding"):
+        head(headers=[(b"transfer-encoding", value), (b"content-length", b"5")], final=5)
+
+
+def test_http_10_gets_no_transfer_encoding() -> None:
+    # RFC 9112 §6.1: chunked is only framing, so it is left out and the body framed for 1.0.
+    te_and_length = [(b"transfer-encoding", b"chunked"), (b"content-length", b"9")]
+    lines, framing, length, kept = head(headers=te_and_length, flags=HTTP_10, final=5)
+    assert (lines[-2:], framing, length, kept) == ([b"content-length: 5", b"connection: keep-alive"], LENGTH, 5, True)
+    lines, framing, length, kept = head(headers=te_and_length, flags=HTTP_10)
+    assert (framing, length, kept) == (CLOSE, -1, False)
+    assert not any(line.lower().startswith((b"content-length", b"transfer-encoding")) for line in lines)
+
+
+def test_http_10_cannot_be_sent_another_transfer_coding() -> None:
+    with pytest.raises(RuntimeError, match=r"cannot be sent to an HTTP/1\.0 client"):
+        head(headers=[(b"transfer-encoding", b"gzip, chunked")], flags=HTTP_10, final=5)
+    # No body goes out with a HEAD answer: the header is left out, the rest is as for GET.
+    lines, framing, _, _ = head(headers=[(b"transfer-encoding", b"gzip")], flags=HTTP_10 | HEAD_REQUEST)
+    assert framing == NO_BODY
+    assert not any(line.lower().startswith(b"transfer-encoding") for line in lines)
+
+
+@pytest.mark.parametrize(("status", "flags"), [(200, HEAD_REQUEST), (304, 0)], ids=["head", "304"])
+def test_transfer_encoding_may_describe_a_body_not_sent(status: int, flags: int) -> None:
+    # RFC 9112 §6.1: HEAD and 304 may say what GET would have been sent with; still never both.
+    headers = [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")]
+    lines, framing, length, kept = head(status, headers, flags=flags, final=0)
+    assert (framing, length, kept) == (NO_BODY, -1, True)
+    assert b"transfer-encoding: chunked" in lines
+    assert not any(line.startswith(b"content-length") for line in lines)
+
+
+@pytest.mark.parametrize("status", [101, 204])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-length", b"5")],
+        [(b"transfer-encoding", b"chunked")],
+        [(b"Content-Length", b"0"), (b"Transfer-Encoding", b"gzip")],
+    ],
+    ids=["length", "chunked", "both"],
+)
+def test_1xx_and_204_never_say_a_length(status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    # RFC 9110 §8.6 and RFC 9112 §6.1: a sender must not send either in a 1xx or 204.
+    lines, framing, _, _ = head(status, [(b"x-kept", b"1"), *headers], final=0)
+    assert framing == NO_BODY
+    assert b"x-kept: 1" in lines
+    assert not any(line.lower().startswith((b"content-length", b"transfer-encoding")) for line in lines)
+
+
+def test_304_keeps_the_length_get_would_have() -> None:
+    lines, framing, _, _ = head(304, [(b"content-length", b"26")], final=0)
+    assert (b"content-length: 26" in lines, framing) == (True, NO_BODY)
+
+
+def test_a_repeated_content_length() -> None:
+    lines, framing, length, _ = head(headers=[(b"content-length", b"5"), (b"Content-Length", b" 5 ")], final=5)
+    assert [line for line in lines if line.lower().startswith(b"content-length")] == [b"content-length: 5"]
+    assert (framing, length) == (LENGTH, 5)
+    with pytest.raises(RuntimeError, match="differing Content-Length values 5 and 6"):
+        head(headers=[(b"content-length", b"5"), (b"content-length", b"6")], final=5)
+    with pytest.raises(RuntimeError, match="invalid Content-Length"):
+        head(headers=[(b"content-length", b"5"), (b"content-length", b"5, 5")], final=5)
+
+
+STATUSES = (101, 200, 204, 304, 404)
+FLAG_SETS = (0, HEAD_REQUEST, HTTP_10, HTTP_10 | HEAD_REQUEST)
+APP_HEADERS = (
+    [],
+    [(b"content-length", b"5")],
+    [(b"transfer-encoding", b"chunked")],
+    [(b"transfer-encoding", b"gzip")],
+    [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")],
+    [(b"transfer-encoding", b"gzip, chunked"), (b"content-length", b"5")],
+)
+
+
+@pytest.mark.parametrize("final", [-1, 5])
+@pytest.mark.parametrize("headers", APP_HEADERS, ids=lambda h: "+".join(n.decode() for n, _ in h) or "none")
+@pytest.mark.parametrize("flags", FLAG_SETS, ids=["get", "head", "get-1.0", "head-1.0"])
+@pytest.mark.parametrize("status", STATUSES)
+def test_never_both_and_a_body_only_where_one_may_be(
+    status: int, flags: int, headers: list[tuple[bytes, bytes]], final: int
+) -> None:
+    if flags == HTTP_10 and status in (200, 404) and any(b"gzip" in value for _, value in headers):
+        with pytest.raises(RuntimeError, match=r"HTTP/1\.0"):  # the one combination no client can be sent
+            head(status, headers, flags=flags, final=final)
+        return
+    lines, framing, _, kept = head(status, headers, flags=flags, final=final)
+    names = [line.split(b":")[0].lower() for line in lines[1:]]
+    assert not (b"content-length" in names and b"transfer-encoding" in names)
+    assert names.count(b"content-length") <= 1
+    if flags & HTTP_10:
+        assert b"transfer-encoding" not in names
+    if status < 200 or status == 204:
+        assert b"content-length" not in names
+        assert b"transfer-encoding" not in names
+    assert (framing == NO_BODY) == (status in (101, 204, 304) or bool(flags & HEAD_REQUEST))
+    if framing == CLOSE:
+        assert not kept
+    if framing == CHUNKED:
+        assert b"transfer-encoding" in names
+    if framing == LENGTH:
+        assert b"content-length" in names
 
 
 @pytest.mark.parametrize("status", [100, 103, 204, 304])
