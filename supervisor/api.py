@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from supervisor import logs
 from supervisor.config.options import Config
 from supervisor.config.schema import ServeFile, ServerSection
 from supervisor.errors import EXIT_OK, StartupError
@@ -49,6 +50,7 @@ def run_pool(config: Config) -> int:
     change, like SIGHUP, so its socket stays bound and no connection is refused meanwhile.
     """
     from supervisor.master.arbiter import run_master  # only the master path needs it
+    from supervisor.master.output import PlainLog
     from supervisor.server.server import configure_logging
 
     app_config = config.app_config
@@ -61,4 +63,9 @@ def run_pool(config: Config) -> int:
         log_level=app_config.log_level,
     )
     app = dataclasses.replace(app_config, name=name)
-    return run_master(ServeFile(path="serve run", server=server, apps={name: app}), from_file=False)
+    sink = PlainLog()  # the master's own lines, like its workers', never block on a stalled stderr
+    try:
+        with logs.stderr_diverted(sink.master_line):
+            return run_master(ServeFile(path="serve run", server=server, apps={name: app}), sink=sink, from_file=False)
+    finally:
+        sink.close()

@@ -15,12 +15,13 @@ from typing import Any
 import click
 
 from supervisor import __version__
-from supervisor.client import DEFAULT_TIMEOUT_S, RELOAD_TIMEOUT_S, request
+from supervisor.client import DEFAULT_TIMEOUT_S, RELOAD_TIMEOUT_S, ask
 from supervisor.config.dump import dump_toml
 from supervisor.config.loader import load_file
 from supervisor.config.options import ENVVAR_PREFIX, Config, run_params
+from supervisor.config.peek import control_target
 from supervisor.control import Command, Reload, Reply, Scale, Status, Stop
-from supervisor.errors import ControlError, SupervisorError
+from supervisor.errors import SupervisorError
 from supervisor.logs import LOG_LEVELS
 from supervisor.status.snapshot import Snapshot
 from supervisor.tui.text import describe
@@ -116,9 +117,18 @@ def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
     logs.configure_logging(
         log_config=None, log_level=log_level or serve_file.server.log_level, use_colors=None, access_log=False
     )
-    if not _wants_dashboard(tui, serve_file.server.tui):
-        ctx.exit(run_master(serve_file))
     from supervisor.master.output import PlainLog, RecentHandler
+
+    if not _wants_dashboard(tui, serve_file.server.tui):
+        # Worker lines and the master's own share one non-blocking stderr: a reader that stops
+        # reading costs dropped, counted lines, never a stalled master.
+        sink = PlainLog(to_stream=True)
+        try:
+            with logs.stderr_diverted(sink.master_line):
+                code = run_master(serve_file, sink=sink)
+        finally:
+            sink.close()
+        ctx.exit(code)
     from supervisor.tui.screen import Screen
 
     sink = PlainLog(to_stream=False)
@@ -127,6 +137,7 @@ def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
         with Screen() as screen:
             code = run_master(serve_file, display=screen, sink=sink)
     finally:
+        sink.close()
         # The dashboard leaves the screen as it found it: show how the run ended.
         click.echo("\n".join(list(sink.recent)[-LAST_LINES_SHOWN:]), err=True)
     ctx.exit(code)
@@ -147,19 +158,18 @@ def _wants_dashboard(flag: bool | None, setting: str) -> bool:
 @config_file_option
 def top(config_path: str) -> None:
     """The live dashboard of a running master (q leaves the dashboard; the master keeps running)."""
-    serve_file = load_file(config_path)
     from supervisor.tui.top import watch
 
-    watch(serve_file.server.control_socket, config_path=config_path)
+    watch(control_target(config_path))
 
 
 def _ask(config_path: str, command: Command, *, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
-    """Send `command` to the master of `config_path`; a refused command becomes a ControlError."""
-    serve_file = load_file(config_path)
-    reply = request(serve_file.server.control_socket, command, config_path=config_path, timeout=timeout)
-    if not reply.ok:
-        raise ControlError(f"{config_path}: {reply.error}")
-    return reply
+    """Send `command` to the master of `config_path`; a refused command becomes a ControlError.
+
+    The file is not validated here: an operator halfway through an edit must still reach the
+    master, and a reload is judged by the master, which re-reads the file and says what is wrong.
+    """
+    return ask(control_target(config_path), command, timeout=timeout)
 
 
 @serve.command("status")

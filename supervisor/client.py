@@ -1,17 +1,50 @@
-"""Talking to a running master over its control socket (`serve status|reload|scale|stop`).
+"""Talking to a running master over its control socket (`serve status|top|reload|scale|stop`).
 
-May import: control, errors, the standard library.
+May import: config, control, errors, psutil, the standard library.
+
+When nothing answers on the control socket, `ask` looks for a master that still runs the
+file anyway (its pid file, then the file's addresses): a deleted socket file must not make
+the operator start a second master, which fails on the first address the old one holds.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+from typing import TYPE_CHECKING
 
+from supervisor.config.convert import Bind, TcpBind, UnixBind
+from supervisor.config.peek import ControlTarget
 from supervisor.control import MAX_LINE_BYTES, Command, MessageError, Reply, decode_reply, encode_request
 from supervisor.errors import ControlError
 
+if TYPE_CHECKING:
+    import psutil
+
 DEFAULT_TIMEOUT_S = 10.0
 RELOAD_TIMEOUT_S = 120.0  # a reload answers once the new generation is ready: imports and lifespans take time
+PROBE_TIMEOUT_S = 1.0  # connecting to one of the file's addresses, on loopback or near it
+PID_FILE_SLACK_S = 2.0  # process start times are rounded (boot time to the second); a reused pid starts later
+
+
+class NoMasterError(ControlError):
+    """Nothing listens on the control socket: the file is missing, or connections to it are refused."""
+
+
+def ask(target: ControlTarget, command: Command, *, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
+    """Send `command` to the master of `target` and return its reply, which says ok.
+
+    Raises:
+        ControlError: the master refused the command, or cannot be reached; when nothing listens on
+            the control socket, the message says whether a master still runs the file, with its pid.
+    """
+    try:
+        reply = request(target.control_socket, command, config_path=target.config_path, timeout=timeout)
+    except NoMasterError as error:
+        raise ControlError(explain_silence(target, str(error))) from None
+    if not reply.ok:
+        raise ControlError(f"{target.config_path}: {reply.error}")
+    return reply
 
 
 def request(socket_path: str, command: Command, *, config_path: str, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
@@ -29,7 +62,7 @@ def request(socket_path: str, command: Command, *, config_path: str, timeout: fl
         try:
             sock.connect(socket_path)
         except (FileNotFoundError, ConnectionRefusedError) as error:
-            raise ControlError(
+            raise NoMasterError(
                 f"no master is running for {config_path} (nothing listens on {socket_path}); start one with "
                 f"`serve up -c {config_path}`"
             ) from error
@@ -75,3 +108,111 @@ def _read_line(sock: socket.socket) -> bytes:
         if len(received) > MAX_LINE_BYTES:
             raise OSError("reply too long")
     return bytes(received.split(b"\n", 1)[0])
+
+
+def explain_silence(target: ControlTarget, no_master: str) -> str:
+    """What to tell the operator when nothing listens on `target`'s control socket: `no_master` (start
+    one) only when no master of the file is found, else which process still runs it and what to do."""
+    path, config = target.control_socket, target.config_path
+    gone = f"the control socket {path} {'refuses connections' if os.path.exists(path) else 'is gone'}"
+    doubt = f" (note: {target.doubt}; if control_socket was changed, the master listens on its old one)"
+    pid = _pid_from_file(target.pid_file) if target.pid_file else None
+    if pid is not None:
+        found = f"{gone}, but a master (pid {pid}, per {target.pid_file}) still runs {config}: {_remedy(pid, config)}"
+        return found + (doubt if target.doubt else "")
+    for bind in target.binds:
+        if _answers(bind):
+            holder = _listener(bind)
+            held = f"is still held by pid {holder[0]} ({holder[1]})" if holder else "still answers"
+            found = (
+                f"{gone}, but {bind}, an address of {config}, {held}: if that is the master of {config}, "
+                + _remedy(holder[0] if holder else None, config)
+            )
+            return found + (doubt if target.doubt else "")
+    return no_master + (doubt if target.doubt else "")
+
+
+def _remedy(pid: int | None, config: str) -> str:
+    if pid is None:
+        return (
+            "find its pid (ss -ltnp, ss -lxp) and send it SIGUSR1, which binds its control socket again; "
+            "a second master would fail on the addresses this one holds"
+        )
+    return (
+        f"kill -USR1 {pid} binds its control socket again (so does kill -HUP {pid}, which also reloads); "
+        "a second master would fail on the addresses this one holds"
+    )
+
+
+def _pid_from_file(pid_file: str) -> int | None:
+    """The pid the master wrote to `pid_file`, if that process still runs (and is not a later one
+    that reused the pid of a master killed before it could remove its file)."""
+    import psutil  # only on this error path: plain commands stay light
+
+    try:
+        with open(pid_file, encoding="ascii") as file:
+            pid = int(file.read().strip())
+        written = os.stat(pid_file).st_mtime
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= written + PID_FILE_SLACK_S
+    except (OSError, ValueError, psutil.Error):
+        return None
+    return pid if alive and pid > 0 else None
+
+
+def _answers(bind: Bind) -> bool:
+    if isinstance(bind, TcpBind) and bind.port:
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind.host, bind.host)  # a wildcard bind: reach it on loopback
+        try:
+            socket.create_connection((host, bind.port), timeout=PROBE_TIMEOUT_S).close()
+        except OSError:
+            return False
+        return True
+    if isinstance(bind, UnixBind):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(PROBE_TIMEOUT_S)
+            try:
+                sock.connect(bind.path)
+            except OSError:
+                return False
+            return True
+    return False  # fd://N, or port 0: nothing to probe from here
+
+
+def _listener(bind: Bind) -> tuple[int, str] | None:
+    """The pid and command line of the process listening on `bind`, when the system shows it.
+
+    The system names one holder of a socket, often a worker (workers inherit the master's
+    listeners), so climb to the topmost ancestor that holds it too.
+    """
+    import psutil  # only on this error path
+
+    kind = "unix" if isinstance(bind, UnixBind) else "inet"
+    try:
+        holder = next((e.pid for e in psutil.net_connections(kind) if e.pid and _is(e.laddr, e.status, bind)), None)
+        if holder is None:
+            return None
+        process = psutil.Process(holder)
+        while (parent := process.parent()) is not None and _holds(parent, bind, kind):
+            process = parent
+        return process.pid, " ".join(process.cmdline())
+    except psutil.Error:  # another user's processes, or a platform that needs privileges for this
+        return None
+
+
+def _holds(process: psutil.Process, bind: Bind, kind: str) -> bool:
+    import psutil
+
+    try:
+        entries = process.net_connections(kind) if hasattr(process, "net_connections") else process.connections(kind)
+    except psutil.Error:
+        return False
+    return any(_is(entry.laddr, entry.status, bind) for entry in entries)
+
+
+def _is(address: object, status: str, bind: Bind) -> bool:
+    if isinstance(bind, UnixBind):
+        return address == bind.path
+    if not isinstance(bind, TcpBind) or status != "LISTEN" or not isinstance(address, tuple) or len(address) < 2:
+        return False
+    return address[1] == bind.port and (address[0] == bind.host or address[0] in ("0.0.0.0", "::"))

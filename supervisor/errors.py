@@ -10,6 +10,9 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_STARTUP = 3
+# The master stopped on an error of its own (a bug, or the machine refusing it something it
+# cannot go on without), not because of the file or an app: sysexits' EX_SOFTWARE.
+EXIT_MASTER_FAILED = 70
 
 
 class SupervisorError(Exception):

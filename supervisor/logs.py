@@ -6,10 +6,16 @@ Logger names mirror uvicorn's with "serve." for "uvicorn.": "serve" (the parent,
 the error handler), "serve.error", "serve.access" and "serve.asgi". A uvicorn log config
 ports over by renaming those loggers and pointing "()" at `supervisor.logs.DefaultFormatter`
 and `supervisor.logs.AccessFormatter`, which take the same arguments as uvicorn's.
+
+The master alone swaps the handlers that write to stderr for a `LineHandler`
+(`stderr_diverted`): its lines then share the non-blocking stderr writer that worker output
+goes through, so a stalled stderr reader costs dropped lines, never a stalled master.
+Workers keep plain blocking handlers: their stderr is their pipe to the master.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import http
 import json
@@ -17,6 +23,7 @@ import logging
 import logging.config
 import os
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TextIO
 
 from supervisor.errors import ConfigError, Problem
@@ -238,6 +245,61 @@ def send_to(handler: logging.Handler) -> None:
         logger = logging.getLogger(name)
         if logger.handlers:
             logger.handlers = [handler]
+
+
+class LineHandler(logging.Handler):
+    """Hands each formatted record to `write` as one line (the master's stderr, written without blocking)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        super().__init__()
+        self.write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def stderr_diverted(write: Callable[[str], None]) -> Iterator[None]:
+    """Within: serve's loggers (and the root logger) write their stderr lines through `write`.
+
+    Each handler that writes to file descriptor 2 is swapped for a `LineHandler` with its
+    level, filters and formatter (colours included); other handlers stay. The master uses it
+    so that a stderr reader that stops reading cannot stall supervision. The handlers are
+    put back on the way out.
+    """
+    saved = {name: logging.getLogger(name).handlers for name in (*SERVE_LOGGERS, "")}
+    swapped: dict[logging.Handler, logging.Handler] = {}
+    for name, handlers in saved.items():
+        logging.getLogger(name).handlers = [
+            swapped.setdefault(handler, _line_handler(handler, write)) if _writes_to_stderr(handler) else handler
+            for handler in handlers
+        ]
+    try:
+        yield
+    finally:
+        for name, handlers in saved.items():
+            logging.getLogger(name).handlers = handlers
+
+
+def _writes_to_stderr(handler: logging.Handler) -> bool:
+    # Exactly StreamHandler: a FileHandler is one too, and stays as it is.
+    if type(handler) is not logging.StreamHandler:
+        return False
+    try:
+        return bool(handler.stream.fileno() == 2)
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (StringIO, closed)
+        return False
+
+
+def _line_handler(handler: logging.Handler, write: Callable[[str], None]) -> LineHandler:
+    line_handler = LineHandler(write)
+    line_handler.setLevel(handler.level)
+    line_handler.setFormatter(handler.formatter)
+    line_handler.filters = list(handler.filters)
+    return line_handler
 
 
 def access_enabled() -> bool:

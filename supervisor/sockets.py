@@ -57,6 +57,7 @@ def open_listener(
     *,
     backlog: int = DEFAULT_BACKLOG,
     uds_mode: int | None = None,
+    listen: bool = True,
 ) -> socket.socket:
     """Bind (or adopt) one configured address.
 
@@ -64,6 +65,9 @@ def open_listener(
         address: any object with `host` and `port`, `path`, or `fd`.
         backlog: the listen queue length.
         uds_mode: permission bits for a unix socket file, e.g. 0o660; None keeps the umask's.
+        listen: False leaves a bound TCP or unix socket not yet listening: connections are
+            refused until a worker starts serving it (its event loop calls listen). An adopted
+            descriptor is always made to listen.
 
     Raises:
         BindError: the address cannot be bound or adopted; the message names it and says why.
@@ -72,13 +76,13 @@ def open_listener(
     if isinstance(address, FdAddress):
         return adopt_fd(address.fd, backlog=backlog)
     if isinstance(address, UnixAddress):
-        return bind_unix(address.path, backlog=backlog, mode=uds_mode)
+        return bind_unix(address.path, backlog=backlog, mode=uds_mode, listen=listen)
     if isinstance(address, TcpAddress):
-        return bind_tcp(address.host, address.port, backlog=backlog)
+        return bind_tcp(address.host, address.port, backlog=backlog, listen=listen)
     raise TypeError(f"not a bind address (needs host and port, path, or fd): {address!r}")
 
 
-def bind_tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
+def bind_tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG, listen: bool = True) -> socket.socket:
     """Bind and listen on HOST:PORT; an IPv6 socket is IPv6-only, so "::" and "0.0.0.0" can coexist.
 
     Raises:
@@ -95,14 +99,17 @@ def bind_tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG) -> socket.
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, port))
-        sock.listen(backlog)
+        if listen:
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise BindError(f"{_tcp_name(host, port)}: {_reason(exc)}") from exc
     return _finish(sock)
 
 
-def bind_unix(path: str, *, backlog: int = DEFAULT_BACKLOG, mode: int | None = None) -> socket.socket:
+def bind_unix(
+    path: str, *, backlog: int = DEFAULT_BACKLOG, mode: int | None = None, listen: bool = True
+) -> socket.socket:
     """Bind and listen on a unix socket, replacing a stale socket file but never a live one.
 
     A file already at `path` is removed only if it is a socket and nothing accepts a
@@ -120,7 +127,8 @@ def bind_unix(path: str, *, backlog: int = DEFAULT_BACKLOG, mode: int | None = N
         bound = True
         if mode is not None:
             os.chmod(path, mode)
-        sock.listen(backlog)
+        if listen:
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         if bound:

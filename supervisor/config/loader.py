@@ -14,6 +14,7 @@ from typing import Any
 from supervisor._compat import TOMLDecodeError, parse_toml
 from supervisor.config.convert import Bind, overlaps
 from supervisor.config.locate import KeyPath, format_path, index_keys
+from supervisor.config.peek import anchor_server_paths
 from supervisor.config.schema import APP_SETTINGS, BIND_KEYWORDS, SERVER_SETTINGS, AppConfig, ServeFile, ServerSection
 from supervisor.config.validate import Issue, check_app, convert_table, unknown_key_message
 from supervisor.errors import ConfigError, Problem
@@ -148,12 +149,9 @@ class _FileCheck:
     def _server(self, raw: Mapping[str, Any], base_dir: str) -> ServerSection:
         values, issues = convert_table(_SERVER_KEYS, raw)
         self._collect(("server",), issues)
-        # Paths in [server] belong to this file, wherever serve is started from.
-        for name in ("control_socket", "pid_file"):
-            if values.get(name):
-                values[name] = os.path.join(base_dir, values[name])
-        values.setdefault("control_socket", os.path.join(base_dir, "serve.sock"))
-        return ServerSection(**values)
+        # Paths in [server] belong to this file, wherever serve is started from; control commands
+        # find the socket through the same function while the file is invalid (peek.py).
+        return ServerSection(**anchor_server_paths(values, base_dir))
 
     def _defaults(self, raw: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
         values, issues = convert_table(_APP_KEYS, raw, hints=_APP_HINTS)

@@ -3,8 +3,9 @@
 May import: supervisor.config, supervisor.status.snapshot and the standard library. Pure data.
 
 The arbiter carries out actions in the order given:
-    Spawn  fork a worker of `app` for `generation`, then answer with Pool.spawned(pid, ...)
-           or Pool.spawn_failed(...), before the next tick;
+    Spawn  fork a worker of `app` for `generation` with `max_requests` as its own request
+           limit (its config's max_requests: the worker enforces it), then answer with
+           Pool.spawned(pid, ...) or Pool.spawn_failed(...), in order, before the next tick;
     Retire send SIGTERM: the worker stops accepting, drains, runs lifespan shutdown, exits;
     Kill   send the named signal (SIGABRT: dump the stack and die; SIGQUIT: stop at once;
            SIGKILL);
@@ -43,6 +44,7 @@ class Spawn:
 
     app: str
     generation: int
+    max_requests: int = 0  # this worker's own limit, jitter included; 0: none. The worker stops itself there.
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import selectors
 import signal
 import time
 from collections import deque
@@ -34,16 +33,27 @@ from supervisor.config.convert import Bind
 from supervisor.config.loader import load_file
 from supervisor.config.schema import AppConfig, ServeFile
 from supervisor.control import Command, Reload, ReopenLogs, Reply, Scale, ScaleBy, Status, Stop, signal_to_command
-from supervisor.errors import EXIT_OK, EXIT_STARTUP, AppLoadError, BindError, ConfigError, StartupError
+from supervisor.errors import (
+    EXIT_MASTER_FAILED,
+    EXIT_OK,
+    EXIT_STARTUP,
+    AppLoadError,
+    BindError,
+    ConfigError,
+    StartupError,
+)
 from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
 from supervisor.master.control_server import ControlClient, ControlServer
+from supervisor.master.fdbudget import FdBudget
 from supervisor.master.http_endpoint import HttpEndpoint, Route
 from supervisor.master.listeners import Listeners
 from supervisor.master.notify import Notifier
-from supervisor.master.output import LineSink, OutputRouter, PlainLog
+from supervisor.master.output import OutputRouter, PlainLog
 from supervisor.master.plan import binds_of, plan_reload
 from supervisor.master.pool import Pool
+from supervisor.master.reactor import READ, Reactor
 from supervisor.master.report import EventRecord, Reporter, WorkerInfo
+from supervisor.master.side_server import SideServer
 from supervisor.master.spawn import spawn_worker
 from supervisor.master.wakeup import Wakeup
 from supervisor.master.watcher import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, Watcher, WatchSpec
@@ -53,14 +63,15 @@ from supervisor.status.snapshot import EventKind, Snapshot, WorkerState
 
 logger = logging.getLogger("serve.error")
 
-STATUS_POLL_S = 0.25
-STATUS_NOTIFY_S = (
-    2.0  # how often systemd's STATUS= line is refreshed  # how often slots are read: readiness, heartbeats, counters
-)
+STATUS_POLL_S = 0.25  # how often slots are read: readiness, heartbeats, counters
+STATUS_NOTIFY_S = 2.0  # how often systemd's STATUS= line is refreshed
 EVENTS_KEPT = 200
-_WAKEUP = "wakeup"
-_CONTROL = "control"
-_KEYS = "keys"
+# `serve reload` answers within a bound. An app that was ready before falls back (abandons
+# the new generation) by its startup_timeout; this grace covers the turn that notices it.
+RELOAD_ANSWER_GRACE_S = 5.0
+# An app that has never been ready has nothing to fall back to and may go on starting for
+# its whole startup_timeout (or forever, failing): the reply waits this long for it at most.
+RELOAD_NEVER_READY_WAIT_S = 10.0
 
 
 @dataclass
@@ -76,10 +87,13 @@ class WorkerRecord:
 
 @dataclass
 class PendingReload:
-    """A control-socket client waiting to hear how its reload ended."""
+    """A reload whose outcome someone waits for: a `serve reload` client, or systemd (client None)."""
 
-    client: ControlClient
+    client: ControlClient | None
     targets: dict[str, int]  # app -> the generation it is rolling to
+    restarts: dict[str, int]  # app -> its restart count when the reload began
+    started: float
+    deadline: float  # the reply is due by then, whatever the apps are doing
 
 
 @dataclass
@@ -115,15 +129,13 @@ class Arbiter:
         self,
         serve_file: ServeFile,
         *,
-        sink: LineSink | None = None,
+        sink: PlainLog | None = None,
         display: Display | None = None,
         from_file: bool = True,
     ) -> None:
         self.file = serve_file
         self.from_file = from_file  # False for `serve run`: a reload rolls the code, the settings stay
         self.display = display
-        self.sink = sink or PlainLog(to_stream=display is None)
-        self.output = OutputRouter(self.sink)
         self.listeners = Listeners()
         self.apps: dict[str, AppRuntime] = {}
         self.workers: dict[int, WorkerRecord] = {}
@@ -132,12 +144,20 @@ class Arbiter:
         self.control: ControlServer | None = None
         self.pending_reloads: list[PendingReload] = []
         self.endpoints: list[HttpEndpoint] = []
+        self.fd_budget = FdBudget()  # shared by the side servers: probes cannot use up the master's descriptors
         self.watchers: list[Watcher] = []
         self.notifier: Notifier | None = None
         self.announced_ready = False
-        self.reload_targets: dict[str, int] | None = None  # the reload systemd is waiting on
+        self.systemd_reload: PendingReload | None = None  # the reload systemd is waiting on
         self.next_status_at = 0.0
-        self.selector = selectors.DefaultSelector()
+        self.reactor = Reactor()
+        self.reactor.on_failure = self._handler_failed
+        # Worker output and log files are written without blocking, through the loop (master/output.py).
+        self.owns_sink = sink is None
+        self.sink = sink or PlainLog(to_stream=display is None)
+        self.sink.attach(self.reactor)
+        self.output = OutputRouter(self.sink, self.reactor)
+        self.loop_failures: dict[str, int] = {}  # loop step -> failures, logged in full once each
         self.table: SlotTable | None = None
         self.wakeup: Wakeup | None = None
         self.stopping = False
@@ -168,37 +188,65 @@ class Arbiter:
         try:
             with Wakeup() as wakeup:
                 self.wakeup = wakeup
-                self.selector.register(wakeup.fileno(), selectors.EVENT_READ, _WAKEUP)
+                self.reactor.watch(wakeup.fileno(), READ, lambda _: self._signals(), name="signal wake-ups")
                 if file.server.control_socket:
-                    self.control = ControlServer(file.server.control_socket)
-                    self.selector.register(self.control.fileno(), selectors.EVENT_READ, _CONTROL)
+                    self.control = ControlServer(
+                        file.server.control_socket,
+                        self.reactor,
+                        self._control_request,
+                        on_gone=self._reload_client_gone,
+                        budget=self.fd_budget,
+                    )
                 self._open_endpoints()
                 if self.display is not None:
-                    self.selector.register(self.display.fileno(), selectors.EVENT_READ, _KEYS)
+                    fd = self.display.fileno()
+                    self.reactor.watch(fd, READ, lambda _: self._keys(fd), name="dashboard keys")
                 for name, app in file.apps.items():
                     self._add_app(name, app)
                 if file.server.watch_config:
                     self._watch(WatchSpec("", (file.path,), includes=(), excludes=()))
                 logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
-                self._loop()
+                self._supervise()
         finally:
             self._shut()
         return self.exit_code
 
+    def _supervise(self) -> None:
+        """The loop, and what happens if something escapes it after all: the workers drain, exit code 70."""
+        try:
+            self._loop()
+        except Exception:
+            logger.critical(
+                "The master failed and stops; every worker drains (exit code %d).", EXIT_MASTER_FAILED, exc_info=True
+            )
+            self.exit_code = EXIT_MASTER_FAILED
+            self._drain_all(self.file.server.graceful_timeout)
+
     def _loop(self) -> None:
+        steps = (self._observe, self._decide, self._notify, self._draw, self._sleep)
         while not (self.stopping and all(runtime.pool.stopped for runtime in self.apps.values())):
             now = time.monotonic()
-            self._observe(now)
-            self._decide(now)
-            self._notify(now)
-            self._draw(now)
-            self._sleep(now)
+            for step in steps:
+                try:
+                    step(now)
+                except Exception as error:  # one failing step must not take every app down
+                    self._step_failed(step.__name__.strip("_"), error)
+
+    def _step_failed(self, step: str, error: Exception) -> None:
+        """A step of the loop raised: log it (in full the first time), record it, go on."""
+        count = self.loop_failures[step] = self.loop_failures.get(step, 0) + 1
+        if count == 1:
+            logger.error("The master's %s step failed; supervision goes on.", step, exc_info=error)
+        if count in (1, 10, 100, 1000) or count % 10000 == 0:
+            self._record("", EventKind.MASTER_ERROR, f"the master's {step} step failed ({count}x): {error!r}")
+
+    def _handler_failed(self, name: str, error: BaseException) -> None:
+        self._record("", EventKind.MASTER_ERROR, f"the master's handler for {name} failed: {error!r}")
 
     def _draw(self, now: float) -> None:
         display = self.display
         if display is not None and now >= display.due(now):
-            logs = self.sink.recent if isinstance(self.sink, PlainLog) else ()
-            display.draw(self.snapshot(), list(logs)[-200:], now)
+            display.draw(self.snapshot(), list(self.sink.recent)[-200:], now)
 
     def _notify(self, now: float) -> None:
         """Tell systemd (when it started us) about readiness, reloads and the watchdog."""
@@ -211,8 +259,8 @@ class Arbiter:
         if not self.announced_ready and all(rt.pool.ready_count >= rt.pool.desired for rt in self.apps.values()):
             self.announced_ready = True
             notifier.ready(self._summary())
-        if self.reload_targets is not None and self._reload_outcome(self.reload_targets) is not None:
-            self.reload_targets = None
+        if self.systemd_reload is not None and self._reload_outcome(self.systemd_reload, now) is not None:
+            self.systemd_reload = None
             notifier.ready(self._summary())
         if now >= self.next_status_at:
             self.next_status_at = now + STATUS_NOTIFY_S
@@ -234,32 +282,12 @@ class Arbiter:
             deadlines.append(watchdog)
         if self.display is not None:
             deadlines.append(self.display.due(now))
+        for side in self._side_servers():
+            side.expire(now)
+            if (deadline := side.next_deadline()) is not None:
+                deadlines.append(deadline)
         timeout = min([STATUS_POLL_S, *(d - now for d in deadlines)])
-        for key, _ in self.selector.select(max(timeout, 0.0)):
-            self._readable(key)
-
-    def _readable(self, key: selectors.SelectorKey) -> None:
-        data = key.data
-        if data == _WAKEUP:
-            self._signals()
-        elif data == _CONTROL:
-            self._accept_control()
-        elif data == _KEYS:
-            self._keys(key.fd)
-        elif isinstance(data, ControlClient):
-            self._control_request(data)
-        elif isinstance(data, HttpEndpoint):
-            client = data.accept()
-            if client is not None:
-                self.selector.register(client.fileno(), selectors.EVENT_READ, (data, client))
-        elif isinstance(data, Watcher):
-            self._changed(data)
-        elif isinstance(data, tuple):
-            endpoint, client = data
-            if endpoint.read(client):
-                self.selector.unregister(key.fd)
-        elif not self.output.read(key.fd):
-            self.selector.unregister(key.fd)
+        self.reactor.poll(timeout)
 
     # --- observations --------------------------------------------------------------------
 
@@ -298,9 +326,12 @@ class Arbiter:
             self._close_unused_listeners()
 
     def _reaped(self, pid: int, record: WorkerRecord, code: int, now: float) -> None:
-        self._drain_output(record.output_fd)
+        self.output.worker_exited(record.output_fd)  # what is there now; the pipe stays watched until EOF
         assert self.table is not None  # noqa: S101
         last = self.table.read(record.slot)
+        if last.pid == pid:  # its last figures: a limit reached between two polls is a planned exit
+            runtime_pool = self.apps[record.app].pool
+            runtime_pool.observe(pid, heartbeat_at=last.heartbeat, requests=last.requests, rss_bytes=last.rss_bytes)
         self.reporter.worker_exited(record.app, pid, last if last.pid == pid else None, self._why_gone(record.app, pid))
         self.table.release(record.slot)
         runtime = self.apps[record.app]
@@ -319,12 +350,6 @@ class Arbiter:
                     return view.reason.value
                 return "stop" if self.stopping else "crash"
         return "crash"
-
-    def _drain_output(self, fd: int) -> None:
-        if fd in self.output.pipes:
-            while self.output.read(fd):
-                pass
-            self.selector.unregister(fd)
 
     # --- decisions and actions -----------------------------------------------------------
 
@@ -349,7 +374,8 @@ class Arbiter:
 
     def _spawn(self, action: Spawn, now: float) -> None:
         runtime = self.apps[action.app]
-        config = runtime.generations[action.generation]
+        # The worker enforces its own request limit: the one the pool drew for it (jitter included).
+        config = dataclasses.replace(runtime.generations[action.generation], max_requests=action.max_requests)
         table = self.table
         assert table is not None  # noqa: S101
         try:
@@ -363,31 +389,14 @@ class Arbiter:
                 sockets=self.listeners.sockets_for(self.listeners.binds_for(action.app, config.bind)),
                 table=table,
                 slot=slot,
-                close_in_child=self._master_fds(),
             )
-        except OSError as error:
+        except Exception as error:  # a fork or pipe that failed (EMFILE, EAGAIN) is retried with backoff
             table.release(slot)
             runtime.pool.spawn_failed(action.generation, now, str(error))
             return
         self.workers[spawned.pid] = WorkerRecord(action.app, action.generation, slot, spawned.output_fd)
         self.output.add(spawned.output_fd, action.app, spawned.pid)
-        self.selector.register(spawned.output_fd, selectors.EVENT_READ)
         runtime.pool.spawned(spawned.pid, action.generation, now)
-
-    def _master_fds(self) -> list[int]:
-        fds = [*self.listeners.filenos(), *self.output.pipes, *(w.fileno() for w in self.watchers)]
-        for endpoint in self.endpoints:
-            fds.extend(endpoint.filenos())
-        if self.notifier is not None and (notify_fd := self.notifier.fileno()) is not None:
-            fds.append(notify_fd)
-        if self.control is not None:
-            fds.extend(self.control.filenos())
-        selector_fd = getattr(self.selector, "fileno", None)
-        if selector_fd is not None:
-            fds.append(selector_fd())
-        if self.wakeup is not None:
-            fds.append(self.wakeup.fileno())
-        return fds
 
     def _send(self, pid: int, sig: int) -> None:
         if pid in self.workers:
@@ -407,11 +416,18 @@ class Arbiter:
             commands = self.display.read_commands(list(self.apps))
         except EOFError:
             # The dashboard's terminal went away: nobody can see or steer this master any more.
-            self.selector.unregister(fd)
+            self.reactor.forget(fd)
             logger.warning("The dashboard's terminal is gone: stopping.")
             commands = [Stop(now=False)]
         for command in commands:
+            self._execute_contained(command, "dashboard key")
+
+    def _execute_contained(self, command: Command, source: str) -> None:
+        """Carry out a command whose failure must not lose the ones after it (a TERM after a HUP)."""
+        try:
             self.execute(command)
+        except Exception as error:
+            self._step_failed(f"{source} {type(command).__name__.lower()}", error)
 
     def _signals(self) -> None:
         assert self.wakeup is not None  # noqa: S101
@@ -420,7 +436,7 @@ class Arbiter:
             if signum == signal.SIGINT:
                 self.interrupted = True
             if command is not None:
-                self.execute(command)
+                self._execute_contained(command, "signal")
 
     def execute(self, command: Command) -> object:
         """Carry out one command from a signal, the control socket or the dashboard."""
@@ -438,8 +454,8 @@ class Arbiter:
             self.apps[command.app].pool.scale(command.workers)
             return None
         if isinstance(command, ReopenLogs):
-            if isinstance(self.sink, PlainLog):
-                self.sink.reopen()
+            self._restore_control_socket()
+            self.sink.reopen()
             logger.info("Log files closed: each reopens at its next line.")
             return None
         if isinstance(command, Status):
@@ -455,8 +471,21 @@ class Arbiter:
         for runtime in self.apps.values():
             runtime.pool.stop(immediate=command.now)
 
+    def _restore_control_socket(self) -> None:
+        """SIGHUP and USR1 bind the control socket again when its file was removed."""
+        if self.control is None:
+            return
+        try:
+            if self.control.restore():
+                logger.warning("The control socket %s had been removed: bound again.", self.control.path)
+        except (BindError, OSError) as error:
+            logger.error(
+                "The control socket %s had been removed and cannot be bound again: %s", self.control.path, error
+            )
+
     def _reload(self, command: Reload) -> str | None:
         """Re-read the file; roll kept apps to a new generation. Returns an error message or None."""
+        self._restore_control_socket()
         if self.stopping:
             return "stopping: not reloading"
         try:
@@ -478,18 +507,16 @@ class Arbiter:
             self.apps[name].pool.stop()
         for name in plan.added:
             self._add_app(name, apps[name])
-        for name in plan.kept:
-            if command.app in (None, name):
-                runtime = self.apps[name]
-                runtime.pool.reload(Limits.of(apps[name], new.server))
-                runtime.generations[runtime.pool.generation] = apps[name]
-                self._route_log(name, apps[name])
-        self._record("", EventKind.RELOAD, f"reload: {_describe(plan.added, plan.removed, plan.kept)}")
+        rolled = tuple(name for name in plan.kept if command.app in (None, name))
+        for name in rolled:
+            runtime = self.apps[name]
+            runtime.pool.reload(Limits.of(apps[name], new.server))
+            runtime.generations[runtime.pool.generation] = apps[name]
+            self._route_log(name, apps[name])
+        self._record("", EventKind.RELOAD, f"reload: {_describe(plan.added, plan.removed, rolled)}")
         if self.notifier is not None and self.notifier.enabled:
             self.notifier.reloading()
-            self.reload_targets = {
-                name: rt.pool.generation for name, rt in self.apps.items() if command.app in (None, name)
-            }
+            self.systemd_reload = self._pending(None, command)
         return None
 
     def _add_app(self, name: str, app: AppConfig) -> None:
@@ -509,9 +536,9 @@ class Arbiter:
             )
 
     def _watch(self, spec: WatchSpec) -> None:
-        watcher = Watcher(spec, close_in_child=self._master_fds())
+        watcher = Watcher(spec)
         self.watchers.append(watcher)
-        self.selector.register(watcher.fileno(), selectors.EVENT_READ, watcher)
+        self.reactor.watch(watcher.fileno(), READ, lambda _: self._changed(watcher), name=f"watcher {spec.name}")
         what = f"{spec.name}'s files" if spec.name else "the configuration file"
         logger.info("Watching %s: %s", what, ", ".join(spec.paths))
 
@@ -519,7 +546,7 @@ class Arbiter:
         """Files a watcher looks at changed: roll its app (or reload the file) as SIGHUP would."""
         paths = watcher.read()
         if paths is None:
-            self.selector.unregister(watcher.fileno())
+            self.reactor.forget(watcher.fileno())
             self.watchers.remove(watcher)
             logger.warning("The watcher of %s stopped; changes are no longer noticed.", watcher.spec.name or "the file")
             return
@@ -533,8 +560,7 @@ class Arbiter:
         self.execute(Reload(name or None))
 
     def _route_log(self, name: str, app: AppConfig) -> None:
-        if isinstance(self.sink, PlainLog):
-            self.sink.set_log_file(name, app.log_file)
+        self.sink.set_log_file(name, app.log_file)
 
     def _close_unused_listeners(self) -> None:
         needed: set[Bind] = set(binds_of(self.file)) | self.listeners.inherited
@@ -543,6 +569,7 @@ class Arbiter:
         self.listeners.keep_only(needed)
         for name in [n for n, rt in self.apps.items() if rt.pool.stopped and n not in self.file.apps]:
             del self.apps[name]
+            self.sink.set_log_file(name, None)
 
     # --- status and the control socket ---------------------------------------------------
 
@@ -555,10 +582,12 @@ class Arbiter:
         if server.health_bind is not None:
             routes.setdefault(server.health_bind, {}).update({"/livez": self._livez, "/readyz": self._readyz})
         for bind, table in routes.items():
-            endpoint = HttpEndpoint(bind, table)
+            endpoint = HttpEndpoint(bind, table, self.reactor, budget=self.fd_budget)
             self.endpoints.append(endpoint)
-            self.selector.register(endpoint.fileno(), selectors.EVENT_READ, endpoint)
             logger.info("Serving %s on %s", " ".join(sorted(table)), bind)
+
+    def _side_servers(self) -> list[SideServer]:
+        return [*self.endpoints, *([self.control] if self.control is not None else [])]
 
     def _metrics(self) -> tuple[int, str, bytes]:
         return 200, prometheus.CONTENT_TYPE, prometheus.exposition(self.snapshot())
@@ -593,25 +622,18 @@ class Arbiter:
             events=self.events,
         )
 
-    def _accept_control(self) -> None:
-        assert self.control is not None  # noqa: S101
-        client = self.control.accept()
-        if client is not None:
-            self.selector.register(client.fileno(), selectors.EVENT_READ, client)
-
-    def _control_request(self, client: ControlClient) -> None:
+    def _control_request(self, client: ControlClient, command: Command) -> None:
+        """A whole request arrived on the control socket (bad ones are answered by the server itself)."""
         control = self.control
-        assert control is not None  # noqa: S101
-        outcome = control.read(client)
-        if outcome is None:
-            return
-        self.selector.unregister(client.fileno())
-        if isinstance(outcome, Reply):
-            control.reply(client, outcome)
-        elif isinstance(outcome, Reload):
-            self._start_reload(outcome, client)
+        assert control is not None  # noqa: S101 - the server calling back exists
+        if isinstance(command, Reload):
+            self._start_reload(command, client)
         else:
-            control.reply(client, self._answer(outcome))
+            control.reply(client, self._answer(command))
+
+    def _reload_client_gone(self, client: ControlClient) -> None:
+        """A `serve reload` client hung up before its answer: the reload goes on, its reply has nowhere to go."""
+        self.pending_reloads = [pending for pending in self.pending_reloads if pending.client is not client]
 
     def _start_reload(self, command: Reload, client: ControlClient) -> None:
         """A reload that starts keeps its client until the new generations are ready or abandoned."""
@@ -623,12 +645,20 @@ class Arbiter:
         if error is not None:
             self.control.reply(client, Reply.failure(error))
             return
+        self.pending_reloads.append(self._pending(client, command))
+        self.control.hold(client)  # answered by _answer_reloads, within the reload's own bound
+
+    def _pending(self, client: ControlClient | None, command: Reload) -> PendingReload:
+        """What a reload just started waits for: every targeted app still in the file, at its new generation."""
         targets = {
             name: runtime.pool.generation
             for name, runtime in self.apps.items()
-            if command.app in (None, name) and not runtime.pool.stopped
+            if command.app in (None, name) and name in self.file.apps and not runtime.pool.stopped
         }
-        self.pending_reloads.append(PendingReload(client, targets))
+        restarts = {name: self.apps[name].pool.restarts for name in targets}
+        now = time.monotonic()
+        due = self.file.server.startup_timeout + RELOAD_ANSWER_GRACE_S
+        return PendingReload(client, targets, restarts, now, now + due)
 
     def _answer(self, command: Command) -> Reply:
         if isinstance(command, Status):
@@ -639,15 +669,22 @@ class Arbiter:
         return Reply.success()
 
     def _answer_reloads(self) -> None:
+        now = time.monotonic()
         for pending in list(self.pending_reloads):
-            outcome = self._reload_outcome(pending.targets)
-            if outcome is not None and self.control is not None:
+            outcome = self._reload_outcome(pending, now)
+            if outcome is not None and self.control is not None and pending.client is not None:
                 self.pending_reloads.remove(pending)
                 self.control.reply(pending.client, outcome)
 
-    def _reload_outcome(self, targets: dict[str, int]) -> Reply | None:
-        failed = []
-        for name, generation in targets.items():
+    def _reload_outcome(self, pending: PendingReload, now: float) -> Reply | None:
+        """Success once every target runs its new generation at full strength; else each app's reason.
+
+        Never later than `pending.deadline`: an app that was never ready has no generation
+        to fall back to, so its reload is not abandoned; it is reported as it stands
+        instead, as soon as one of its new workers fails, or RELOAD_NEVER_READY_WAIT_S on.
+        """
+        failed, rolling = [], []
+        for name, generation in pending.targets.items():
             runtime = self.apps.get(name)
             if runtime is None or runtime.pool.stopped:
                 failed.append(f"{name}: stopped")
@@ -657,37 +694,70 @@ class Arbiter:
                 failed.append(f"{name}: {pool.last_error or 'the new generation was abandoned'}")
                 continue
             ready = sum(1 for w in pool.workers() if w.generation == generation and w.state == WorkerState.READY)
-            if ready < pool.desired:
-                return None  # still rolling
+            if ready >= pool.desired:
+                continue
+            if pool.restarts > pending.restarts[name]:
+                failed.append(f"{name}: not ready: {pool.last_error or 'a new worker failed'} (still retrying)")
+            elif not runtime.ever_ready and now >= pending.started + RELOAD_NEVER_READY_WAIT_S:
+                why = pool.last_error or "its workers are still starting"
+                failed.append(f"{name}: has never been ready; generation {generation} is starting ({why})")
+            elif now >= pending.deadline:
+                why = pool.last_error or "its workers are still starting"
+                failed.append(f"{name}: {ready} of {pool.desired} workers of generation {generation} ready: {why}")
+            else:
+                rolling.append(name)
+        if rolling:
+            return None  # still rolling, and within the bound
         if failed:
             return Reply.failure("reload failed: " + "; ".join(failed))
-        return Reply.success(targets)
+        return Reply.success(pending.targets)
 
     # --- the end -------------------------------------------------------------------------
 
+    def _drain_all(self, timeout: float) -> None:
+        """Outside the loop: SIGTERM every worker and reap them for up to `timeout` seconds."""
+        for pid in list(self.workers):
+            self._send(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.workers and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                self.workers.pop(pid, None)
+            else:
+                time.sleep(0.05)  # no loop to wait in any more: poll the children
+
     def _shut(self) -> None:
+        # Normally every worker has exited by now; these are the ones a failure left behind.
         for pid in list(self.workers):
             self._send(pid, signal.SIGKILL)
         for pid in list(self.workers):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-        self.output.close_all()
+        self.output.close_all()  # what each pipe holds now, without waiting
         if self.control is not None:
             for pending in self.pending_reloads:
-                self.control.reply(pending.client, Reply.failure("the master stopped before the reload finished"))
+                if pending.client is not None:
+                    self.control.reply(pending.client, Reply.failure("the master stopped before the reload finished"))
             self.control.close()
         for endpoint in self.endpoints:
             endpoint.close()
         if self.notifier is not None:
             self.notifier.close()
         for watcher in self.watchers:
+            self.reactor.forget(watcher.fileno())
             watcher.stop()
         self.listeners.close_all()
-        self.selector.close()
+        self.sink.attach(None)
+        self.reactor.close_selector()
         if self.table is not None:
             self.table.close()
         self._remove_pid_file()
         logger.info("Master %d stopped.", os.getpid())
+        if self.owns_sink:
+            self.sink.close()
 
     def _write_pid_file(self) -> None:
         path = self.file.server.pid_file
@@ -702,7 +772,9 @@ class Arbiter:
                 os.unlink(path)
 
 
-_WARNING_KINDS = frozenset((EventKind.CRASH, EventKind.RELOAD_FAILED, EventKind.CONFIG_ERROR, EventKind.HEALTH_KILL))
+_WARNING_KINDS = frozenset(
+    (EventKind.CRASH, EventKind.RELOAD_FAILED, EventKind.CONFIG_ERROR, EventKind.HEALTH_KILL, EventKind.MASTER_ERROR)
+)
 
 
 def _describe(added: tuple[str, ...], removed: tuple[str, ...], kept: tuple[str, ...]) -> str:
@@ -730,7 +802,7 @@ def preloaded(app: AppConfig) -> AppConfig:
 
 
 def run_master(
-    serve_file: ServeFile, *, display: Display | None = None, sink: LineSink | None = None, from_file: bool = True
+    serve_file: ServeFile, *, display: Display | None = None, sink: PlainLog | None = None, from_file: bool = True
 ) -> int:
     """`serve up`: supervise every app of `serve_file` until stopped; returns the exit code.
 

@@ -1,95 +1,138 @@
 """The master's control socket: `serve status|reload|scale|stop` talk to the running master here.
 
-May import: control, sockets, errors, the standard library.
+May import: control, sockets, errors, master/fdbudget, master/reactor, the standard library.
 
 A unix socket (mode 0600: only the master's user may steer it). Each client connection
-carries one JSON request line and gets one JSON reply line (supervisor/control.py). Reading
-is non-blocking from the master's loop; a reply is written with a short timeout so a stuck
-client cannot stall the loop for long. A reload's reply is held until the new generation is
-ready or abandoned, so `serve reload` can say which.
+carries one JSON request line and gets one JSON reply line (supervisor/control.py). The
+socket and its clients are watched by the master's loop (a `Watch`); a request is read as
+it arrives and handed to the arbiter's `on_request`, which answers with `reply` at once or
+later; the reply is written as the client takes it, then the connection is closed.
+
+A reload's reply waits until the new generation is ready or abandoned, so `serve reload` can
+say which: the arbiter `hold`s that client, which exempts it from REPLY_TIMEOUT_S (the
+arbiter answers within its own bound). A held client that hangs up is closed and reported
+to `on_gone`. The control socket has its own cap and a smaller descriptor reserve than the
+HTTP endpoints, so probes can neither crowd nor starve it (fdbudget.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from dataclasses import dataclass, field
+import logging
+import os
+import time
+from collections.abc import Callable
 
 from supervisor import sockets
-from supervisor.control import MAX_LINE_BYTES, Command, MessageError, Reply, decode_request, encode_reply
+from supervisor.control import Command, MessageError, Reply, decode_request, encode_reply
+from supervisor.master.fdbudget import FdBudget
+from supervisor.master.reactor import Watch
+from supervisor.master.side_server import SideClient, SideServer
 
-REPLY_TIMEOUT_S = 2.0
+logger = logging.getLogger("serve.error")
+
 SOCKET_MODE = 0o600
+MAX_REQUEST_BYTES = 65536  # a request is a few dozen bytes; the reply line may be far longer
+REQUEST_TIMEOUT_S = 5.0
+REPLY_TIMEOUT_S = 5.0  # for the reply to be given (unless held) and, again, to be read
+CLIENT_CAP = 32  # `serve top` holds none open between polls; more wait in the backlog
+DESCRIPTOR_RESERVE = 8  # below the HTTP endpoints' reserve: the operator can still reach the master
+BACKLOG = 16
+
+# One accepted connection, until its reply is written.
+ControlClient = SideClient
 
 
-@dataclass
-class ControlClient:
-    """One accepted connection, until its reply is written."""
-
-    sock: socket.socket
-    received: bytearray = field(default_factory=bytearray)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-
-class ControlServer:
+class ControlServer(SideServer):
     """Owns the listening control socket and its client connections."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        watch: Watch,
+        on_request: Callable[[ControlClient, Command], None],
+        *,
+        on_gone: Callable[[ControlClient], None] | None = None,
+        budget: FdBudget | None = None,
+        cap: int = CLIENT_CAP,
+        reserve: int = DESCRIPTOR_RESERVE,
+        request_timeout: float = REQUEST_TIMEOUT_S,
+        reply_timeout: float = REPLY_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
-        self.sock = sockets.bind_unix(path, backlog=16, mode=SOCKET_MODE)
-        self.sock.setblocking(False)
-        self.clients: dict[int, ControlClient] = {}
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def filenos(self) -> list[int]:
-        """Every descriptor of the control socket, for a forked child to close."""
-        return [self.sock.fileno(), *self.clients]
-
-    def accept(self) -> ControlClient | None:
-        try:
-            conn, _ = self.sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return None
-        conn.setblocking(False)
-        client = ControlClient(conn)
-        self.clients[client.fileno()] = client
-        return client
-
-    def read(self, client: ControlClient) -> Command | Reply | None:
-        """A complete request (a Command), a Reply to send at once (bad request), or None (need more)."""
-        try:
-            data = client.sock.recv(65536)
-        except BlockingIOError:
-            return None
-        except OSError:
-            data = b""
-        if not data:
-            return Reply.failure("the connection closed before a whole request arrived")
-        client.received += data
-        if b"\n" not in client.received:
-            if len(client.received) > MAX_LINE_BYTES:
-                return Reply.failure("request too long")
-            return None
-        line = bytes(client.received.split(b"\n", 1)[0])
-        try:
-            return decode_request(line)
-        except MessageError as error:
-            return Reply.failure(str(error))
+        self.on_request = on_request
+        self.on_gone = on_gone
+        self._farewell = encode_reply(Reply.failure("the master is exiting"))
+        super().__init__(
+            sockets.bind_unix(path, backlog=BACKLOG, mode=SOCKET_MODE),
+            watch,
+            name=f"control socket {path}",
+            cap=cap,
+            reserve=reserve,
+            budget=budget,
+            request_bytes=MAX_REQUEST_BYTES,
+            request_timeout=request_timeout,
+            reply_timeout=reply_timeout,
+            clock=clock,
+        )
 
     def reply(self, client: ControlClient, reply: Reply) -> None:
-        """Write the reply and close the connection."""
-        self.clients.pop(client.fileno(), None)
-        with contextlib.suppress(OSError):  # the client left: nothing to tell
-            client.sock.settimeout(REPLY_TIMEOUT_S)
-            client.sock.sendall(encode_reply(reply))
-        client.sock.close()
+        """Write the reply without blocking, then close; nothing happens if the client is gone or answered."""
+        try:
+            line = encode_reply(reply)
+        except TypeError:  # a result that is not JSON: the master's bug, told to the client rather than lost
+            logger.exception("A control-socket reply could not be encoded: %r", reply)
+            line = encode_reply(Reply.failure("the master could not encode its reply (see its log)"))
+        self._send(client, line, self.clock())
 
-    def close(self) -> None:
-        for client in list(self.clients.values()):
-            self.reply(client, Reply.failure("the master is exiting"))
-        self.sock.close()
+    def hold(self, client: ControlClient) -> None:
+        """Keep `client` waiting for its reply beyond REPLY_TIMEOUT_S: the arbiter answers it within its own bound."""
+        if not client.closed and client.outgoing is None:
+            client.held = True
+            client.deadline = None
+
+    def restore(self) -> bool:
+        """Bind the socket file again if it was removed (a tmp cleaner, a stray `rm`); True if it was.
+
+        Clients already connected, a `serve reload` waiting for its answer among them, stay.
+
+        Raises:
+            BindError: the path cannot be bound (the caller logs it; the old socket serves on, unreachable).
+        """
+        if os.path.exists(self.path):
+            return False
+        self.replace_listener(sockets.bind_unix(self.path, backlog=BACKLOG, mode=SOCKET_MODE))
+        return True
+
+    def close(self, reason: str = "the master is exiting") -> None:
+        """Tell every client still waiting why it gets no answer, close them and the socket, remove its file."""
+        self._farewell = encode_reply(Reply.failure(reason))
+        self.shut()
         sockets.unlink(self.path)
+
+    def _received(self, client: SideClient, now: float) -> None:
+        if b"\n" not in client.received:
+            if len(client.received) > MAX_REQUEST_BYTES:
+                self.reply(client, Reply.failure(f"request too long (over {MAX_REQUEST_BYTES} bytes)"))
+            return
+        line = bytes(client.received.split(b"\n", 1)[0])
+        try:
+            command = decode_request(line)
+        except MessageError as error:
+            self.reply(client, Reply.failure(str(error)))
+            return
+        # The whole request is in: from now on the client has REPLY_TIMEOUT_S to be answered
+        # (unless held), and is read only to notice it hanging up.
+        client.complete = True
+        client.deadline = now + self.reply_timeout
+        self.on_request(client, command)
+
+    def _refusal(self) -> bytes:
+        return encode_reply(Reply.failure("the master is short of file descriptors; try again shortly"))
+
+    def _last_words(self, client: SideClient) -> bytes:
+        return self._farewell
+
+    def _left(self, client: SideClient) -> None:
+        if client.held and self.on_gone is not None:
+            self.on_gone(client)

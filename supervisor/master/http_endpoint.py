@@ -1,134 +1,110 @@
 """A tiny HTTP responder inside the master's loop: /metrics, /livez, /readyz.
 
-May import: config/, sockets, the standard library.
+May import: config/, sockets, master/fdbudget, master/reactor, the standard library.
 
 The master is single-threaded and forks, so these endpoints are not a server of their own:
-the listening socket sits in the master's selector, and each connection is read without
-blocking, answered from the master's current state, and closed (one request per
-connection, `Connection: close`). A slow or silent client costs a file descriptor until
-REQUEST_TIMEOUT_S, never a stall of the loop. The probes and scrapers that call these
-(Prometheus, kubelet) are on a trusted network by configuration, not on the app's port.
+the listening socket and each connection are watched by the master's loop (a `Watch`), a
+request head is read as it arrives, answered from the master's current state, and the
+connection closed (one request per connection, `Connection: close`). The reply is written
+as the client takes it. side_server.SideServer bounds what a client may cost: REQUEST_TIMEOUT_S
+to send its request, REPLY_TIMEOUT_S to read its reply, CLIENT_CAP clients at once, and none
+accepted while fewer than DESCRIPTOR_RESERVE descriptors remain. The probes and scrapers that
+call these (Prometheus, kubelet) are on a trusted network by configuration, not the app's port.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 
 from supervisor import sockets
 from supervisor.config.convert import Bind, UnixBind
+from supervisor.master.fdbudget import FdBudget
+from supervisor.master.reactor import Watch
+from supervisor.master.side_server import SideClient, SideServer
 
 MAX_REQUEST_BYTES = 8192
 REQUEST_TIMEOUT_S = 5.0
-WRITE_TIMEOUT_S = 2.0
+REPLY_TIMEOUT_S = 5.0  # a /metrics page is some kilobytes: a scraper that reads takes it at once
+CLIENT_CAP = 64  # per endpoint; more wait in the backlog until one leaves
+DESCRIPTOR_RESERVE = 32  # left for forking workers (a pipe each) and for the control socket
+BACKLOG = 64
 
 # path -> (status, content type, body)
 Route = Callable[[], tuple[int, str, bytes]]
 
 
-@dataclass
-class _Client:
-    sock: socket.socket
-    since: float
-    received: bytearray = field(default_factory=bytearray)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-
-class HttpEndpoint:
+class HttpEndpoint(SideServer):
     """Answers GET (and HEAD) for a fixed set of paths on one listening socket."""
 
-    def __init__(self, bind: Bind, routes: dict[str, Route]) -> None:
+    def __init__(
+        self,
+        bind: Bind,
+        routes: dict[str, Route],
+        watch: Watch,
+        *,
+        budget: FdBudget | None = None,
+        cap: int = CLIENT_CAP,
+        reserve: int = DESCRIPTOR_RESERVE,
+        request_timeout: float = REQUEST_TIMEOUT_S,
+        reply_timeout: float = REPLY_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.bind = bind
         self.routes = routes
-        self.sock = sockets.open_listener(bind, backlog=64)
-        self.sock.setblocking(False)
-        self.clients: dict[int, _Client] = {}
+        super().__init__(
+            sockets.open_listener(bind, backlog=BACKLOG),
+            watch,
+            name=f"endpoint {bind} ({' '.join(sorted(routes))})",
+            cap=cap,
+            reserve=reserve,
+            budget=budget,
+            request_bytes=MAX_REQUEST_BYTES,
+            request_timeout=request_timeout,
+            reply_timeout=reply_timeout,
+            clock=clock,
+        )
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
+    def close(self) -> None:
+        """Close every client and the listening socket; remove a unix socket's file."""
+        self.shut()
+        if isinstance(self.bind, UnixBind):
+            sockets.unlink(self.bind.path)
 
-    def filenos(self) -> list[int]:
-        return [self.sock.fileno(), *self.clients]
-
-    def accept(self) -> _Client | None:
-        try:
-            conn, _ = self.sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return None
-        conn.setblocking(False)
-        client = _Client(conn, time.monotonic())
-        self.clients[client.fileno()] = client
-        return client
-
-    def read(self, client: _Client) -> bool:
-        """Read what arrived; answer and close once the head is whole. True when the client is done."""
-        try:
-            data = client.sock.recv(MAX_REQUEST_BYTES)
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""
-        if not data:
-            self._close(client)
-            return True
-        client.received += data
-        if b"\r\n\r\n" not in client.received and b"\n\n" not in client.received:
-            if len(client.received) > MAX_REQUEST_BYTES:
-                self._answer(client, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "text/plain", b"too large\n")
-                return True
-            return False
-        self._respond(client)
-        return True
-
-    def expire(self, now: float) -> list[int]:
-        """Close clients that never sent a whole request; return their descriptors."""
-        stale = [fd for fd, client in self.clients.items() if now - client.since > REQUEST_TIMEOUT_S]
-        for fd in stale:
-            self._close(self.clients[fd])
-        return stale
-
-    def _respond(self, client: _Client) -> None:
-        request_line = bytes(client.received.split(b"\n", 1)[0]).decode("latin-1").strip()
-        parts = request_line.split()
-        if len(parts) != 3 or parts[0] not in ("GET", "HEAD"):
-            self._answer(client, HTTPStatus.METHOD_NOT_ALLOWED, "text/plain", b"GET only\n")
+    def _received(self, client: SideClient, now: float) -> None:
+        head = client.received
+        if b"\r\n\r\n" not in head and b"\n\n" not in head:
+            if len(head) > MAX_REQUEST_BYTES:
+                self._send(
+                    client, _response(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "text/plain", b"too large\n"), now
+                )
             return
+        self._send(client, self._respond(bytes(head)), now)
+
+    def _respond(self, head: bytes) -> bytes:
+        parts = head.split(b"\n", 1)[0].decode("latin-1").split()
+        if len(parts) != 3 or parts[0] not in ("GET", "HEAD"):
+            # RFC 9110 §15.5.6: a 405 names the methods that are allowed
+            return _response(HTTPStatus.METHOD_NOT_ALLOWED, "text/plain", b"GET only\n", headers="allow: GET, HEAD\r\n")
         route = self.routes.get(parts[1].split("?", 1)[0])
         if route is None:
             known = " ".join(sorted(self.routes))
-            self._answer(client, HTTPStatus.NOT_FOUND, "text/plain", f"not found; try {known}\n".encode())
-            return
+            return _response(HTTPStatus.NOT_FOUND, "text/plain", f"not found; try {known}\n".encode())
         status, content_type, body = route()
-        self._answer(client, status, content_type, b"" if parts[0] == "HEAD" else body, length=len(body))
+        if parts[0] == "HEAD":
+            return _response(status, content_type, b"", length=len(body))
+        return _response(status, content_type, body)
 
-    def _answer(
-        self, client: _Client, status: int, content_type: str, body: bytes, *, length: int | None = None
-    ) -> None:
-        phrase = HTTPStatus(status).phrase
-        head = (
-            f"HTTP/1.1 {status} {phrase}\r\ndate: {formatdate(usegmt=True)}\r\nserver: serve\r\n"
-            f"content-type: {content_type}\r\ncontent-length: {len(body) if length is None else length}\r\n"
-            "connection: close\r\n\r\n"
-        ).encode("latin-1")
-        with contextlib.suppress(OSError):  # the client left: nothing to tell
-            client.sock.settimeout(WRITE_TIMEOUT_S)
-            client.sock.sendall(head + body)
-        self._close(client)
+    def _refusal(self) -> bytes:
+        return _response(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"the master is short of file descriptors\n")
 
-    def _close(self, client: _Client) -> None:
-        self.clients.pop(client.fileno(), None)
-        client.sock.close()
 
-    def close(self) -> None:
-        for client in list(self.clients.values()):
-            self._close(client)
-        self.sock.close()
-        if isinstance(self.bind, UnixBind):
-            sockets.unlink(self.bind.path)
+def _response(status: int, content_type: str, body: bytes, *, length: int | None = None, headers: str = "") -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ndate: {formatdate(usegmt=True)}\r\nserver: serve\r\n"
+        f"content-type: {content_type}\r\ncontent-length: {len(body) if length is None else length}\r\n"
+        f"{headers}connection: close\r\n\r\n"
+    ).encode("latin-1")
+    return head + body

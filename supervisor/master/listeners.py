@@ -3,7 +3,14 @@
 May import: config/, sockets, errors, the standard library.
 
 A socket stays open while any app of any live generation binds that address, so a client
-never meets a refused connection while the address is configured. Only unix socket files
+never meets a refused connection while the address is configured and served. The master
+binds but does not listen: the first worker that starts serving an address calls listen
+(its event loop does, in create_server), so an app that has never been ready refuses
+connections instead of leaving them hanging in an accept queue nobody reads; once
+listening, the socket listens for good, across reloads and restarts of its workers.
+
+A unix socket file someone removed (a tmp cleaner, an operator) leaves its socket alive
+but unreachable; `ensure`, called on every reload, binds that path again. Only unix socket files
 the master created are removed on close; an inherited socket is not ours to unlink.
 
 systemd socket activation: when LISTEN_PID is this process, the LISTEN_FDS descriptors
@@ -32,6 +39,7 @@ class Listeners:
         self.open: dict[Bind, socket.socket] = {}
         self.inherited: set[Bind] = set()  # adopted from systemd: never unlinked
         self.named: dict[str, list[Bind]] = {}  # LISTEN_FDNAMES name -> its sockets' addresses
+        self.inodes: dict[Bind, int] = {}  # unix socket file bound here -> its inode, to notice it went
 
     def inherit_systemd(self, environ: MutableMapping[str, str]) -> int:
         """Adopt the sockets systemd passed to this process; return how many.
@@ -70,8 +78,14 @@ class Listeners:
         opened: list[Bind] = []
         try:
             for bind in binds:
+                if bind in self.open and self._vanished(bind):
+                    self.close([bind])  # workers keep their own copies; new ones get the new socket
                 if bind not in self.open:
-                    self.open[bind] = sockets.open_listener(bind, backlog=backlog or self.backlog, uds_mode=uds_mode)
+                    self.open[bind] = sockets.open_listener(
+                        bind, backlog=backlog or self.backlog, uds_mode=uds_mode, listen=False
+                    )
+                    if isinstance(bind, UnixBind):
+                        self.inodes[bind] = os.stat(bind.path).st_ino
                     opened.append(bind)
         except BaseException:
             self.close(opened)
@@ -91,8 +105,9 @@ class Listeners:
             if sock is None:
                 continue
             sock.close()
-            if isinstance(bind, UnixBind) and bind not in self.inherited:
-                sockets.unlink(bind.path)
+            inode = self.inodes.pop(bind, None)
+            if isinstance(bind, UnixBind) and bind not in self.inherited and inode == _inode(bind.path):
+                sockets.unlink(bind.path)  # only the file bound here, not one that replaced it
             self.inherited.discard(bind)
 
     def keep_only(self, needed: Iterable[Bind]) -> list[Bind]:
@@ -104,6 +119,18 @@ class Listeners:
 
     def close_all(self) -> None:
         self.close(list(self.open))
+
+    def _vanished(self, bind: Bind) -> bool:
+        """A unix socket file bound here that is gone, or replaced by another file."""
+        inode = self.inodes.get(bind)
+        return inode is not None and isinstance(bind, UnixBind) and _inode(bind.path) != inode
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def address_of(sock: socket.socket) -> Bind:

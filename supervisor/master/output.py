@@ -1,25 +1,38 @@
 """Worker output: each worker's stdout and stderr arrive on one pipe; the master turns them into lines.
 
-May import: the standard library.
+May import: master/outlets.py, master/reactor.py and the standard library.
 
 A line is delivered as (app, pid, text) to a sink: the plain-log writer below prefixes it
 (`api[1234] ...`) on the master's stderr and appends it to the app's `log_file`; the
 dashboard keeps the latest ones in its log pane. A worker that writes without newlines
 cannot make the master buffer without bound: past MAX_LINE_BYTES the text is cut into lines.
+
+A pipe is read only when the loop says it is readable, and stays watched until its end of
+file, which can come long after the worker was reaped: a helper process the app started
+inherits the pipe and holds it open. Every destination is an `Outlet` (master/outlets.py):
+a stalled or failed one costs dropped, counted lines, never a wait.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import sys
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+
+from supervisor.master.outlets import CLOSE_WAIT_S, Outlet, open_file, open_stream
+from supervisor.master.reactor import READ, Watch
+
+logger = logging.getLogger("serve.error")
 
 MAX_LINE_BYTES = 16384
 READ_BYTES = 65536
+# When a worker is reaped its pipe is read until empty, but no further than this: a helper
+# process still writing into it must not keep the loop here (the rest comes as it is readable).
+READS_AT_EXIT = 16
 
 LineSink = Callable[[str, int, str], None]
 
@@ -32,27 +45,59 @@ class _Pipe:
 
 
 class OutputRouter:
-    """Owns the read ends of the workers' pipes until each is drained and closed."""
+    """Owns the read ends of the workers' pipes, each watched for READ until its end of file."""
 
-    def __init__(self, sink: LineSink) -> None:
+    def __init__(self, sink: LineSink, watch: Watch) -> None:
         self.sink = sink
+        self.watch = watch
         self.pipes: dict[int, _Pipe] = {}
 
     def add(self, fd: int, app: str, pid: int) -> None:
-        """Start reading a worker's pipe (already non-blocking)."""
+        """Start watching a new worker's pipe (its read end, already non-blocking); it is ours to close."""
         self.pipes[fd] = _Pipe(app, pid)
+        self.watch.watch(
+            fd,
+            READ,
+            functools.partial(self._readable, fd),
+            name=f"the output of {app}[{pid}]",
+            on_error=functools.partial(self._finish, fd),
+        )
 
-    def read(self, fd: int) -> bool:
-        """Read what is available; return False once the worker closed its end (fd closed here)."""
-        pipe = self.pipes[fd]
+    def worker_exited(self, fd: int) -> None:
+        """The worker was reaped: deliver what its pipe holds now, without waiting for more.
+
+        At end of file the pipe is closed; otherwise it stays watched until then.
+        """
+        for _ in range(READS_AT_EXIT):
+            if not self._read(fd):
+                return
+
+    def filenos(self) -> list[int]:
+        """The pipes still open (for a forked child to close)."""
+        return list(self.pipes)
+
+    def close_all(self) -> None:
+        """At shutdown: deliver what each pipe holds now, then close them all."""
+        for fd in list(self.pipes):
+            self.worker_exited(fd)
+            self._finish(fd)
+
+    def _readable(self, fd: int, events: int) -> None:
+        self._read(fd)
+
+    def _read(self, fd: int) -> bool:
+        """One non-blocking read; False when nothing more is there now (it would block, or end of file)."""
+        pipe = self.pipes.get(fd)
+        if pipe is None:
+            return False
         try:
             data = os.read(fd, READ_BYTES)
         except BlockingIOError:
-            return True
+            return False
         except OSError:
             data = b""
         if not data:
-            self.close(fd)
+            self._finish(fd)
             return False
         pipe.partial += data
         *lines, rest = pipe.partial.split(b"\n")
@@ -64,67 +109,104 @@ class OutputRouter:
             self.sink(pipe.app, pipe.pid, line.decode("utf-8", "replace").rstrip("\r"))
         return True
 
-    def close(self, fd: int) -> None:
-        """Deliver a last unterminated line, if any, and close the pipe."""
+    def _finish(self, fd: int) -> None:
+        """Deliver a last unterminated line, if any; forget the pipe, then close it."""
         pipe = self.pipes.pop(fd, None)
         if pipe is None:
             return
+        self.watch.close(fd)
         if pipe.partial:
             self.sink(pipe.app, pipe.pid, pipe.partial.decode("utf-8", "replace"))
-        os.close(fd)
-
-    def close_all(self) -> None:
-        for fd in list(self.pipes):
-            while self.read(fd):
-                pass
-        self.pipes.clear()
 
 
 RECENT_LINES = 500
 
 
 class PlainLog:
-    """Where worker lines go: `app[pid] text` on a stream (stderr; none under the dashboard),
-    into the app's log file when it has one, and into `recent` for the dashboard's log pane."""
+    """Where worker lines go: `app[pid] text` on the master's stderr (none under the dashboard),
+    the text alone into the app's log file when it has one, and into `recent` for the dashboard's
+    log pane. Each destination is an Outlet: never waited on; stalled or failed, it drops and counts."""
 
-    def __init__(self, stream: TextIO | None = None, *, to_stream: bool = True) -> None:
-        self.stream = (stream or sys.stderr) if to_stream else None
-        self.paths: dict[str, str] = {}
-        self.files: dict[str, TextIO] = {}
+    def __init__(self, *, to_stream: bool = True, watch: Watch | None = None) -> None:
         self.recent: deque[str] = deque(maxlen=RECENT_LINES)
+        self.watch = watch
+        self.pid = os.getpid()
+        self.stderr = Outlet("stderr", open_stream, notice=self._notice, watch=watch) if to_stream else None
+        self.files: dict[str, Outlet] = {}  # app -> its log file
+        self.retired: Counter[str] = Counter()  # lines dropped by outlets no longer in use
+
+    def attach(self, watch: Watch | None) -> None:
+        """Flush stalled destinations from `watch`'s loop (the arbiter's); None before that loop closes."""
+        self.watch = watch
+        for outlet in self._outlets():
+            outlet.attach(watch)
 
     def set_log_file(self, app: str, path: str | None) -> None:
-        """Where `app`'s lines also go; None for nowhere. Takes effect on the next line."""
-        old = self.files.pop(app, None)
+        """Where `app`'s lines also go; None for nowhere. The same path again is reopened (and retried)."""
+        old = self.files.get(app)
+        if old is not None and old.name == path:
+            old.reopen()
+            return
         if old is not None:
-            old.close()
+            self._retire(self.files.pop(app))
         if path:
-            self.paths[app] = path
-        else:
-            self.paths.pop(app, None)
+            self.files[app] = Outlet(path, functools.partial(open_file, path), notice=self._notice, watch=self.watch)
 
     def reopen(self) -> None:
-        """SIGUSR1: close every log file so the next line reopens it (after logrotate moved it)."""
-        for handle in self.files.values():
-            handle.close()
-        self.files.clear()
+        """SIGUSR1: every destination reopens at its next line (after logrotate moved a file; a failed one is retried)."""
+        for outlet in self._outlets():
+            outlet.reopen()
 
     def __call__(self, app: str, pid: int, text: str) -> None:
         line = f"{app}[{pid}] {text}"
         self.recent.append(line)
-        if self.stream is not None:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        path = self.paths.get(app)
-        if path is not None:
-            handle = self.files.get(app)
-            if handle is None:
-                handle = self.files[app] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across lines
-            handle.write(text + "\n")
-            handle.flush()
+        if self.stderr is not None:
+            self.stderr.write(_encode(line))
+        outlet = self.files.get(app)
+        if outlet is not None:
+            outlet.write(_encode(text))
 
-    def close(self) -> None:
-        self.reopen()
+    def master_line(self, text: str) -> None:
+        """One of the master's own log records, formatted, onto its stderr (see logs.stderr_diverted)."""
+        if self.stderr is not None:
+            self.stderr.write(_encode(text), urgent=True)
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Lines dropped so far, by destination ("stderr" or a log file's path); only those that dropped any."""
+        counts = Counter(self.retired)
+        for outlet in self._outlets():
+            counts[outlet.name] += outlet.dropped
+        return {name: count for name, count in counts.items() if count}
+
+    def filenos(self) -> list[int]:
+        """The destinations' open descriptors (for a forked child to close)."""
+        return [fd for outlet in self._outlets() if (fd := outlet.fileno()) is not None]
+
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Write what is waiting (for up to `wait_s` seconds in all), then close every destination."""
+        self.watch = None
+        deadline = time.monotonic() + wait_s
+        for outlet in self._outlets():
+            outlet.close(max(0.0, deadline - time.monotonic()))
+
+    def _outlets(self) -> list[Outlet]:
+        return [*([self.stderr] if self.stderr is not None else []), *self.files.values()]
+
+    def _retire(self, outlet: Outlet) -> None:
+        outlet.close()
+        self.retired[outlet.name] += outlet.dropped
+
+    def _notice(self, outlet: Outlet, text: str) -> None:
+        if outlet is self.stderr:
+            # Not onto the stalled stderr itself: into the dashboard's lines; the outlet marks the gap in stderr.
+            self.recent.append(f"serve[{self.pid}] WARNING: {text}")
+        else:
+            logger.warning(text)  # wherever the master's own lines go: its stderr, or the dashboard
+
+
+def _encode(text: str) -> bytes:
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 class RecentHandler(logging.Handler):

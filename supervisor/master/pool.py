@@ -16,14 +16,21 @@ The rules (SPEC §3), each enforced in the method named:
 - Capacity (`_spawn_missing`). The app wants `desired` workers of its current generation.
   A worker counts while starting or ready, unless it is outgoing or retiring. Whenever fewer
   count, new workers are spawned at once, paced only by the crash backoff.
-- Make before break (`_retire_outgoing`). A ready worker due for retirement (its requests
-  reached max_requests plus its own jitter, or its RSS exceeds max_memory) or belonging to an
-  older generation is outgoing: it keeps serving but no longer counts, so its replacement is
-  spawned at once; it is retired (SIGTERM, drain) only when ready workers that count plus
-  outgoing ones exceed `desired`, i.e. one for one as replacements become ready. Ready
-  workers never drop below `desired` through a planned retirement. (SPEC §3 forks the
-  replacement when a worker starts retiring; forking it first and retiring the worker when
-  its replacement is ready is the stronger form of that promise.)
+- Own limits (`observe`). Each worker gets its request limit (max_requests plus its own
+  jitter, drawn here when the Spawn is made) and max_memory at fork, and stops itself there:
+  it stops accepting and drains, so what it serves stays within its limit plus one request
+  per connection it had open. Its slot shows the count (or RSS) past the limit: from then it
+  is retiring, as if retired, without a signal; its exit is planned, not a crash.
+- Make before break (`_retire_outgoing`). A ready worker nearing a limit (roster.py says
+  when: within the larger of 10 % and what it served or grew in the last 2 s) or belonging to
+  an older generation is outgoing: it keeps serving but no longer counts, so its replacement
+  is spawned at once. An older generation's worker is retired (SIGTERM, drain) when ready
+  workers that count plus outgoing ones exceed `desired`, i.e. one for one as replacements
+  become ready. A worker nearing its limit then serves on beside its replacement for up to
+  STANDBY_S, to reach its limit by itself; only a worker whose traffic slowed is retired
+  early. Ready workers never drop below `desired` through a planned retirement. (SPEC §3
+  forks the replacement when a worker starts retiring; forking it first is the stronger form
+  of that promise.)
 - Scale down (`_retire_surplus`) retires the surplus: starting workers first, newest first
   (they serve nothing yet), then the oldest ready ones, as gunicorn does: they carry the most
   heap growth and are nearest their max_requests.
@@ -32,7 +39,8 @@ The rules (SPEC §3), each enforced in the method named:
   slot flush) is healthcheck_timeout old gets SIGABRT (it dumps its stack) and SIGKILL
   kill_grace later; its replacement is spawned at once. A starting worker not ready after
   startup_timeout is killed the same way and counts as a failure to start.
-- Crashes (`exited`, `_fail`). An exit nobody asked for is a failure: replacements wait an
+- Crashes (`exited`, `_fail`). An exit nobody asked for is a failure (but a clean exit of a
+  worker that has a limit is that worker leaving at it): replacements wait an
   exponential backoff (master/backoff.py) and start one at a time while the app is failing;
   failures at start in a row make a crash loop, retried at the cap. A worker becoming ready
   clears it all.
@@ -51,12 +59,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from supervisor.master.actions import Action, Limits, Note, Reason, Spawn, WorkerView
 from supervisor.master.backoff import Backoff
-from supervisor.master.roster import READY, RETIRING, STARTING, Roster, Worker
+from supervisor.master.roster import READY, RETIRING, STANDBY_S, STARTING, Roster, Worker
 from supervisor.status.snapshot import AppState, EventKind
 
 
@@ -99,7 +108,8 @@ class Pool:
         self._jitter = jitter
         self._backoff = self._new_backoff()
         self._roster = Roster()
-        self._pending: dict[int, int] = {}  # generation -> Spawn actions not yet answered
+        # generation -> (request limit, memory limit) of each Spawn not yet answered, in order
+        self._pending: dict[int, deque[tuple[int, int]]] = {}
         self._notes: list[Note] = []
         self._proven: int | None = None  # the newest current generation that had a ready worker
         self._reload: _Reload | None = None
@@ -153,11 +163,8 @@ class Pool:
         Raises:
             ValueError: no Spawn of that generation is waiting for an answer.
         """
-        self._answer(generation)
-        limit = self._limits.max_requests
-        if limit:
-            limit += self._jitter(self._limits.max_requests_jitter)
-        self._roster.add(Worker(pid, generation, now, limit, heartbeat_at=now))
+        request_limit, memory_limit = self._answer(generation)
+        self._roster.add(Worker(pid, generation, now, request_limit, heartbeat_at=now, memory_limit=memory_limit))
 
     def spawn_failed(self, generation: int, now: float, error: str) -> None:
         """A Spawn could not be carried out (fork failed, no free status slot): `error` says why.
@@ -184,19 +191,40 @@ class Pool:
             self._proven = worker.generation
 
     def observe(self, pid: int, *, heartbeat_at: float, requests: int, rss_bytes: int) -> None:
-        """What worker `pid`'s status slot says: last heartbeat (same clock as `now`), requests served, RSS."""
+        """What worker `pid`'s status slot says: last heartbeat (same clock as `now`), requests served, RSS.
+
+        Also the final reading of a worker just reaped, before `exited`: it shows whether the
+        worker left at its own limit. A worker that served, or whose clock measured its RSS,
+        was ready, whether or not its READY state was seen (a worker at a small limit may be
+        past it by the next poll).
+        """
         worker = self._roster.get(pid)
         if worker is None:
             return
-        worker.heartbeat_at = max(worker.heartbeat_at, heartbeat_at)
-        worker.requests, worker.rss_bytes = requests, rss_bytes
-        if worker.state is READY and worker.due is None and worker.generation == self._generation:
-            worker.due = worker.due_reason(self._limits.max_memory)
+        worker.record(heartbeat_at, requests, rss_bytes)
+        if worker.state is RETIRING:
+            return
+        reached = worker.limit_reached()
+        if worker.state is STARTING and (requests > 0 or reached is not None):
+            self.ready(pid, worker.heartbeat_at)
+        if worker.state is not READY:
+            return
+        if reached is not None:
+            self._retired_itself(worker, reached, worker.heartbeat_at)
+        elif worker.due is None and worker.generation == self._generation:
+            worker.due = worker.nearing_limit()
 
     def exited(self, pid: int, now: float, *, code: int | None = None, signal: str | None = None) -> None:
         """Worker `pid` was reaped: it exited with `code`, or was killed by the signal named `signal`."""
         worker = self._roster.pop(pid)
         if worker is None or worker.state is RETIRING or self._stopping or worker.generation in self._abandoned:
+            return
+        if code == 0 and (worker.request_limit or worker.memory_limit):
+            # A worker leaves cleanly unasked only at its own limit: this one drained before the
+            # slot showed it past the limit (no keep-alive connection held it).
+            reason = worker.due or (Reason.MAX_REQUESTS if worker.request_limit else Reason.MEMORY)
+            kind = EventKind.MEMORY_RETIRE if reason is Reason.MEMORY else EventKind.RETIRE
+            self._note(kind, f"{self.app}[{pid}] exited at its own limit ({reason.value})")
             return
         self.restarts += 1
         how = f"exited with code {code}" if code is not None else f"was killed by {signal or 'a signal'}"
@@ -264,7 +292,7 @@ class Pool:
         Raises:
             RuntimeError: a Spawn of the previous tick was not answered.
         """
-        unanswered = sum(self._pending.values())
+        unanswered = sum(len(pending) for pending in self._pending.values())
         if unanswered:
             raise RuntimeError(
                 f"{self.app}: {unanswered} Spawn action(s) not answered with spawned() or spawn_failed()"
@@ -357,10 +385,15 @@ class Pool:
         serving = len(self._serving())
         outgoing = self._roster.outgoing(self._generation)
         for worker in outgoing[: max(0, serving + len(outgoing) - self._desired)]:
+            if worker.due is not None and worker.generation == self._generation:
+                # Replaced, and near its limit: it serves on until it stops itself there, unless slow.
+                worker.standby_since = now if worker.standby_since is None else worker.standby_since
+                if now < worker.standby_since + STANDBY_S:
+                    continue
             if worker.due is Reason.MEMORY:
-                rss, limit = worker.rss_bytes >> 20, self._limits.max_memory >> 20
+                rss, limit = worker.rss_bytes >> 20, worker.memory_limit >> 20
                 self._note(
-                    EventKind.MEMORY_RETIRE, f"{self.app}[{worker.pid}] retiring: {rss} MiB resident, over {limit} MiB"
+                    EventKind.MEMORY_RETIRE, f"{self.app}[{worker.pid}] retiring: {rss} MiB resident, near {limit} MiB"
                 )
             elif worker.due is Reason.MAX_REQUESTS:
                 self._note(EventKind.RETIRE, f"{self.app}[{worker.pid}] retiring after {worker.requests} requests")
@@ -377,8 +410,13 @@ class Pool:
             if self._starting() or not self._backoff.may_start(now):
                 return
             missing = 1  # one probe at a time until a worker is ready again
-        self._pending[self._generation] = self._pending.get(self._generation, 0) + missing
-        actions.extend(Spawn(self.app, self._generation) for _ in range(missing))
+        pending = self._pending.setdefault(self._generation, deque())
+        for _ in range(missing):
+            request_limit = self._limits.max_requests
+            if request_limit:
+                request_limit += self._jitter(self._limits.max_requests_jitter)
+            pending.append((request_limit, self._limits.max_memory))
+            actions.append(Spawn(self.app, self._generation, max_requests=request_limit))
 
     def _finish_reload(self) -> None:
         if len(self._serving()) >= self._desired and self._announced != self._generation:
@@ -420,10 +458,26 @@ class Pool:
         loop = " (crash loop)" if self._backoff.crashloop else ""
         self._note(kind, f"{message}; next start in {delay:g} s{loop}")
 
-    def _answer(self, generation: int) -> None:
-        if not self._pending.get(generation):
+    def _answer(self, generation: int) -> tuple[int, int]:
+        """The request and memory limits of the oldest Spawn of `generation` not yet answered."""
+        pending = self._pending.get(generation)
+        if not pending:
             raise ValueError(f"{self.app}: no Spawn of generation {generation} is waiting for an answer")
-        self._pending[generation] -= 1
+        return pending.popleft()
+
+    def _retired_itself(self, worker: Worker, reason: Reason, now: float) -> None:
+        """`worker` stopped itself at its limit: it drains as if retired (or has already left)."""
+        worker.stopping(reason, now, self._limits.graceful_timeout_s)
+        if reason is Reason.MEMORY:
+            rss, limit = worker.rss_bytes >> 20, worker.memory_limit >> 20
+            self._note(
+                EventKind.MEMORY_RETIRE, f"{self.app}[{worker.pid}] retiring: {rss} MiB resident, over {limit} MiB"
+            )
+        else:
+            self._note(
+                EventKind.RETIRE,
+                f"{self.app}[{worker.pid}] retiring after {worker.requests} requests (its limit: {worker.request_limit})",
+            )
 
     def _serving(self) -> list[Worker]:
         return self._roster.serving(self._generation)

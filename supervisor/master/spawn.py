@@ -1,6 +1,6 @@
 """Forking a worker and bootstrapping the child: the only place master/ reaches into server/.
 
-May import: config/, status/, errors, the standard library; server/ only inside the child.
+May import: config/, status/, errors, master/child.py, the standard library; server/ only inside the child.
 
 The child must not keep anything of the master's: its selector, its wake-up socketpair,
 the control socket, other workers' pipes, other apps' listening sockets. It gets default
@@ -12,21 +12,18 @@ buffered output) runs twice.
 
 from __future__ import annotations
 
-import contextlib
 import faulthandler
 import grp
 import os
 import pwd
-import signal
 import socket
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dotenv
 
 from supervisor.config.schema import AppConfig
-from supervisor.master.wakeup import MASTER_SIGNALS
+from supervisor.master import child
 from supervisor.status.slots import SlotTable
 
 EXIT_BOOTSTRAP_FAILED = 4
@@ -46,7 +43,6 @@ def spawn_worker(
     sockets: list[socket.socket],
     table: SlotTable,
     slot: int,
-    close_in_child: Iterable[int],
 ) -> Spawned:
     """Fork one worker for `config` serving on `sockets`, reporting into `slot`.
 
@@ -55,7 +51,6 @@ def spawn_worker(
         sockets: the app's listening sockets (inherited; the master keeps them open).
         table: the shared status table, created before the first fork.
         slot: the slot allocated for this worker.
-        close_in_child: every other descriptor the master owns.
 
     Raises:
         OSError: the fork or the pipe failed (the caller retries with backoff).
@@ -63,17 +58,19 @@ def spawn_worker(
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    pid = child.fork()  # the master's signals stay blocked in the child until it has its own
     if pid == 0:  # pragma: no cover - runs in the child; measured through the system tests
         code = EXIT_BOOTSTRAP_FAILED
         try:
-            os.close(read_fd)
+            # Nothing of the master's survives into the app, and nothing is imported before that.
+            child.detach_from_master(keep=[write_fd, *(sock.fileno() for sock in sockets)])
+            _redirect_output(write_fd)
             # The server stack is imported while still privileged (serve may be installed where
             # only its owner can read); after the drop, only the app is imported, as `user`.
             from supervisor.server.worker import prepare, run_worker  # after fork, never in the master
 
             prepare(config)
-            _bootstrap(config, write_fd, close_in_child, sockets)
+            _bootstrap(config)
             code = run_worker(config, sockets, table, slot)
         except BaseException as error:
             print(f"{config.name}: worker bootstrap failed: {error!r}", file=sys.stderr, flush=True)
@@ -84,32 +81,22 @@ def spawn_worker(
     return Spawned(pid, read_fd)
 
 
-def _bootstrap(config: AppConfig, output_fd: int, close_in_child: Iterable[int], sockets: list[socket.socket]) -> None:
-    """Everything a fresh worker needs before the server starts (runs in the child)."""
-    signal.set_wakeup_fd(-1)
-    for sig in MASTER_SIGNALS:  # the master's recording handlers: a worker gets the defaults back
-        signal.signal(sig, signal.SIG_DFL)
-    # A terminal's Ctrl-C and hang-up reach the whole process group; the master decides.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    keep = {sock.fileno() for sock in sockets}
-    for fd in close_in_child:
-        if fd not in keep and fd != output_fd:
-            with contextlib.suppress(OSError):  # already closed: nothing to do
-                os.close(fd)
-    # The terminal stays the master's: the worker reads nothing from it, writes into its pipe.
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
+def _redirect_output(output_fd: int) -> None:
+    """stdout and stderr into the pipe the master reads, line-buffered so each line arrives as written."""
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     os.close(output_fd)
-    # Line-buffered text on the pipe, so the master sees each line as it is written.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+
+
+def _bootstrap(config: AppConfig) -> None:
+    """What a fresh worker needs before the server starts (runs in the child, still privileged)."""
     faulthandler.enable(file=sys.stderr, all_threads=True)  # SIGABRT from the health check dumps the stack
     if config.env_file:
-        dotenv.load_dotenv(config.env_file, override=True)
+        # The shell's value wins, as with uvicorn's --env-file and `serve run` (the server applies
+        # the same rule again after the drop; reading it here works for a root-only file).
+        dotenv.load_dotenv(config.env_file, override=False)
     os.environ.update(config.env)
     _drop_privileges(config.user, config.group)
 

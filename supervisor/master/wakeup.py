@@ -107,21 +107,6 @@ class Wakeup:
         self._reader.close()
         self._writer.close()
 
-    def reset_in_child(self) -> None:
-        """In a process forked from the master: default dispositions, no wake-up descriptor, sockets closed.
-
-        The child must not record signals for a loop it does not run, nor write wake-up
-        bytes into the master's socket pair; the worker installs its own handlers after this.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        for signum in self._previous:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.set_wakeup_fd(-1)
-        self._reader.close()
-        self._writer.close()
-
     def __enter__(self) -> Wakeup:
         return self
 

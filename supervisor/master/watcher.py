@@ -1,6 +1,6 @@
 """Watching files for development reload (`reload = true`) and for `[server] watch_config`.
 
-May import: the standard library; watchfiles only inside the forked watcher process.
+May import: master/child.py, the standard library; watchfiles only inside the forked watcher process.
 
 Each watcher is a small process forked from the master's loop, not a thread: the master
 forks its workers, and watchfiles' Rust side runs threads of its own, which must not be
@@ -16,9 +16,11 @@ import fnmatch
 import os
 import signal
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from supervisor.master import child
 
 # uvicorn's defaults for --reload-include / --reload-exclude (watchfiles reloader).
 DEFAULT_INCLUDES = ("*.py",)
@@ -58,18 +60,17 @@ def relevant(path: str, roots: Sequence[str], includes: Sequence[str], excludes:
 class Watcher:
     """The master's side of one watcher process."""
 
-    def __init__(self, spec: WatchSpec, *, close_in_child: Iterable[int]) -> None:
+    def __init__(self, spec: WatchSpec) -> None:
         self.spec = spec
         read_fd, write_fd = os.pipe()
         master = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        pid = child.fork()
         if pid == 0:  # pragma: no cover - the child; measured through the system tests
             code = EXIT_WATCHER_FAILED
             try:
-                os.close(read_fd)
-                _reset_child(close_in_child, keep=write_fd)
+                child.detach_from_master(keep=[write_fd])
                 _watch(spec, write_fd, master)
                 code = 0
             except BaseException as error:
@@ -102,20 +103,6 @@ class Watcher:
             os.close(self.fd)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
-
-
-def _reset_child(close_in_child: Iterable[int], *, keep: int) -> None:
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    for fd in close_in_child:
-        if fd != keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
 
 
 def _watch(spec: WatchSpec, out: int, master: int) -> None:  # pragma: no cover - the child

@@ -17,7 +17,8 @@ import signal
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from supervisor import logs, sockets as listeners
 from supervisor.asgi.loader import load_app
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from supervisor.status.slots import WorkerCounters
 
 logger = logging.getLogger("serve.error")
+_T = TypeVar("_T")
 
 
 def configure_logging(config: AppConfig) -> None:
@@ -113,6 +115,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: asyncio.TimerHandle | None = None
         self._startup: asyncio.Future[None] | None = None
+        self._clock_failures: set[tuple[str, type[BaseException]]] = set()
 
     @property
     def should_exit(self) -> bool:
@@ -247,31 +250,57 @@ class Server:
 
     def _max_requests_reached(self) -> None:
         logger.warning("Maximum request limit of %d reached: shutting down.", self.config.max_requests)
+        self.retire()
+
+    def retire(self) -> None:
+        """Stop accepting now and drain: what the `max_requests` limit and a worker's memory limit do.
+
+        Synchronous, so nothing is accepted after the call and every response whose head is
+        not written yet says `Connection: close`; the drain itself follows as for any stop.
+        """
+        for server in self.servers:
+            server.close()  # a second close does nothing (asyncio's and uvloop's alike)
+        if self.state is not None:
+            self.state.draining = True
         self.should_exit = True
 
     def _tick(self) -> None:
-        """The server clock: refresh the Date header, enforce idle and head timeouts."""
+        """The server clock: refresh the Date header, enforce idle and head timeouts, tell the observer.
+
+        It reschedules itself first and survives a failure of any step (EMFILE when the
+        observer reads /proc, say): a clock that stopped would freeze the Date header, end
+        every timeout and the heartbeat, and get a healthy worker killed as hung.
+        """
         state = self.state
         assert state is not None  # noqa: S101 - both are set before the first tick
         assert self._loop is not None  # noqa: S101
-        state.tick_date(time.time())
-        now = time.monotonic()
-        for conn in list(state.connections):
-            conn.sweep(now)
-        if self.observer is not None:
-            self.observer.tick(state)
         limits = state.limits
         interval = (
             DRAIN_CLOCK_INTERVAL_S
             if state.draining
             else min(self.tick_interval, limits.timeout_keep_alive / 4, limits.timeout_request_header / 4)
         )
+        if self._clock is not None:
+            self._clock.cancel()  # _shutdown ticks at once to switch to the drain interval: one clock only
         self._clock = self._loop.call_later(max(interval, 0.05), self._tick)
+        self._guarded("the Date header", state.tick_date, time.time())
+        now = time.monotonic()
+        for conn in list(state.connections):
+            self._guarded("a connection's timeouts", conn.sweep, now)
+        if self.observer is not None:
+            self._guarded("the observer", self.observer.tick, state)
+
+    def _guarded(self, what: str, step: Callable[[_T], object], argument: _T) -> None:
+        try:
+            step(argument)
+        except Exception as error:
+            kind = (what, type(error))
+            if kind not in self._clock_failures:  # once per kind: a lasting condition must not flood the log
+                self._clock_failures.add(kind)
+                logger.exception("server clock: %s failed (%r); the clock goes on", what, error)
 
     async def _shutdown(self, state: ServerState) -> None:
-        for server in self.servers:
-            server.close()
-        state.draining = True
+        self.retire()
         self._tick()
         if state.connections and not self.force_exit:
             logger.info("Waiting for %d connection(s) to finish.", len(state.connections))

@@ -7,18 +7,23 @@ master's bootstrap (signals, file descriptors, environment) in `master/spawn.py`
 Everything the master learns about the worker comes from the slot: STARTING until the app
 is imported and its lifespan started, READY once every socket accepts, RETIRING while it
 drains. Each clock tick flushes the counters, and that flush is the heartbeat.
+
+The worker enforces its own limits, given at fork: `max_requests` (jitter included, drawn by
+the master) and `max_memory`. At either it stops accepting at once and drains, so the count
+and the memory stay close to the limit whatever the master's polling rate; the master has
+started the replacement ahead, when the worker neared the limit.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
+import threading
 
 import psutil
 
-from supervisor.config.schema import AppConfig
+from supervisor.config.schema import AppConfig, ServerSection
 from supervisor.errors import EXIT_OK, EXIT_STARTUP, StartupError
 from supervisor.server.loops import new_event_loop, resolve_http
 from supervisor.server.server import Server, configure_logging
@@ -29,28 +34,49 @@ logger = logging.getLogger("serve.error")
 
 HEARTBEAT_INTERVAL_S = 0.25  # a few flushes a second: fresh figures, a heartbeat the master can trust
 EXIT_CRASH = 1
+# After the drain's own timeout, lifespan shutdown's moment before an orphan exits regardless.
+ORPHAN_EXIT_GRACE_S = 2.0
+# The drain limit of a worker given none (`serve run --workers N` without --timeout-graceful-shutdown):
+# the master's own default, after which it would have killed the worker.
+DEFAULT_GRACEFUL_TIMEOUT_S = ServerSection().graceful_timeout
 
 
 class SlotObserver:
-    """Writes the worker's counters, state and heartbeat into its slot on every server tick."""
+    """Writes the worker's counters, state and heartbeat into its slot on every server tick.
 
-    def __init__(self, writer: SlotWriter, counters: WorkerCounters) -> None:
+    Also the worker's own guard: it retires the server when RSS passes `max_memory`, and
+    when the master is gone it drains and leaves within the graceful timeout, stuck requests or not.
+    """
+
+    def __init__(
+        self,
+        writer: SlotWriter,
+        counters: WorkerCounters,
+        *,
+        max_memory: int = 0,
+        graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT_S,
+    ) -> None:
         self.writer = writer
         self.counters = counters
+        self.max_memory = max_memory  # bytes of RSS; 0: no limit
+        self.graceful_timeout = graceful_timeout
         self.process = psutil.Process()
         self.master = os.getppid()
-        self.server: Server | None = None  # told to stop when the master is gone
+        self.server: Server | None = None  # told to stop (retire) by the checks below
+        self.orphan_exit: threading.Timer | None = None
+        self._rss_failed = False
 
     def ready(self, state: ServerState) -> None:
         self._flush(state, SlotState.READY)
 
     def tick(self, state: ServerState) -> None:
+        if os.getppid() != self.master:
+            self._orphaned()
         self._flush(state, None)
-        if os.getppid() != self.master and self.server is not None and not self.server.should_exit:
-            # The master died (SIGKILL, OOM killer): nobody supervises this worker any more,
-            # and its sockets would serve on unseen; drain and leave, as gunicorn's workers do.
-            logger.warning("%d: the master %d is gone: stopping.", os.getpid(), self.master)
-            self.server.should_exit = True
+        # Judged once it served (the master applies the same rule to the same figures): a
+        # worker that served nothing is at the app's baseline, and so would its replacement be.
+        if self.max_memory and self.counters.requests and self.counters.rss_bytes > self.max_memory:
+            self._over_memory()
 
     def draining(self, state: ServerState) -> None:
         self._flush(state, SlotState.RETIRING)
@@ -62,8 +88,56 @@ class SlotObserver:
         counters.websockets = state.websockets
         times = os.times()
         counters.cpu_seconds = times.user + times.system
-        counters.rss_bytes = self.process.memory_info().rss
-        self.writer.flush(counters, state=new_state)
+        counters.rss_bytes = self._rss(counters.rss_bytes)
+        self.writer.flush(counters, state=new_state)  # the heartbeat: never skipped for a missing figure
+
+    def _rss(self, last: int) -> int:
+        """This process's RSS, or `last` when it cannot be read (EMFILE: psutil opens /proc/self/statm)."""
+        try:
+            rss = int(self.process.memory_info().rss)
+        except (OSError, psutil.Error) as error:
+            if not self._rss_failed:
+                logger.warning("%d: cannot read resident memory (%s): the last reading stands", os.getpid(), error)
+            self._rss_failed = True
+            return last
+        self._rss_failed = False
+        return rss
+
+    def _over_memory(self) -> None:
+        server = self.server
+        if server is None or server.should_exit:
+            return
+        logger.warning(
+            "%d: %d MiB resident, over max_memory (%d MiB): retiring.",
+            os.getpid(),
+            self.counters.rss_bytes >> 20,
+            self.max_memory >> 20,
+        )
+        server.retire()
+
+    def _orphaned(self) -> None:
+        # The master died (SIGKILL, OOM killer): nobody supervises this worker any more, and
+        # its sockets would serve on unseen; drain and leave, as gunicorn's workers do. Nobody
+        # will SIGKILL it after graceful_timeout either, so it does that part itself: a request
+        # that never ends must not keep the port (a thread, because the loop may be stuck too).
+        if self.orphan_exit is not None:
+            return
+        logger.warning(
+            "%d: the master %d is gone: stopping (exiting regardless in %g s).",
+            os.getpid(),
+            self.master,
+            self.graceful_timeout + ORPHAN_EXIT_GRACE_S,
+        )
+        self.orphan_exit = threading.Timer(self.graceful_timeout + ORPHAN_EXIT_GRACE_S, _exit_orphan)
+        self.orphan_exit.daemon = True
+        self.orphan_exit.start()
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+def _exit_orphan() -> None:
+    # No logging here: the stuck main thread may hold the handler's lock, and nobody reads the pipe.
+    os._exit(EXIT_CRASH)
 
 
 def prepare(config: AppConfig) -> None:
@@ -83,22 +157,31 @@ def prepare(config: AppConfig) -> None:
 def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable, slot: int) -> int:
     """Serve `config` on `sockets` until told to stop; return the process exit code.
 
+    `config.max_requests` is this worker's own limit (the master drew its jitter), and
+    `config.max_memory` its RSS limit: at either it stops accepting and drains by itself.
+
     Returns:
-        0 after a clean stop, 3 when the app could not start (the master counts it toward a
-        crash loop), 1 after an unexpected error.
+        0 after a clean stop (asked to, or at its own limit), 3 when the app could not start
+        (the master counts it toward a crash loop), 1 after an unexpected error.
     """
     configure_logging(config)
-    # The master retires workers for max_requests (make before break); the worker must not stop itself.
-    config = dataclasses.replace(config, max_requests=0)
     writer = SlotWriter(table, slot)
     counters = WorkerCounters()
     writer.flush(counters, state=SlotState.STARTING)
-    observer = SlotObserver(writer, counters)
+    observer = SlotObserver(
+        writer,
+        counters,
+        max_memory=config.max_memory,
+        graceful_timeout=DEFAULT_GRACEFUL_TIMEOUT_S if config.graceful_timeout is None else config.graceful_timeout,
+    )
     server = Server(config, worker=True, observer=observer, counters=counters, tick_interval=HEARTBEAT_INTERVAL_S)
     observer.server = server
     try:
         server.run(sockets)
     except StartupError as error:
+        if server.started:  # 3 means "could not start" to the master and in the docs, nothing else
+            logger.error("%s: worker %d failed: %s", config.name, os.getpid(), error)
+            return EXIT_CRASH
         logger.error("%s: %s", config.name, error)
         return EXIT_STARTUP
     except Exception:

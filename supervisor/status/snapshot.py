@@ -94,6 +94,7 @@ class EventKind(str, Enum):
     HEALTH_KILL = "health_kill"
     MEMORY_RETIRE = "memory_retire"
     STOP = "stop"
+    MASTER_ERROR = "master_error"  # a handler in the master's loop failed; supervision went on
 
 
 @dataclass(frozen=True, slots=True)

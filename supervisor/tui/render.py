@@ -62,6 +62,7 @@ EVENT_STYLES: dict[EventKind, str] = {
     EventKind.RELOAD_FAILED: "red",
     EventKind.CONFIG_ERROR: "red",
     EventKind.HEALTH_KILL: "red",
+    EventKind.MASTER_ERROR: "red",
     EventKind.MEMORY_RETIRE: "yellow",
     EventKind.RETIRE: "yellow",
     EventKind.EXIT: "yellow",

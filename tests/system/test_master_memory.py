@@ -22,9 +22,12 @@ def test_a_worker_over_max_memory_is_retired_for_memory_and_replaced(tmp_path: P
     )
     process = ServeProcess(["up", "-c", str(config)])
     try:
-        # Due for retirement from its first reading, a worker never counts toward "N workers ready".
+        # The worker checks its own RSS once it has served a request (a fresh one is at the app's
+        # baseline), then stops accepting and drains: retired, not killed.
         process.wait_for_line(r"fat\[\d+\] INFO:\s+serve running on unix:")
-        process.wait_for_line(r"fat\[\d+\] INFO:\s+Shutting down \(SIGTERM\)")  # retired, not killed
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=10) as client:
+            assert client.get("http://fat/").status_code == 200
+        process.wait_for_line(r"fat\[\d+\] WARNING:\s+\d+: \d+ MiB resident, over max_memory \(1 MiB\): retiring")
         deadline = time.monotonic() + 20
         while True:
             status = serve_status(config)

@@ -429,3 +429,40 @@ def test_use_colors_leaves_foreign_formatters_alone(capsys: pytest.CaptureFixtur
     configure(log_config=config, use_colors=True)
     logs.error_logger.info("plain")
     assert capsys.readouterr().err == "INFO plain\n"
+
+
+# -- the master's stderr, diverted ------------------------------------------------------------
+
+
+def test_stderr_diverted_swaps_only_the_stderr_handlers_and_puts_them_back(tmp_path: Path) -> None:
+    with open(2, "w", closefd=False) as stderr:  # a handler writing to descriptor 2, as the default config's
+        to_stderr = logging.StreamHandler(stderr)
+        to_stderr.setFormatter(DefaultFormatter(use_colors=True))
+        to_stderr.setLevel(logging.WARNING)
+        to_file = logging.FileHandler(tmp_path / "serve.log")
+        to_file.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        serve_logger = logging.getLogger("serve")
+        serve_logger.handlers = [to_stderr, to_file]
+        serve_logger.setLevel(logging.INFO)
+        serve_logger.propagate = False
+        lines: list[str] = []
+        with logs.stderr_diverted(lines.append):
+            assert serve_logger.handlers[1] is to_file
+            logs.error_logger.warning("careful")
+            logs.error_logger.info("below the stderr handler's level")
+        assert serve_logger.handlers == [to_stderr, to_file]
+    to_file.close()
+    assert lines == [f"{YELLOW}WARNING{RESET}:  careful"]  # its formatter, colours included
+    assert (tmp_path / "serve.log").read_text() == "WARNING careful\nINFO below the stderr handler's level\n"
+
+
+def test_a_line_handler_that_fails_reports_through_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    reported: list[logging.LogRecord] = []
+
+    def fail(text: str) -> None:
+        raise OSError("gone")
+
+    handler = logs.LineHandler(fail)
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    handler.handle(logging.makeLogRecord({"msg": "lost"}))
+    assert [record.getMessage() for record in reported] == ["lost"]

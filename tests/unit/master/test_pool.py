@@ -74,7 +74,7 @@ def test_ready_twice_changes_nothing() -> None:
     assert fleet.pool.workers() == (view,)
 
 
-def test_max_requests_replaces_the_worker_before_retiring_it() -> None:
+def test_max_requests_replaces_the_worker_ahead_and_it_retires_itself_at_its_limit() -> None:
     drawn: list[int] = []
 
     def jitter(most: int) -> int:
@@ -84,17 +84,22 @@ def test_max_requests_replaces_the_worker_before_retiring_it() -> None:
     fleet = Fleet(Limits(workers=2, max_requests=100, max_requests_jitter=10), jitter=jitter)
     first, second = fleet.start()
     assert drawn == [10, 10]
-    fleet.serve(first, 104)
-    assert spawns(fleet.tick()) == []  # 104 < 100 + 5
-    fleet.serve(first, 105)
+    fleet.serve(first, 90)
+    fleet.later(10)  # then slow: 10 % is more than what it serves in 2 s
+    fleet.serve(first, 93)
+    assert spawns(fleet.tick()) == []  # 12 left of 105: more than 10 % (11 requests)
+    fleet.serve(first, 94)
     actions = fleet.tick()
-    assert spawns(actions) == [1]
-    assert retired(actions) == []  # still serving until its replacement is ready
+    assert spawns(actions) == [1]  # its replacement starts ahead
+    assert retired(actions) == []  # while it serves on
     assert fleet.pool.ready_count == 2
     (replacement,) = fleet.spawned
-    actions = fleet.ready(replacement)
-    assert retired(actions) == [(first, "max_requests")]
-    assert notes(actions, EventKind.RETIRE) == [f"api[{first}] retiring after 105 requests"]
+    assert retired(fleet.ready(replacement)) == []  # it may still reach its limit by itself
+    fleet.serve(first, 105)
+    actions = fleet.tick()
+    assert retired(actions) == []  # it stopped itself: no signal
+    assert notes(actions, EventKind.RETIRE) == [f"api[{first}] retiring after 105 requests (its limit: 105)"]
+    assert [view.state for view in fleet.pool.workers() if view.pid == first] == [WorkerState.RETIRING]
     assert fleet.pool.ready_count == 2
     assert fleet.exit(first) == []
     assert fleet.pool.restarts == 0
@@ -102,20 +107,26 @@ def test_max_requests_replaces_the_worker_before_retiring_it() -> None:
 
 
 def test_capacity_never_drops_during_rolling_max_requests_retirements() -> None:
-    fleet = Fleet(Limits(workers=4, max_requests=50, max_requests_jitter=20), jitter=lambda most: most // 2)
+    limits = Limits(workers=4, max_requests=50, max_requests_jitter=20)
+    fleet = Fleet(limits, jitter=lambda most: most // 2)
     fleet.start()
     served: dict[int, int] = {}
+    stopped: set[int] = set()  # at their limit: they drain, then exit a step later
     retirements = 0
     for step in range(400):
         fleet.now += 0.25
+        for pid in stopped:
+            fleet.pool.exited(pid, fleet.now, code=0)
+        stopped = set()
         for view in fleet.pool.workers():
             if view.state is WorkerState.READY:
-                served[view.pid] = served.get(view.pid, 0) + 1 + (view.pid + step) % 3
+                served[view.pid] = min(served.get(view.pid, 0) + 1 + (view.pid + step) % 3, 60)
+                stopped.update([view.pid] if served[view.pid] == 60 else [])
             fleet.pool.observe(view.pid, heartbeat_at=fleet.now, requests=served.get(view.pid, 0), rss_bytes=0)
         actions = fleet.tick()
-        retirements += len(retired(actions))
+        retirements += len(notes(actions, EventKind.RETIRE))
         for pid, _ in retired(actions):
-            fleet.pool.exited(pid, fleet.now, code=0)
+            stopped.add(pid)
         if step % 2:  # replacements take half a second to start
             for pid in fleet.pids("starting"):
                 fleet.pool.ready(pid, fleet.now)
@@ -140,18 +151,26 @@ def test_default_jitter_stays_in_range() -> None:
     assert draw_jitter(0) == 0
 
 
-def test_memory_over_the_limit_retires_the_worker_once_replaced() -> None:
-    fleet = Fleet(Limits(workers=1, max_memory=512 << 20))
+def test_memory_near_the_limit_starts_a_replacement_and_over_it_the_worker_retires_itself() -> None:
+    fleet = Fleet(Limits(workers=1, max_memory=500 << 20))
     (pid,) = fleet.start()
-    fleet.serve(pid, 10, rss_bytes=512 << 20)
-    assert spawns(fleet.tick()) == []  # at the limit is not over it
-    fleet.serve(pid, 11, rss_bytes=600 << 20)
+    fleet.serve(pid, 10, rss_bytes=440 << 20)
+    fleet.later(10)
+    fleet.serve(pid, 10, rss_bytes=449 << 20)
+    assert spawns(fleet.tick()) == []  # more than 10 % below the limit
+    fleet.serve(pid, 11, rss_bytes=450 << 20)
     assert spawns(fleet.tick()) == [1]
     (view,) = [v for v in fleet.pool.workers() if v.pid == pid]
     assert view.reason is Reason.MEMORY
-    actions = fleet.ready(*fleet.spawned)
-    assert retired(actions) == [(pid, "memory")]
-    assert notes(actions, EventKind.MEMORY_RETIRE) == [f"api[{pid}] retiring: 600 MiB resident, over 512 MiB"]
+    assert retired(fleet.ready(*fleet.spawned)) == []
+    fleet.serve(pid, 12, rss_bytes=500 << 20)
+    assert retired(fleet.tick()) == []  # at the limit is not over it
+    fleet.serve(pid, 13, rss_bytes=600 << 20)
+    actions = fleet.tick()
+    assert retired(actions) == []  # it stopped accepting by itself
+    assert notes(actions, EventKind.MEMORY_RETIRE) == [f"api[{pid}] retiring: 600 MiB resident, over 500 MiB"]
+    assert fleet.exit(pid) == []
+    assert fleet.pool.restarts == 0
 
 
 def test_scale_up_spawns_and_says_so() -> None:
@@ -329,7 +348,7 @@ def test_a_failed_fork_counts_as_a_start_failure() -> None:
 def test_a_crash_of_a_worker_being_replaced_changes_nothing_else() -> None:
     fleet = Fleet(Limits(workers=1, max_requests=10))
     (old,) = fleet.start()
-    fleet.serve(old, 10)
+    fleet.serve(old, 9)
     fleet.tick()
     (replacement,) = fleet.spawned
     actions = fleet.exit(old, code=1)
@@ -420,12 +439,12 @@ def test_worker_views_are_oldest_first_and_carry_their_reason() -> None:
     fleet = Fleet(Limits(workers=1, max_requests=5))
     (old,) = fleet.start()
     fleet.now = 1.0
-    fleet.serve(old, 7, rss_bytes=123)
+    fleet.serve(old, 4, rss_bytes=123)
     fleet.tick()
     (new,) = fleet.spawned
     views = fleet.pool.workers()
     assert [(v.pid, v.state, v.reason, v.requests, v.rss_bytes) for v in views] == [
-        (old, WorkerState.READY, Reason.MAX_REQUESTS, 7, 123),
+        (old, WorkerState.READY, Reason.MAX_REQUESTS, 4, 123),
         (new, WorkerState.STARTING, None, 0, 0),
     ]
     assert views[0].ready_at == 0.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -86,36 +85,9 @@ def test_restore_puts_back_the_previous_wakeup_descriptor_and_is_idempotent() ->
         inner = Wakeup([signal.SIGUSR1])
         inner.restore()
         inner.restore()
-        inner.reset_in_child()  # after restore: nothing left to reset
         # The outer object's descriptor is the active one again: its signal still wakes it.
         os.kill(os.getpid(), signal.SIGUSR2)
         assert wait_for(outer, signal.SIGUSR2) == [signal.SIGUSR2]
     finally:
         outer.restore()
     assert signal.set_wakeup_fd(-1) == -1
-
-
-def test_a_forked_child_resets_to_default_dispositions(wakeup: Wakeup) -> None:
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - measured in the child, reported through the pipe
-        try:
-            wakeup.reset_in_child()
-            wakeup.reset_in_child()
-            report = {
-                "default": all(signal.getsignal(signum) == signal.SIG_DFL for signum in MASTER_SIGNALS),
-                "wakeup_fd": signal.set_wakeup_fd(-1),
-            }
-            os.write(writer, json.dumps(report).encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    try:
-        with os.fdopen(reader, "rb") as pipe:
-            report = json.loads(pipe.read())
-    finally:
-        os.waitpid(pid, 0)
-    assert report == {"default": True, "wakeup_fd": -1}
-    # The parent's handlers are untouched.
-    os.kill(os.getpid(), signal.SIGUSR1)
-    assert signal.SIGUSR1 in wait_for(wakeup, signal.SIGUSR1)

@@ -1,0 +1,78 @@
+"""The first steps of every process forked from the master (workers and file watchers).
+
+May import: master/wakeup.py, the standard library.
+
+A child must keep nothing of the master's: not its selector, its signal wake-up socket,
+its control socket, the endpoints' clients, other workers' pipes, nor listening sockets it
+does not serve. Every descriptor but stdio and the ones it needs is closed by number range,
+not from a list, so a descriptor the master opened in a corner (a log file, a library's)
+cannot outlive the fork: a child holding a copy keeps an epoll registration, a pipe's
+write end or a socket alive long after the master closed its own.
+
+This runs before the child imports anything: an import could open descriptors of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterable
+
+from supervisor.master.wakeup import MASTER_SIGNALS
+
+_FIRST_FD = 3  # 0, 1 and 2 are the child's stdio, set up by the caller
+
+
+def fork() -> int:
+    """os.fork with the master's signals blocked in the child until `detach_from_master`.
+
+    Between the fork and `detach_from_master`, the child still has the master's recording
+    handlers: a SIGTERM sent to a worker that early (retired right after it was spawned, in
+    a storm of SIGHUPs) would be recorded for a loop the child does not run, and lost; the
+    worker would then start, serve, and be SIGKILLed at graceful_timeout. Blocked, it stays
+    pending until the child has its own dispositions. The parent's mask is restored at once.
+
+    Raises:
+        OSError: the fork failed.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
+    if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return pid
+
+
+def detach_from_master(keep: Iterable[int]) -> None:
+    """Default signal dispositions (INT and HUP ignored), no wake-up fd, every descriptor >= 3 closed but `keep`.
+
+    INT and HUP are ignored because a terminal's Ctrl-C and hang-up reach the whole process
+    group, and the master decides what they mean. Signals blocked across the fork are
+    unblocked last, when their default dispositions are in place: a pending SIGTERM then
+    ends a child that was retired before it could start.
+    """
+    signal.set_wakeup_fd(-1)
+    for sig in MASTER_SIGNALS:  # the master's recording handlers: the child gets the defaults back
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    close_all_but(keep)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def close_all_but(keep: Iterable[int]) -> None:
+    """Close every descriptor from 3 up, except those in `keep` (closerange uses close_range(2) where it exists)."""
+    start = _FIRST_FD
+    for fd in sorted({fd for fd in keep if fd >= _FIRST_FD}):
+        if fd > start:
+            os.closerange(start, fd)
+        start = fd + 1
+    with contextlib.suppress(OSError):
+        os.closerange(start, os.sysconf("SC_OPEN_MAX"))
