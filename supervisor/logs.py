@@ -24,7 +24,7 @@ import logging.config
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 from supervisor.errors import ConfigError, Problem
 
@@ -253,12 +253,51 @@ class LineHandler(logging.Handler):
     def __init__(self, write: Callable[[str], None]) -> None:
         super().__init__()
         self.write = write
+        self.pid = os.getpid()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.write(self.format(record))
+            if os.getpid() == self.pid:
+                self.write(self.format(record))
+            else:  # a process forked from the master: `write` feeds the master's loop, not ours
+                sys.stderr.write(self.format(record) + "\n")
         except Exception:
             self.handleError(record)
+
+
+class LineStream:
+    """`sys.stderr` in the master: text written to it becomes lines handed to `write`.
+
+    What else writes to stderr (warnings, `logging.lastResort`, a traceback from a failing
+    handler, an unraisable exception) then goes through the same non-blocking path as the
+    master's log. A process forked from the master is not the master: there it writes to
+    the real stderr (`sys.__stderr__`), as before.
+    """
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write_line = write
+        self.pid = os.getpid()
+        self.partial = ""
+        self.encoding = "utf-8"
+        self.errors = "replace"
+
+    def write(self, text: str) -> int:
+        if os.getpid() != self.pid:
+            real = sys.__stderr__
+            return real.write(text) if real is not None else len(text)
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            self.write_line(line)
+        return len(text)
+
+    def flush(self) -> None:
+        """Lines are handed on as they end; a partial one waits for its newline."""
+
+    def fileno(self) -> int:
+        return 2
+
+    def isatty(self) -> bool:
+        return False
 
 
 @contextlib.contextmanager
@@ -266,9 +305,9 @@ def stderr_diverted(write: Callable[[str], None]) -> Iterator[None]:
     """Within: serve's loggers (and the root logger) write their stderr lines through `write`.
 
     Each handler that writes to file descriptor 2 is swapped for a `LineHandler` with its
-    level, filters and formatter (colours included); other handlers stay. The master uses it
-    so that a stderr reader that stops reading cannot stall supervision. The handlers are
-    put back on the way out.
+    level, filters and formatter (colours included); other handlers stay. `sys.stderr` and
+    `logging.lastResort` go through `write` as well. The master uses it so that a stderr
+    reader that stops reading cannot stall supervision. Everything is put back on the way out.
     """
     saved = {name: logging.getLogger(name).handlers for name in (*SERVE_LOGGERS, "")}
     swapped: dict[logging.Handler, logging.Handler] = {}
@@ -277,11 +316,16 @@ def stderr_diverted(write: Callable[[str], None]) -> Iterator[None]:
             swapped.setdefault(handler, _line_handler(handler, write)) if _writes_to_stderr(handler) else handler
             for handler in handlers
         ]
+    saved_stderr, saved_last_resort = sys.stderr, logging.lastResort
+    sys.stderr = cast("TextIO", LineStream(write))
+    last_resort = logging.lastResort = LineHandler(write)
+    last_resort.setLevel(logging.WARNING)
     try:
         yield
     finally:
         for name, handlers in saved.items():
             logging.getLogger(name).handlers = handlers
+        sys.stderr, logging.lastResort = saved_stderr, saved_last_resort
 
 
 def _writes_to_stderr(handler: logging.Handler) -> bool:

@@ -13,6 +13,7 @@ Systemd socket activation (LISTEN_FDS) will hand its descriptors to `adopt_fd` a
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import stat
@@ -147,6 +148,8 @@ def adopt_fd(fd: int, *, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
     Raises:
         BindError: `fd` is not open, not a socket, or not a stream socket.
     """
+    if 0 <= fd <= 2:
+        fd = _above_stdio(fd)
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
@@ -161,6 +164,25 @@ def adopt_fd(fd: int, *, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
         sock.detach()
         raise BindError(f"fd://{fd}: {_reason(exc)}") from exc
     return _finish(sock)
+
+
+def _above_stdio(fd: int) -> int:
+    """Move an inherited listener off stdio (inetd style, systemd's StandardInput=socket).
+
+    A worker's stdio is replaced by /dev/null and its output pipe, which would replace the
+    listener with them; /dev/null takes its old number, so no later descriptor lands there.
+
+    Raises:
+        BindError: the descriptor is not open.
+    """
+    try:
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    except OSError as exc:
+        raise BindError(f"fd://{fd}: {_reason(exc)}") from exc
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, fd)
+    os.close(null)
+    return moved
 
 
 def unlink(path: str) -> None:

@@ -186,27 +186,28 @@ class Arbiter:
         self.table = SlotTable(capacity_for(app.workers for app in file.apps.values()))
         self._write_pid_file()
         try:
-            with Wakeup() as wakeup:
-                self.wakeup = wakeup
-                self.reactor.watch(wakeup.fileno(), READ, lambda _: self._signals(), name="signal wake-ups")
-                if file.server.control_socket:
-                    self.control = ControlServer(
-                        file.server.control_socket,
-                        self.reactor,
-                        self._control_request,
-                        on_gone=self._reload_client_gone,
-                        budget=self.fd_budget,
-                    )
-                self._open_endpoints()
-                if self.display is not None:
-                    fd = self.display.fileno()
-                    self.reactor.watch(fd, READ, lambda _: self._keys(fd), name="dashboard keys")
-                for name, app in file.apps.items():
-                    self._add_app(name, app)
-                if file.server.watch_config:
-                    self._watch(WatchSpec("", (file.path,), includes=(), excludes=()))
-                logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
-                self._supervise()
+            # Signal intake stays installed until everything is shut (restored in `_shut`): a
+            # further Ctrl-C or TERM while it cleans up is recorded, not a KeyboardInterrupt.
+            wakeup = self.wakeup = Wakeup()
+            self.reactor.watch(wakeup.fileno(), READ, lambda _: self._signals(), name="signal wake-ups")
+            if file.server.control_socket:
+                self.control = ControlServer(
+                    file.server.control_socket,
+                    self.reactor,
+                    self._control_request,
+                    on_gone=self._reload_client_gone,
+                    budget=self.fd_budget,
+                )
+            self._open_endpoints()
+            if self.display is not None:
+                fd = self.display.fileno()
+                self.reactor.watch(fd, READ, lambda _: self._keys(fd), name="dashboard keys")
+            for name, app in file.apps.items():
+                self._add_app(name, app)
+            if file.server.watch_config:
+                self._watch(WatchSpec("", (file.path,), includes=(), excludes=()))
+            logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
+            self._supervise()
         finally:
             self._shut()
         return self.exit_code
@@ -223,7 +224,7 @@ class Arbiter:
             self._drain_all(self.file.server.graceful_timeout)
 
     def _loop(self) -> None:
-        steps = (self._observe, self._decide, self._notify, self._draw, self._sleep)
+        steps = (self._observe, self._answer_reloads, self._decide, self._notify, self._draw, self._sleep)
         while not (self.stopping and all(runtime.pool.stopped for runtime in self.apps.values())):
             now = time.monotonic()
             for step in steps:
@@ -276,7 +277,18 @@ class Arbiter:
         return f"{len(snapshot.apps)} apps, {ready}/{desired} workers ready, {shown} req/s"
 
     def _sleep(self, now: float) -> None:
-        """Wait for the first of: a readable descriptor, the next deadline, the next slot poll."""
+        """Wait for the first of: a readable descriptor, the next deadline, the next slot poll.
+
+        The wait happens even if working out its length fails: a loop that skipped it would
+        spin without ever reading a signal or a command.
+        """
+        timeout = STATUS_POLL_S
+        try:
+            timeout = self._sleep_length(now)
+        finally:
+            self.reactor.poll(timeout)
+
+    def _sleep_length(self, now: float) -> float:
         deadlines = [d for d in (rt.pool.next_deadline() for rt in self.apps.values()) if d is not None]
         if self.notifier is not None and (watchdog := self.notifier.next_deadline()) is not None:
             deadlines.append(watchdog)
@@ -286,8 +298,7 @@ class Arbiter:
             side.expire(now)
             if (deadline := side.next_deadline()) is not None:
                 deadlines.append(deadline)
-        timeout = min([STATUS_POLL_S, *(d - now for d in deadlines)])
-        self.reactor.poll(timeout)
+        return min([STATUS_POLL_S, *(d - now for d in deadlines)])
 
     # --- observations --------------------------------------------------------------------
 
@@ -307,7 +318,6 @@ class Arbiter:
                 samples[pid] = sample
                 pool.observe(pid, heartbeat_at=sample.heartbeat, requests=sample.requests, rss_bytes=sample.rss_bytes)
         self.reporter.observe(now, self._infos(), samples)
-        self._answer_reloads()
 
     def _reap(self, now: float) -> None:
         reaped = False
@@ -326,21 +336,26 @@ class Arbiter:
             self._close_unused_listeners()
 
     def _reaped(self, pid: int, record: WorkerRecord, code: int, now: float) -> None:
-        self.output.worker_exited(record.output_fd)  # what is there now; the pipe stays watched until EOF
-        assert self.table is not None  # noqa: S101
-        last = self.table.read(record.slot)
-        if last.pid == pid:  # its last figures: a limit reached between two polls is a planned exit
-            runtime_pool = self.apps[record.app].pool
-            runtime_pool.observe(pid, heartbeat_at=last.heartbeat, requests=last.requests, rss_bytes=last.rss_bytes)
-        self.reporter.worker_exited(record.app, pid, last if last.pid == pid else None, self._why_gone(record.app, pid))
-        self.table.release(record.slot)
         runtime = self.apps[record.app]
-        if code == EXIT_STARTUP and not record.ready and not runtime.ever_ready:
-            runtime.failed_at_start = True
-        if code < 0:
-            runtime.pool.exited(pid, now, signal=signal.Signals(-code).name)
-        else:
-            runtime.pool.exited(pid, now, code=code)
+        assert self.table is not None  # noqa: S101
+        try:
+            self.output.worker_exited(record.output_fd)  # what is there now; the pipe stays watched until EOF
+            last = self.table.read(record.slot)
+            if last.pid == pid:  # its last figures: a limit reached between two polls is a planned exit
+                runtime.pool.observe(pid, heartbeat_at=last.heartbeat, requests=last.requests, rss_bytes=last.rss_bytes)
+            self.reporter.worker_exited(
+                record.app, pid, last if last.pid == pid else None, self._why_gone(record.app, pid)
+            )
+        finally:
+            # Whatever failed above, the pool must hear of the exit: a worker it still counts
+            # would hold capacity and keep a graceful stop from ever finishing.
+            self.table.release(record.slot)
+            if code == EXIT_STARTUP and not record.ready and not runtime.ever_ready:
+                runtime.failed_at_start = True
+            if code < 0:
+                runtime.pool.exited(pid, now, signal=_signal_name(-code))
+            else:
+                runtime.pool.exited(pid, now, code=code)
 
     def _why_gone(self, app: str, pid: int) -> str:
         """Why a reaped worker went: the reason it was retired or killed for, else a crash."""
@@ -354,9 +369,17 @@ class Arbiter:
     # --- decisions and actions -----------------------------------------------------------
 
     def _decide(self, now: float) -> None:
-        for runtime in list(self.apps.values()):
-            for action in runtime.pool.tick(now):
-                self._carry_out(action, now)
+        for name, runtime in list(self.apps.items()):
+            try:
+                actions = runtime.pool.tick(now)
+            except Exception as error:  # one app's policy failing must not stop the others' supervision
+                self._step_failed(f"{name} pool", error)
+                continue
+            for action in actions:
+                try:
+                    self._carry_out(action, now)
+                except Exception as error:
+                    self._step_failed(f"{name} {type(action).__name__.lower()}", error)
         if not self.stopping and self.apps and all(rt.failed_at_start for rt in self.apps.values()):
             logger.error("No app could start; stopping (exit code %d).", EXIT_STARTUP)
             self.exit_code = EXIT_STARTUP
@@ -394,9 +417,11 @@ class Arbiter:
             table.release(slot)
             runtime.pool.spawn_failed(action.generation, now, str(error))
             return
+        # The pool and the reaper hear of the new process first: whatever fails after this
+        # (watching its pipe), the worker is known, supervised, and reaped.
         self.workers[spawned.pid] = WorkerRecord(action.app, action.generation, slot, spawned.output_fd)
-        self.output.add(spawned.output_fd, action.app, spawned.pid)
         runtime.pool.spawned(spawned.pid, action.generation, now)
+        self.output.add(spawned.output_fd, action.app, spawned.pid)
 
     def _send(self, pid: int, sig: int) -> None:
         if pid in self.workers:
@@ -495,6 +520,16 @@ class Arbiter:
                 self._record("", EventKind.CONFIG_ERROR, f"reload refused: {problem}")
             return str(error)
         plan = plan_reload(self.file, new)
+        draining = [name for name in plan.added if name in self.apps]
+        if draining:
+            # Removed by an earlier reload and still draining: its old workers must finish
+            # under their own pool before a new one takes the name.
+            refusal = (
+                f"reload refused: {', '.join(draining)} removed by an earlier reload and still draining; "
+                f"try again within {self.file.server.graceful_timeout:g} s"
+            )
+            self._record("", EventKind.RELOAD_FAILED, refusal)
+            return refusal
         try:
             apps = {name: preloaded(new.apps[name]) for name in (*plan.added, *plan.kept)}
             for app in apps.values():
@@ -547,6 +582,7 @@ class Arbiter:
         paths = watcher.read()
         if paths is None:
             self.reactor.forget(watcher.fileno())
+            watcher.stop()  # closes its pipe
             self.watchers.remove(watcher)
             logger.warning("The watcher of %s stopped; changes are no longer noticed.", watcher.spec.name or "the file")
             return
@@ -620,6 +656,7 @@ class Arbiter:
             },
             workers=self._infos(),
             events=self.events,
+            lines_dropped=self.sink.dropped,
         )
 
     def _control_request(self, client: ControlClient, command: Command) -> None:
@@ -645,8 +682,11 @@ class Arbiter:
         if error is not None:
             self.control.reply(client, Reply.failure(error))
             return
-        self.pending_reloads.append(self._pending(client, command))
-        self.control.hold(client)  # answered by _answer_reloads, within the reload's own bound
+        pending = self._pending(client, command)
+        self.pending_reloads.append(pending)
+        # Answered by _answer_reloads by the reload's deadline; closed unanswered a little later
+        # should that step keep failing, so a held client cannot take a place for good.
+        self.control.hold(client, until=pending.deadline + RELOAD_ANSWER_GRACE_S)
 
     def _pending(self, client: ControlClient | None, command: Reload) -> PendingReload:
         """What a reload just started waits for: every targeted app still in the file, at its new generation."""
@@ -668,8 +708,7 @@ class Arbiter:
         self.execute(command)
         return Reply.success()
 
-    def _answer_reloads(self) -> None:
-        now = time.monotonic()
+    def _answer_reloads(self, now: float) -> None:
         for pending in list(self.pending_reloads):
             outcome = self._reload_outcome(pending, now)
             if outcome is not None and self.control is not None and pending.client is not None:
@@ -758,6 +797,8 @@ class Arbiter:
         logger.info("Master %d stopped.", os.getpid())
         if self.owns_sink:
             self.sink.close()
+        if self.wakeup is not None:
+            self.wakeup.restore()  # after the selector that watched it is closed
 
     def _write_pid_file(self) -> None:
         path = self.file.server.pid_file
@@ -775,6 +816,14 @@ class Arbiter:
 _WARNING_KINDS = frozenset(
     (EventKind.CRASH, EventKind.RELOAD_FAILED, EventKind.CONFIG_ERROR, EventKind.HEALTH_KILL, EventKind.MASTER_ERROR)
 )
+
+
+def _signal_name(number: int) -> str:
+    """SIGTERM for 15; a real-time signal (SIGRTMIN+n) has no Signals member: "signal 40"."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _describe(added: tuple[str, ...], removed: tuple[str, ...], kept: tuple[str, ...]) -> str:

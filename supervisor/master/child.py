@@ -4,10 +4,10 @@ May import: master/wakeup.py, the standard library.
 
 A child must keep nothing of the master's: not its selector, its signal wake-up socket,
 its control socket, the endpoints' clients, other workers' pipes, nor listening sockets it
-does not serve. Every descriptor but stdio and the ones it needs is closed by number range,
-not from a list, so a descriptor the master opened in a corner (a log file, a library's)
-cannot outlive the fork: a child holding a copy keeps an epoll registration, a pipe's
-write end or a socket alive long after the master closed its own.
+does not serve. Every descriptor but stdio and the ones it needs is closed, whatever
+opened it, so a descriptor the master opened in a corner (a log file, a library's) cannot
+outlive the fork: a child holding a copy keeps an epoll registration, a pipe's write end or
+a socket alive long after the master closed its own.
 
 This runs before the child imports anything: an import could open descriptors of its own.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Iterable
 
 from supervisor.master.wakeup import MASTER_SIGNALS
@@ -47,6 +48,28 @@ def fork() -> int:
     return pid
 
 
+def fork_with_pipe() -> tuple[int, int, int]:
+    """A pipe for the child's output, then `fork`: (pid, read end, write end), as os.fork's pid.
+
+    Buffered output is flushed first, or the child would write it a second time. If the
+    flush or the fork fails, both ends are closed again before the error is raised: the
+    master retries a failed spawn with backoff, and must not leak a pipe each time.
+
+    Raises:
+        OSError: the pipe, the flush or the fork failed.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = fork()
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    return pid, read_fd, write_fd
+
+
 def detach_from_master(keep: Iterable[int]) -> None:
     """Default signal dispositions (INT and HUP ignored), no wake-up fd, every descriptor >= 3 closed but `keep`.
 
@@ -55,6 +78,10 @@ def detach_from_master(keep: Iterable[int]) -> None:
     unblocked last, when their default dispositions are in place: a pending SIGTERM then
     ends a child that was retired before it could start.
     """
+    # The master's stdio may be replaced by writers into its own loop (logs.LineStream): the
+    # child writes to the real descriptors.
+    sys.stdout = sys.__stdout__ or sys.stdout
+    sys.stderr = sys.__stderr__ or sys.stderr
     signal.set_wakeup_fd(-1)
     for sig in MASTER_SIGNALS:  # the master's recording handlers: the child gets the defaults back
         signal.signal(sig, signal.SIG_DFL)
@@ -68,11 +95,25 @@ def detach_from_master(keep: Iterable[int]) -> None:
 
 
 def close_all_but(keep: Iterable[int]) -> None:
-    """Close every descriptor from 3 up, except those in `keep` (closerange uses close_range(2) where it exists)."""
-    start = _FIRST_FD
-    for fd in sorted({fd for fd in keep if fd >= _FIRST_FD}):
-        if fd > start:
-            os.closerange(start, fd)
-        start = fd + 1
-    with contextlib.suppress(OSError):
-        os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+    """Close every descriptor from 3 up, except those in `keep`.
+
+    The open ones are listed from /proc/self/fd: closing by range up to the descriptor limit
+    costs one syscall with close_range(2), but a loop over every number without it (old
+    kernels, seccomp profiles), which under a container's limit of a million takes seconds.
+    """
+    kept = {fd for fd in keep if fd >= _FIRST_FD}
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]  # the listing's own fd is closed by now
+    except OSError:  # no /proc (or no descriptor left to list it with): by range
+        open_fds = []
+        start = _FIRST_FD
+        for fd in sorted(kept):
+            if fd > start:
+                os.closerange(start, fd)
+            start = fd + 1
+        with contextlib.suppress(OSError):
+            os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+    for fd in open_fds:
+        if fd >= _FIRST_FD and fd not in kept:
+            with contextlib.suppress(OSError):
+                os.close(fd)

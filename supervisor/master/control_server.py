@@ -85,11 +85,12 @@ class ControlServer(SideServer):
             line = encode_reply(Reply.failure("the master could not encode its reply (see its log)"))
         self._send(client, line, self.clock())
 
-    def hold(self, client: ControlClient) -> None:
-        """Keep `client` waiting for its reply beyond REPLY_TIMEOUT_S: the arbiter answers it within its own bound."""
+    def hold(self, client: ControlClient, until: float | None = None) -> None:
+        """Keep `client` waiting for its reply beyond REPLY_TIMEOUT_S: the arbiter answers it within its own
+        bound. `until` (monotonic) is a last resort: a held client still unanswered then is closed."""
         if not client.closed and client.outgoing is None:
             client.held = True
-            client.deadline = None
+            client.deadline = until
 
     def restore(self) -> bool:
         """Bind the socket file again if it was removed (a tmp cleaner, a stray `rm`); True if it was.

@@ -339,8 +339,9 @@ class Outlet:
         self._flush()
 
     def _handler_failed(self) -> None:
-        # The loop already forgot the descriptor and logged why; treat it as a failed destination.
-        self.watching = False
+        # The loop logged why; forget the descriptor (before `_fail` closes it), then treat
+        # this as a failed destination.
+        self._stop_watching()
         self._fail(OSError("its writer failed"), lines=0)
 
     def _stop_watching(self) -> None:

@@ -102,6 +102,7 @@ class Reporter:
         binds: Mapping[str, tuple[str, ...]],
         workers: Iterable[WorkerInfo],
         events: Iterable[EventRecord],
+        lines_dropped: Mapping[str, int] | None = None,
     ) -> Snapshot:
         """The whole master now."""
         by_app: dict[str, list[WorkerInfo]] = {}
@@ -117,6 +118,7 @@ class Reporter:
             uptime_s=max(0.0, wall_now - started_at),
             apps=apps,
             events=tuple(Event(e.at, e.app or None, e.kind, e.message) for e in events),
+            lines_dropped=dict(lines_dropped or {}),
         )
 
     def _app(self, name: str, pool: Pool, binds: tuple[str, ...], infos: list[WorkerInfo], now: float) -> AppStatus:

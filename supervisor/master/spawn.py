@@ -55,10 +55,8 @@ def spawn_worker(
     Raises:
         OSError: the fork or the pipe failed (the caller retries with backoff).
     """
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = child.fork()  # the master's signals stay blocked in the child until it has its own
+    # The master's signals stay blocked in the child until it has dispositions of its own.
+    pid, read_fd, write_fd = child.fork_with_pipe()
     if pid == 0:  # pragma: no cover - runs in the child; measured through the system tests
         code = EXIT_BOOTSTRAP_FAILED
         try:

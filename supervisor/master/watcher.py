@@ -62,11 +62,8 @@ class Watcher:
 
     def __init__(self, spec: WatchSpec) -> None:
         self.spec = spec
-        read_fd, write_fd = os.pipe()
         master = os.getpid()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = child.fork()
+        pid, read_fd, write_fd = child.fork_with_pipe()
         if pid == 0:  # pragma: no cover - the child; measured through the system tests
             code = EXIT_WATCHER_FAILED
             try:

@@ -41,7 +41,8 @@ not know so that older clients can read newer masters):
       ],
       "events": [                          # oldest first
         {"time": 1767229100.2, "app": "api", "kind": "reload", "message": "generation 2 serving"}
-      ]
+      ],
+      "lines_dropped": {"stderr": 0, "/var/log/api.log": 120}   # output lines dropped, by destination
     }
 
 Worker states are starting | ready | retiring | exited. Event kinds are the `EventKind`
@@ -159,6 +160,9 @@ class Snapshot:
     uptime_s: float
     apps: tuple[AppStatus, ...] = ()
     events: tuple[Event, ...] = ()
+    # Worker and master lines dropped since the start, by destination ("stderr" or a log file's
+    # path) that stalled or failed: only destinations that dropped something.
+    lines_dropped: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def requests_per_s(self) -> float:
@@ -195,6 +199,7 @@ class Snapshot:
             uptime_s=fields.number("uptime_s"),
             apps=tuple(_app(item) for item in fields.objects("apps")),
             events=tuple(_event(item) for item in fields.objects("events")),
+            lines_dropped=fields.counts("lines_dropped"),
         )
 
     @classmethod

@@ -8,6 +8,11 @@ forked at the wrong moment inherits locked, and the master forks. The master's l
 second, so the dashboard never costs the loop more than a few renders a second. The
 terminal is put in cbreak mode (keys arrive one by one, unechoed) and restored on exit,
 also when the program fails.
+
+Frames are written without blocking: a terminal paused with Ctrl-S, or an SSH session that
+stalled, must not stop the loop that draws them (the master's: reaping, health checks, the
+control socket). A frame the terminal does not take is dropped; the next one redraws the
+whole screen.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import termios
 import tty
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TextIO
+from typing import TextIO, cast
 
 from rich.console import Console
 from rich.live import Live
@@ -34,11 +39,55 @@ MAX_FPS = 4
 FRAME_S = 1.0 / MAX_FPS
 
 
+class FrameWriter:
+    """The dashboard's stdout: a description of its own with O_NONBLOCK (the terminal's shared one is
+    left as it is), so a write that would block drops the rest of the frame instead."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.encoding = stream.encoding or "utf-8"
+        self.dropped = 0  # frames (or their ends) the terminal did not take
+        fd = stream.fileno()
+        try:
+            self.fd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            self.owned = True
+        except OSError:  # no /proc: the stream's own descriptor, blocking as before
+            self.fd, self.owned = fd, False
+
+    def write(self, text: str) -> int:
+        view = memoryview(text.encode(self.encoding, "replace"))
+        while view:
+            try:
+                view = view[os.write(self.fd, view) :]
+            except InterruptedError:
+                continue
+            except OSError:  # EAGAIN: paused or stalled; EIO: gone (the keys say so)
+                self.dropped += 1
+                break
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def close(self) -> None:
+        if self.owned:
+            self.owned = False
+            os.close(self.fd)
+
+
 class Screen:
     """Owns the terminal while the dashboard shows: alternate screen, cbreak input."""
 
     def __init__(self, *, output: TextIO | None = None, input_fd: int | None = None) -> None:
-        self.console = Console(file=output or sys.stdout)
+        self.writer = FrameWriter(sys.stdout) if output is None else None
+        # Console takes any object with write, flush, fileno and isatty.
+        self.console = Console(file=output or cast("TextIO", self.writer))
         self.input_fd = sys.stdin.fileno() if input_fd is None else input_fd
         self.live = Live(
             console=self.console,
@@ -64,6 +113,10 @@ class Screen:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        if self.writer is not None:
+            # The last writes (leaving the alternate screen) must not be dropped: blocking again.
+            self.console.file = sys.stdout
+            self.writer.close()
         with contextlib.suppress(OSError):  # a terminal that is gone cannot be restored
             self.live.stop()
             if self._saved is not None and not self.lost:

@@ -18,6 +18,9 @@ import httpx
 import pytest
 from support import ROOT
 
+from supervisor import client
+from supervisor.control import Status
+
 pytestmark = [
     pytest.mark.system,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test installs it)"),
@@ -145,3 +148,28 @@ def test_serve_top_shows_the_running_master(dashboard: tuple[Tmux, Path]) -> Non
         tmux.wait_for(r"^▸ hello\s+running\s+3/3\s")
     finally:
         top.kill()
+
+
+def test_a_terminal_paused_with_ctrl_s_does_not_stop_the_master(dashboard: tuple[Tmux, Path]) -> None:
+    """XOFF stops the terminal from taking output; frames fill its buffer within seconds. The master
+    drops frames instead of blocking: it goes on answering the control socket, and draws again on XON."""
+    tmux, tmp_path = dashboard
+    tmux.wait_for(r"^▸ hello\s+running\s+2/2\s+1\s")
+    socket_path = str(tmp_path / "control.sock")
+    tmux.keys("C-s")
+    try:
+        # Four frames a second of some 10 KB each: well past any pty buffer in this time.
+        deadline = time.monotonic() + 6
+        polls = 0
+        while time.monotonic() < deadline:
+            reply = client.request(socket_path, Status(), config_path="serve.toml", timeout=5)
+            assert reply.ok, reply
+            polls += 1
+            time.sleep(0.25)
+        assert polls >= 10
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(tmp_path / "hello.sock"))) as http:
+            assert http.get("http://hello/").status_code == 200
+    finally:
+        tmux.keys("C-q")
+    tmux.keys("+")  # still steerable: the keys are read, and the dashboard shows the change
+    tmux.wait_for(r"^▸ hello\s+running\s+3/3\s+1\s")

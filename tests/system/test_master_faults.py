@@ -35,7 +35,7 @@ from master_support import (
     serve_up,
     server_table,
 )
-from support import ROOT, read_response
+from support import ROOT, read_response, serve_status
 
 from supervisor.client import request
 from supervisor.control import Status
@@ -378,6 +378,10 @@ def test_a_full_disk_under_one_apps_log_file_costs_only_that_apps_lines(tmp_path
             assert any(DROPPED_LINE.search(line) for line in master.lines), f"no word of lines dropped:\n{tail(master)}"
             assert get(("127.0.0.1", other))[1] == "ok"
             assert get(("127.0.0.1", full))[1] == "ok"
+            # Counted, and only for the file that failed.
+            dropped = serve_status(master.config)["lines_dropped"]
+            assert set(dropped) == {str(logs / "full.log")}, dropped
+            assert dropped[str(logs / "full.log")] > 0
             assert_master_survived(master, {"full": 1, "other": 1})
 
 

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from master_support import Master, app_table, free_port, get, serve_up, server_table, write_config
-from support import ROOT, ServeProcess, serve_status
+from master_support import (
+    Master,
+    app_table,
+    connect,
+    free_port,
+    get,
+    request_bytes,
+    serve_up,
+    server_table,
+    write_config,
+)
+from support import ROOT, ServeProcess, read_response, serve_status
 
 pytestmark = pytest.mark.system
 
@@ -93,3 +105,43 @@ def test_env_file_keeps_the_shells_value_under_serve_up(tmp_path: Path) -> None:
     with serve_up(tmp_path, text, {"api": 1}, env={"RESILIENCE_KEPT": "from-the-shell"}):
         assert get(("127.0.0.1", port), "/env?name=RESILIENCE_KEPT")[1] == "from-the-shell"
         assert get(("127.0.0.1", port), "/env?name=RESILIENCE_NEW")[1] == "only-in-the-file"
+
+
+def _reload(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor", "reload", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(90)
+def test_an_app_put_back_while_it_still_drains_is_refused_until_it_has_stopped(tmp_path: Path) -> None:
+    """Removed by one reload, its worker still finishing a request, put back by the next: the old pool
+    must see its worker out (or SIGKILL it at graceful_timeout) before a new pool takes the name."""
+    api, extra = free_port(), free_port()
+    server = server_table(graceful_timeout=20)
+    api_table = app_table("api", bind=[f"127.0.0.1:{api}"], workers=1)
+    extra_table = app_table("extra", bind=[f"127.0.0.1:{extra}"], workers=1)
+    with serve_up(tmp_path, server + api_table + extra_table, {"api": 1, "extra": 1}) as master:
+        config = master.config
+        with connect(("127.0.0.1", extra)) as slow:
+            slow.sendall(request_bytes("/slow?seconds=4", close=True))
+            master.wait_for_line(r"^extra\[\d+\] master_apps: slow started")
+            config.write_text(server + api_table)
+            assert _reload(config).returncode == 0
+            config.write_text(server + api_table + extra_table)
+            refused = _reload(config)
+            assert refused.returncode == 1
+            assert "extra removed by an earlier reload and still draining" in refused.stderr + refused.stdout
+            assert read_response(slow, timeout=15)[0] == 200  # the drained request was answered
+        deadline = time.monotonic() + 15
+        while any(app["name"] == "extra" for app in serve_status(config)["apps"]):
+            assert time.monotonic() < deadline, "extra's old worker never left"
+            time.sleep(0.1)
+        assert _reload(config).returncode == 0
+        get(("127.0.0.1", extra))
+        get(("127.0.0.1", api))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -466,3 +467,16 @@ def test_a_line_handler_that_fails_reports_through_logging(monkeypatch: pytest.M
     monkeypatch.setattr(handler, "handleError", reported.append)
     handler.handle(logging.makeLogRecord({"msg": "lost"}))
     assert [record.getMessage() for record in reported] == ["lost"]
+
+
+def test_within_the_diversion_stray_stderr_writes_and_the_last_resort_become_lines() -> None:
+    lines: list[str] = []
+    with logs.stderr_diverted(lines.append):
+        print("a warning printed", "in two parts", file=sys.stderr, end="")
+        print(" and ended", file=sys.stderr)
+        library = logging.getLogger("an.unconfigured.library")
+        library.propagate = False  # no handler anywhere above it (pytest puts one on the root)
+        library.warning("through the last resort")
+        assert isinstance(sys.stderr, logs.LineStream)
+    assert not isinstance(sys.stderr, logs.LineStream)
+    assert lines == ["a warning printed in two parts and ended", "through the last resort"]

@@ -6,6 +6,7 @@ These tests use real loopback and unix sockets (no traffic leaves the machine).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import select
 import socket
@@ -368,3 +369,30 @@ def test_open_listener_rejects_other_objects() -> None:
 def test_reason_keeps_acronyms() -> None:
     assert sockets._reason(OSError(errno.EADDRINUSE, "Address already in use")) == "address already in use"
     assert sockets._reason(OSError("AF_UNIX path too long")) == "AF_UNIX path too long"
+
+
+def test_adopt_moves_a_listener_on_stdin_above_stdio() -> None:
+    """fd://0 (inetd style): a worker's stdin becomes /dev/null, which must not replace the listener."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - measured in the child, reported through the pipe
+        try:
+            listener = socket.create_server(("127.0.0.1", 0))
+            os.dup2(listener.fileno(), 0)
+            listener.close()
+            adopted = adopt_fd(0)
+            report = {
+                "fd": adopted.fileno(),
+                "stdin_is_null": stat.S_ISCHR(os.fstat(0).st_mode),
+                "listening": adopted.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN),
+            }
+            os.write(writer, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        report = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert report["fd"] >= 3
+    assert report["stdin_is_null"] is True
+    assert report["listening"] == 1

@@ -85,7 +85,16 @@ def test_json_round_trip() -> None:
 def test_the_json_is_plain_and_shaped_as_documented() -> None:
     data = json.loads(SNAPSHOT.to_json())
     assert data["schema"] == SCHEMA
-    assert list(data) == ["schema", "master_pid", "config_path", "started_at", "uptime_s", "apps", "events"]
+    assert list(data) == [
+        "schema",
+        "master_pid",
+        "config_path",
+        "started_at",
+        "uptime_s",
+        "apps",
+        "events",
+        "lines_dropped",
+    ]
     assert data["apps"][0]["state"] == "running"
     assert data["apps"][0]["binds"] == ["127.0.0.1:8000", "unix:/run/api.sock"]
     assert data["apps"][0]["workers"][0] == {
