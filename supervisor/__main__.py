@@ -1,7 +1,4 @@
-"""`python -m supervisor`: the same as the `serve` command.
-
-May import: supervisor.cli.
-"""
+"""`python -m supervisor`: the same as the `serve` command."""
 
 from supervisor.cli import main
 

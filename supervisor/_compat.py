@@ -1,7 +1,4 @@
-"""Differences between the Python versions we support, kept in one place.
-
-May import: the standard library only.
-"""
+"""Differences between the Python versions we support, kept in one place."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""ASGI type aliases (scopes, messages, callables) used across the package.
-
-May import: the standard library only.
-"""
+"""ASGI type aliases (scopes, messages, callables) used across the package."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""uvicorn-compatible programmatic entry points: `run(app, **options)` and `run_config(config)`.
-
-May import: anything below it (server/, config/, errors).
-"""
+"""uvicorn-compatible programmatic entry points: `run(app, **options)` and `run_config(config)`."""
 
 from __future__ import annotations
 
@@ -10,7 +7,7 @@ from typing import Any
 
 from supervisor import logs
 from supervisor.config.options import Config
-from supervisor.config.schema import ServeFile, ServerSection
+from supervisor.config.schema import ServeFile, server_for_one_app
 from supervisor.errors import EXIT_OK, StartupError
 from supervisor.server.server import Server
 
@@ -55,13 +52,8 @@ def run_pool(config: Config) -> int:
 
     app_config = config.app_config
     configure_logging(app_config)  # the master's own lines, as serve run's options ask
-    name = app_config.app.split(":", 1)[0] if isinstance(app_config.app, str) else "app"
-    server = ServerSection(
-        control_socket="",
-        graceful_timeout=30.0 if app_config.graceful_timeout is None else app_config.graceful_timeout,
-        healthcheck_timeout=app_config.timeout_worker_healthcheck,
-        log_level=app_config.log_level,
-    )
+    name = app_config.app.split(":", 1)[0] if isinstance(app_config.app, str) else app_config.name
+    server = server_for_one_app(app_config)
     app = dataclasses.replace(app_config, name=name)
     sink = PlainLog()  # the master's own lines, like its workers', never block on a stalled stderr
     try:

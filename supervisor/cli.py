@@ -1,7 +1,4 @@
-"""The `serve` command line: the only module that prints errors for humans and chooses the exit status.
-
-May import: every layer of the package (it is the top one, L6).
-"""
+"""The `serve` command line: the only module that prints errors for humans and chooses the exit status."""
 
 from __future__ import annotations
 
@@ -106,8 +103,9 @@ def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
 
     Signals: HUP reloads, TERM or INT stops gracefully (INT twice: at once), QUIT stops at once,
     TTIN/TTOU add or remove a worker of every app, USR1 reopens log files.
-    Dashboard keys: q stop (gracefully), r reload every app, R reload the selected app,
-    up/down select an app, +/- one worker more/less for it.
+    Dashboard keys: q stop (gracefully), r reload every app, R reload the selected app, x restart
+    the selected worker (each asks y/n), up/down select an app or worker, +/- one worker
+    more/less, l log level, a every app's logs, p pause, PgUp/PgDn scroll, ? every key.
     """
     ctx = click.get_current_context()
     serve_file = load_file(config_path)
@@ -191,8 +189,11 @@ def reload_(config_path: str, app: str | None) -> None:
     file is invalid or the new generation could not start (the old one keeps serving).
     """
     result = _ask(config_path, Reload(app), timeout=RELOAD_TIMEOUT_S).result
-    generations = result if isinstance(result, dict) else {}
+    answer = result if isinstance(result, dict) else {}
+    generations = answer.get("generations") or {}
     click.echo("reloaded: " + ", ".join(f"{name} generation {gen} ready" for name, gen in generations.items()))
+    for name in answer.get("restart_needed") or ():
+        click.echo(f"note: [server] {name} changed; the running master keeps the old value until it restarts", err=True)
 
 
 @serve.command("scale")
@@ -217,10 +218,10 @@ def stop(config_path: str, now: bool) -> None:
 def _run(**values: Any) -> None:
     ctx = click.get_current_context()
     if values.get("env_file"):
-        import dotenv  # only when there is a file to read
+        from supervisor.asgi.environment import apply_environment  # only when there is a file to read
 
         # Loaded before Config is built, so WEB_CONCURRENCY and FORWARDED_ALLOW_IPS set in it count, as in uvicorn.
-        dotenv.load_dotenv(values["env_file"])
+        apply_environment(values["env_file"], {})
     config = Config.from_command_line(values, os.environ)
     from supervisor.api import run_config  # here: `serve check` and `--help` stay light
 

@@ -1,7 +1,5 @@
 """Talking to a running master over its control socket (`serve status|top|reload|scale|stop`).
 
-May import: config, control, errors, psutil, the standard library.
-
 When nothing answers on the control socket, `ask` looks for a master that still runs the
 file anyway (its pid file, then the file's addresses): a deleted socket file must not make
 the operator start a second master, which fails on the first address the old one holds.

@@ -1,8 +1,7 @@
 """The commands a running master obeys, whether they come from a signal, the control socket or a key.
 
-May import: the standard library only. No I/O: this module defines the `Command` types, maps
-signals to them, and encodes the control socket's messages; the master and the client move
-the bytes.
+No I/O: this module defines the `Command` types, maps signals to them, and encodes the control
+socket's messages; the master and the client move the bytes.
 
 A SIGHUP, `serve reload` and the dashboard's r key all become `Reload()`, handled by one
 arbiter method; likewise scale and stop.
@@ -15,10 +14,19 @@ Control socket wire format: JSON lines, UTF-8, one request and one reply per lin
               {"command": "stop", "now": false}
               {"command": "reopen_logs"}
               {"command": "status"}
-    reply:    {"ok": true, "error": null, "result": ...}     (result: JSON; a snapshot for status)
+              {"command": "restart", "app": "api", "pid": 4312}
+              {"command": "logs", "lines": 200}
+    reply:    {"ok": true, "error": null, "result": ...}     (result: JSON; a snapshot for status,
+                                                              a list of lines for logs)
               {"ok": false, "error": "no app named 'apii'", "result": null}
 
-Arguments with a default (every "app" but scale's, "delta"'s app, "now") may be left out.
+Arguments with a default (every "app" but scale's and restart's, "delta"'s app, "now",
+"lines") may be left out.
+
+`logs` answers with the master's latest output lines (`app[pid] text` for a worker's,
+`serve[pid] ...` for its own), oldest first: what the dashboard's log pane shows, for
+`serve top`. They are kept out of the status snapshot so that `serve status --json` stays
+small; `Logs.pick` bounds the reply well under `MAX_LINE_BYTES`.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -73,7 +81,41 @@ class Status:
     """Answer with a status snapshot."""
 
 
-Command: TypeAlias = Reload | Scale | ScaleBy | Stop | ReopenLogs | Status
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Replace worker `pid` of `app` with a fresh one: the replacement first, then the worker drains."""
+
+    app: str
+    pid: int
+
+
+LOG_LINES_MOST = 1000
+LOG_LINE_CHARS = 2000  # a longer line is cut: the pane shows one screen row of it anyway
+LOG_REPLY_CHARS = 256 * 1024  # JSON text of the lines at most; the reply has its own limit
+
+
+@dataclass(frozen=True, slots=True)
+class Logs:
+    """Answer with the master's latest `lines` output lines, oldest first."""
+
+    lines: int = 200
+
+    def pick(self, recent: Iterable[str]) -> list[str]:
+        """The reply's lines from the master's recent ones (oldest first): the newest `lines`, each cut
+        to LOG_LINE_CHARS, as many as fit in LOG_REPLY_CHARS of JSON."""
+        kept: list[str] = []
+        room = LOG_REPLY_CHARS
+        for line in reversed(list(recent)[-self.lines :]):
+            cut = line[:LOG_LINE_CHARS]
+            room -= len(json.dumps(cut, ensure_ascii=False)) + 1
+            if room < 0:
+                break
+            kept.append(cut)
+        kept.reverse()
+        return kept
+
+
+Command: TypeAlias = Reload | Scale | ScaleBy | Stop | ReopenLogs | Status | Restart | Logs
 
 _NAMES: dict[type[Command], str] = {
     Reload: "reload",
@@ -82,6 +124,8 @@ _NAMES: dict[type[Command], str] = {
     Stop: "stop",
     ReopenLogs: "reopen_logs",
     Status: "status",
+    Restart: "restart",
+    Logs: "logs",
 }
 _TYPES: dict[str, type[Command]] = {name: kind for kind, name in _NAMES.items()}
 
@@ -162,6 +206,11 @@ _ARGUMENTS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "workers": ("a positive integer", lambda value: type(value) is int and value >= 1),
     "delta": ("a non-zero integer", lambda value: type(value) is int and value != 0),
     "now": ("true or false", lambda value: isinstance(value, bool)),
+    "pid": ("a process id", lambda value: type(value) is int and value >= 1),
+    "lines": (
+        f"an integer from 1 to {LOG_LINES_MOST}",
+        lambda value: type(value) is int and 1 <= value <= LOG_LINES_MOST,
+    ),
 }
 
 

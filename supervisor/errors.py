@@ -1,7 +1,4 @@
-"""Exception types shared by every layer, each carrying the exit code it implies.
-
-May import: the standard library only.
-"""
+"""Exception types shared by every layer, each carrying the exit code it implies."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """serve's loggers, their uvicorn-style formats and colours, and --log-config loading.
 
-May import: errors and the standard library (PyYAML lazily, for .yaml log configs).
-
 Logger names mirror uvicorn's with "serve." for "uvicorn.": "serve" (the parent, holding
 the error handler), "serve.error", "serve.access" and "serve.asgi". A uvicorn log config
 ports over by renaming those loggers and pointing "()" at `supervisor.logs.DefaultFormatter`

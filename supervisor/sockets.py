@@ -1,7 +1,5 @@
 """The one place serve binds: TCP over IPv4 and IPv6, unix sockets, and inherited fd://N listeners.
 
-May import: errors and the standard library.
-
 Every function returns a listening, non-blocking, non-inheritable socket. The master binds
 each address once, before the first fork, and keeps it open across reloads; workers share
 it through fork, so nothing here sets SO_REUSEPORT. Bind targets are taken duck-typed

@@ -1,7 +1,5 @@
 """A gunicorn worker class running serve's protocol core: `gunicorn app:app -k supervisor.workers.Worker`.
 
-May import: anything (an entry point); gunicorn is needed only by whoever uses this module.
-
 gunicorn keeps doing what it does (its arbiter forks, restarts and reaps workers, counts
 max_requests with its jitter, murders workers whose heartbeat stops); inside each worker,
 serve's `Server` speaks HTTP/1.1 and ASGI on the sockets gunicorn bound. The server's

@@ -210,7 +210,7 @@ def split_responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:
 
 
 def _dechunk(data: bytes) -> tuple[bytes, bytes]:
-    body = []
+    body: list[bytes] = []
     while True:
         size_line, _, data = data.partition(b"\r\n")
         size = int(size_line.split(b";")[0], 16)
@@ -288,7 +288,7 @@ def still_open(sock: socket.socket, seconds: float) -> bool:
 
 def wait_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
     """What the peer sends until it closes `sock`; AssertionError if it is still open after `timeout`."""
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()

@@ -1,7 +1,4 @@
-"""App-facing adapters: load the app, adapt its interface, apply trusted proxy headers.
-
-May import: errors, _types, the standard library and a2wsgi; never another L2 package.
-"""
+"""App-facing adapters: load the app, adapt its interface, apply trusted proxy headers."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Interface adapters that present ASGI2 and WSGI applications as ASGI3 callables.
-
-May import: errors, _types, the standard library and a2wsgi (lazily).
-"""
+"""Interface adapters that present ASGI2 and WSGI applications as ASGI3 callables."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """Turn an app target ("MODULE:ATTR" or an object) into an ASGI3 callable, or say precisely why not.
 
-May import: errors, _types, asgi.adapters and the standard library.
-
 Steps, each with its own error message: import the module (a module that is missing is
 told apart from one that fails while importing), walk the dotted attribute, call the
 factory, then pick the interface (asgi3, asgi2 or wsgi) and wrap it.

@@ -1,6 +1,6 @@
 """Decide which peers are trusted proxies and apply their X-Forwarded-* headers to a scope.
 
-May import: _types and the standard library. Pure: no I/O, no event loop.
+Pure: no I/O, no event loop.
 
 The connection calls `apply_proxy_headers` only when the direct peer is in `TrustedHosts`
 (`forwarded_allow_ips`), so a client talking to us directly can never set its own address

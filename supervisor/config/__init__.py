@@ -2,7 +2,6 @@
 
 Pure: no sockets, processes, signals or event loops here; time and environment come in as arguments
 (`Config()` alone reads os.environ, for uvicorn's WEB_CONCURRENCY and FORWARDED_ALLOW_IPS).
-May import: supervisor.errors, supervisor._compat, click (options.py only), the standard library.
 """
 
 from supervisor.config.convert import Bind, FdBind, TcpBind, UnixBind, parse_bind

@@ -1,7 +1,4 @@
-"""Parsers for the value formats settings are written in: addresses, sizes, file modes, headers.
-
-May import: the standard library only.
-"""
+"""Parsers for the value formats settings are written in: addresses, sizes, file modes, headers."""
 
 from __future__ import annotations
 

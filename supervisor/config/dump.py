@@ -1,7 +1,4 @@
-"""Write a validated ServeFile back as TOML, every default filled in: what `serve check` prints.
-
-May import: the rest of supervisor.config and the standard library.
-"""
+"""Write a validated ServeFile back as TOML, every default filled in: what `serve check` prints."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The shapes a setting's value can take: how each is checked, read from the command line and written as TOML.
-
-May import: supervisor.config.convert and the standard library.
-"""
+"""The shapes a setting's value can take: how each is checked, read from the command line and written as TOML."""
 
 from __future__ import annotations
 

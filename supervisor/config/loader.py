@@ -1,7 +1,4 @@
-"""Read a serve TOML file into a ServeFile, or raise ConfigError listing every problem with its line.
-
-May import: supervisor.errors, supervisor._compat, the rest of supervisor.config, the standard library.
-"""
+"""Read a serve TOML file into a ServeFile, or raise ConfigError listing every problem with its line."""
 
 from __future__ import annotations
 
@@ -181,6 +178,7 @@ class _FileCheck:
         cross = check_app(values)
         self._collect(path, cross)
         if not cross:
+            # [server] graceful_timeout is each worker's drain limit too (serve run: schema.server_for_one_app).
             self.apps[name] = AppConfig(name=name, graceful_timeout=self.server.graceful_timeout, **values)
 
     def _check_paths(self, path: KeyPath, values: Mapping[str, Any]) -> None:

@@ -3,8 +3,6 @@
 The scanner runs on text tomllib has already accepted, so it only has to find where
 keys, table headers, array elements and inline-table entries start; it never judges
 validity. Every loop advances, so even unexpected text ends the scan.
-
-May import: supervisor._compat and the standard library.
 """
 
 from __future__ import annotations

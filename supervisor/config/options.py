@@ -1,7 +1,4 @@
-"""uvicorn's interface to the settings: the `Config(app, **options)` keywords and the `serve run` flags, both from the schema.
-
-May import: click, supervisor.errors, the rest of supervisor.config, the standard library.
-"""
+"""uvicorn's interface to the settings: the `Config(app, **options)` keywords and the `serve run` flags, both from the schema."""
 
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ import click
 from supervisor.config.convert import Bind, FdBind, TcpBind, UnixBind
 from supervisor.config.kinds import Boolean, Choice, Kind, ListOf, Maybe
 from supervisor.config.locate import KeyPath
-from supervisor.config.schema import APP_SETTINGS, BIND_KEYWORDS, AppConfig, Setting
+from supervisor.config.schema import APP_SETTINGS, BIND_KEYWORDS, DEFAULT_HOST, DEFAULT_PORT, AppConfig, Setting
 from supervisor.config.validate import Issue, check_app, convert, suggest
 from supervisor.errors import ConfigError, Problem
 
@@ -48,8 +45,8 @@ class Config:
     def __init__(
         self,
         app: str | Callable[..., Any],
-        host: str = "127.0.0.1",
-        port: int = 8000,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
         uds: str | os.PathLike[str] | None = None,
         fd: int | None = None,
         **options: Any,
@@ -85,11 +82,11 @@ class Config:
 
     @property
     def host(self) -> str:
-        return next((bind.host for bind in self._app_config.bind if isinstance(bind, TcpBind)), "127.0.0.1")
+        return next((bind.host for bind in self._app_config.bind if isinstance(bind, TcpBind)), DEFAULT_HOST)
 
     @property
     def port(self) -> int:
-        return next((bind.port for bind in self._app_config.bind if isinstance(bind, TcpBind)), 8000)
+        return next((bind.port for bind in self._app_config.bind if isinstance(bind, TcpBind)), DEFAULT_PORT)
 
     @property
     def uds(self) -> str | None:

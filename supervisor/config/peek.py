@@ -6,8 +6,6 @@ through an edit must still be able to reach the master, so nothing here validate
 whole file: each key is converted on its own, and a file that does not parse is read line
 by line, each line parsed alone by tomllib so that quoting follows TOML exactly. The reload
 itself is judged by the master, which re-reads the file.
-
-May import: supervisor.errors, supervisor._compat, config.convert, config.schema, config.validate, the standard library.
 """
 
 from __future__ import annotations

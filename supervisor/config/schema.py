@@ -3,8 +3,6 @@
 The TOML loader, the `serve run` options, the uvicorn-compatible `Config` keywords and
 docs/reference.md are all generated from the field metadata below; a setting declared
 anywhere else is a bug.
-
-May import: supervisor.config.convert, supervisor.config.kinds and the standard library.
 """
 
 from __future__ import annotations
@@ -40,6 +38,10 @@ from supervisor.config.kinds import (
 )
 
 METADATA_KEY = "serve"
+
+# uvicorn's address when none is given: the default bind and the defaults of --host and --port.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,20 +141,24 @@ class AppConfig:
     )
     env: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({}),
-        metadata=_key("Environment variables set in the app's workers before the app is imported.", Environment()),
+        metadata=_key(
+            "Environment variables set in the app's workers before the app is imported. They win over env_file"
+            " and over the environment serve was started in.",
+            Environment(),
+        ),
     )
     env_file: str | None = field(
         default=None,
         metadata=_key(
-            "A dotenv file whose variables are loaded into the environment before the app is imported;"
-            " variables already set keep their value.",
+            "A dotenv file whose variables are set before the app is imported. A variable already set in the"
+            " environment serve was started in keeps that value; env, in a TOML file, wins over both.",
             Maybe(FilePath(must_exist=True)),
             flag="--env-file",
             keyword="env_file",
         ),
     )
     bind: tuple[Bind, ...] = field(
-        default=(TcpBind("127.0.0.1", 8000),),
+        default=(TcpBind(DEFAULT_HOST, DEFAULT_PORT),),
         metadata=_key(
             "Addresses to listen on: HOST:PORT, [V6]:PORT, unix:PATH, or fd://N for an inherited listening socket."
             " The master binds each once and every worker accepts on it. serve run and the Python API take"
@@ -707,18 +713,42 @@ def settings_of(cls: type[AppConfig] | type[ServerSection]) -> tuple[Setting, ..
 APP_SETTINGS = settings_of(AppConfig)
 SERVER_SETTINGS = settings_of(ServerSection)
 
+# Each setting's default by name, for runtime values derived from settings (the pool's and the
+# connections' limits): they default to exactly what is declared above, never to a copy.
+APP_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {item.name: item.default for item in APP_SETTINGS if not item.required}
+)
+SERVER_DEFAULTS: Mapping[str, Any] = MappingProxyType({item.name: item.default for item in SERVER_SETTINGS})
+
+
+def server_for_one_app(app: AppConfig) -> ServerSection:
+    """The [server] table of the master `serve run --workers N` (or --reload) starts for `app` alone.
+
+    uvicorn's options fill the keys the master owns: timeout_graceful_shutdown is graceful_timeout
+    (unset: [server]'s default) and timeout_worker_healthcheck is healthcheck_timeout. There is no
+    control socket, and the master logs at the app's level. The other way round, a TOML file's
+    [server] graceful_timeout becomes each app's own (config/loader.py).
+    """
+    server = ServerSection(
+        control_socket="", healthcheck_timeout=app.timeout_worker_healthcheck, log_level=app.log_level
+    )
+    if app.graceful_timeout is None:
+        return server
+    return dataclasses.replace(server, graceful_timeout=app.graceful_timeout)
+
+
 # uvicorn's four ways to say where to listen; serve run and Config turn them into `bind`
 # (fd first, then uds, then host and port, as uvicorn chooses).
 BIND_KEYWORDS = (
     Setting(
         "host",
         Key("Bind to this host; an IPv6 address needs no brackets.", Host(), flag="--host", keyword="host", toml=False),
-        "127.0.0.1",
+        DEFAULT_HOST,
     ),
     Setting(
         "port",
         Key("Bind to this port; 0 picks a free one.", Integer(0, 65535), flag="--port", keyword="port", toml=False),
-        8000,
+        DEFAULT_PORT,
     ),
     Setting(
         "uds",

@@ -1,7 +1,4 @@
-"""Check raw values against the declared settings, collecting every problem rather than stopping at the first.
-
-May import: supervisor.config.schema, supervisor.config.kinds, supervisor.config.locate, the standard library.
-"""
+"""Check raw values against the declared settings, collecting every problem rather than stopping at the first."""
 
 from __future__ import annotations
 

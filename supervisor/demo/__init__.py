@@ -1,7 +1,5 @@
 """Demo applications shipped with serve, to try it without writing an app first.
 
-May import: supervisor._types and the standard library.
-
     serve run supervisor.demo.hello:app    plain text at /, a small JSON document at /json
     serve run supervisor.demo.stream:app   server-sent events ticking a few times
     serve run supervisor.demo.echo:app     a page at / that talks to a WebSocket echo at /ws

@@ -1,7 +1,5 @@
 """A WebSocket echo at /ws, and at / a small page whose script talks to it.
 
-May import: supervisor.demo, supervisor._types and the standard library.
-
 Open http://127.0.0.1:8000/ in a browser, or: python -m websockets ws://127.0.0.1:8000/ws
 """
 

@@ -1,7 +1,4 @@
-"""The smallest useful app: "Hello, world!" at / and a small JSON document at /json.
-
-May import: supervisor.demo, supervisor._types and the standard library.
-"""
+"""The smallest useful app: "Hello, world!" at / and a small JSON document at /json."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """A streamed response: server-sent events ticking a few times, sent chunked with no content-length.
 
-May import: supervisor.demo, supervisor._types and the standard library.
-
-    curl -N http://127.0.0.1:8000/
+curl -N http://127.0.0.1:8000/
 """
 
 from __future__ import annotations

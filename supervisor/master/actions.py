@@ -1,6 +1,6 @@
 """The vocabulary between the arbiter and the pool policy: limits in, actions out, worker views for status.
 
-May import: supervisor.config, supervisor.status.snapshot and the standard library. Pure data.
+Pure data.
 
 The arbiter carries out actions in the order given:
     Spawn  fork a worker of `app` for `generation` with `max_requests` as its own request
@@ -18,10 +18,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
-from supervisor.config.schema import AppConfig, ServerSection
+from supervisor.config.schema import APP_DEFAULTS, SERVER_DEFAULTS, AppConfig, ServerSection
 from supervisor.status.snapshot import EventKind, WorkerState
 
 KILL_GRACE_S = 5.0  # between SIGABRT or SIGQUIT and SIGKILL: time to write a stack dump and exit
+# Restart pacing (master/backoff.py): the first wait after a failure, the longest, and how many
+# failures at start in a row make a crash loop. The policy's own numbers, not settings.
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_CAP_S = 30.0
+CRASHLOOP_AFTER = 5
 
 
 class Reason(str, Enum):
@@ -36,6 +41,7 @@ class Reason(str, Enum):
     HEALTH = "health"  # heartbeat older than healthcheck_timeout
     STARTUP_TIMEOUT = "startup_timeout"
     GRACEFUL_TIMEOUT = "graceful_timeout"  # retired, and still there after graceful_timeout
+    RESTART = "restart"  # the operator asked for a fresh worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +83,26 @@ Action: TypeAlias = Spawn | Retire | Kill | Note
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """The numbers the pool policy of one app works with."""
+class PoolLimits:
+    """The numbers the pool policy of one app works with: its settings and the [server] table's.
 
-    workers: int = 1
-    max_requests: int = 0  # 0: never retire for requests served
-    max_requests_jitter: int = 0
-    max_memory: int = 0  # bytes of RSS; 0: no limit
-    graceful_timeout_s: float = 30.0
-    healthcheck_timeout_s: float = 30.0
-    startup_timeout_s: float = 60.0
+    A setting's field defaults to the schema's default for it; the rest are the policy's own.
+    """
+
+    workers: int = APP_DEFAULTS["workers"]
+    max_requests: int = APP_DEFAULTS["max_requests"]  # 0: never retire for requests served
+    max_requests_jitter: int = APP_DEFAULTS["max_requests_jitter"]
+    max_memory: int = APP_DEFAULTS["max_memory"]  # bytes of RSS; 0: no limit
+    graceful_timeout_s: float = SERVER_DEFAULTS["graceful_timeout"]
+    healthcheck_timeout_s: float = SERVER_DEFAULTS["healthcheck_timeout"]
+    startup_timeout_s: float = SERVER_DEFAULTS["startup_timeout"]
     kill_grace_s: float = KILL_GRACE_S
-    backoff_initial_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    crashloop_after: int = 5  # failures at start in a row
+    backoff_initial_s: float = BACKOFF_INITIAL_S
+    backoff_cap_s: float = BACKOFF_CAP_S
+    crashloop_after: int = CRASHLOOP_AFTER
 
     @classmethod
-    def of(cls, app: AppConfig, server: ServerSection) -> Limits:
+    def of(cls, app: AppConfig, server: ServerSection) -> PoolLimits:
         """The limits an app's settings and the [server] table give."""
         return cls(
             workers=app.workers,

@@ -1,8 +1,5 @@
 """The master: one single-threaded loop that binds, forks, watches and reloads every app's workers.
 
-May import: config/, status/, control, sockets, logs, errors, other master/ modules; server/
-only through master/spawn.py, after fork.
-
 Why single-threaded: the master forks. A thread holding a lock at fork time leaves that
 lock held forever in the child, so the loop forks only from here, between selects, and
 nothing else runs (no refresh thread, no executor). Signal handlers only record the signal
@@ -29,49 +26,54 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from supervisor.asgi.loader import load_app
-from supervisor.config.convert import Bind
 from supervisor.config.loader import load_file
 from supervisor.config.schema import AppConfig, ServeFile
-from supervisor.control import Command, Reload, ReopenLogs, Reply, Scale, ScaleBy, Status, Stop, signal_to_command
+from supervisor.control import (
+    Command,
+    Logs,
+    Reload,
+    ReopenLogs,
+    Restart,
+    Scale,
+    ScaleBy,
+    Status,
+    Stop,
+    signal_to_command,
+)
 from supervisor.errors import (
     EXIT_MASTER_FAILED,
     EXIT_OK,
-    EXIT_STARTUP,
     AppLoadError,
     BindError,
     ConfigError,
     StartupError,
 )
-from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
-from supervisor.master.control_server import ControlClient, ControlServer
+from supervisor.master import exits, pidfile, probes
+from supervisor.master.actions import Action, Kill, Note, PoolLimits, Retire, Spawn
+from supervisor.master.control_desk import ControlDesk, Reloaded
+from supervisor.master.control_server import ControlServer
 from supervisor.master.fdbudget import FdBudget
-from supervisor.master.http_endpoint import HttpEndpoint, Route
+from supervisor.master.http_endpoint import HttpEndpoint
 from supervisor.master.listeners import Listeners
 from supervisor.master.notify import Notifier
 from supervisor.master.output import OutputRouter, PlainLog
-from supervisor.master.plan import binds_of, plan_reload
+from supervisor.master.plan import ReloadPlan, binds_in_use, plan_reload
 from supervisor.master.pool import Pool
 from supervisor.master.reactor import READ, Reactor
+from supervisor.master.reloads import Outcome, Progress, Waiting, describe, outcome, restart_needed
 from supervisor.master.report import EventRecord, Reporter, WorkerInfo
 from supervisor.master.side_server import SideServer
 from supervisor.master.spawn import spawn_worker
+from supervisor.master.systemd_link import SystemdLink
 from supervisor.master.wakeup import Wakeup
 from supervisor.master.watcher import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, Watcher, WatchSpec
-from supervisor.status import prometheus
 from supervisor.status.slots import SlotsExhaustedError, SlotState, SlotTable, capacity_for
 from supervisor.status.snapshot import EventKind, Snapshot, WorkerState
 
 logger = logging.getLogger("serve.error")
 
 STATUS_POLL_S = 0.25  # how often slots are read: readiness, heartbeats, counters
-STATUS_NOTIFY_S = 2.0  # how often systemd's STATUS= line is refreshed
 EVENTS_KEPT = 200
-# `serve reload` answers within a bound. An app that was ready before falls back (abandons
-# the new generation) by its startup_timeout; this grace covers the turn that notices it.
-RELOAD_ANSWER_GRACE_S = 5.0
-# An app that has never been ready has nothing to fall back to and may go on starting for
-# its whole startup_timeout (or forever, failing): the reply waits this long for it at most.
-RELOAD_NEVER_READY_WAIT_S = 10.0
 
 
 @dataclass
@@ -83,17 +85,6 @@ class WorkerRecord:
     slot: int
     output_fd: int
     ready: bool = False
-
-
-@dataclass
-class PendingReload:
-    """A reload whose outcome someone waits for: a `serve reload` client, or systemd (client None)."""
-
-    client: ControlClient | None
-    targets: dict[str, int]  # app -> the generation it is rolling to
-    restarts: dict[str, int]  # app -> its restart count when the reload began
-    started: float
-    deadline: float  # the reply is due by then, whatever the apps are doing
 
 
 @dataclass
@@ -142,14 +133,11 @@ class Arbiter:
         self.events: deque[EventRecord] = deque(maxlen=EVENTS_KEPT)
         self.reporter = Reporter()
         self.control: ControlServer | None = None
-        self.pending_reloads: list[PendingReload] = []
+        self.desk = ControlDesk(self)  # carries out control requests, owes each `serve reload` its answer
         self.endpoints: list[HttpEndpoint] = []
         self.fd_budget = FdBudget()  # shared by the side servers: probes cannot use up the master's descriptors
         self.watchers: list[Watcher] = []
-        self.notifier: Notifier | None = None
-        self.announced_ready = False
-        self.systemd_reload: PendingReload | None = None  # the reload systemd is waiting on
-        self.next_status_at = 0.0
+        self.systemd: SystemdLink | None = None
         self.reactor = Reactor()
         self.reactor.on_failure = self._handler_failed
         # Worker output and log files are written without blocking, through the loop (master/output.py).
@@ -174,7 +162,7 @@ class Arbiter:
             BindError: an address could not be bound (nothing was started).
         """
         file = self.file
-        self.notifier = Notifier(os.environ)  # read, and removed from the environment, before any fork
+        self.systemd = SystemdLink(Notifier(os.environ))  # read, and removed from the environment, before any fork
         inherited = self.listeners.inherit_systemd(os.environ)
         if inherited:
             logger.info("Adopted %d socket(s) from systemd socket activation.", inherited)
@@ -184,18 +172,18 @@ class Arbiter:
         for app in file.apps.values():
             self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
         self.table = SlotTable(capacity_for(app.workers for app in file.apps.values()))
-        self._write_pid_file()
+        pidfile.write(file.server.pid_file)
         try:
             # Signal intake stays installed until everything is shut (restored in `_shut`): a
             # further Ctrl-C or TERM while it cleans up is recorded, not a KeyboardInterrupt.
             wakeup = self.wakeup = Wakeup()
             self.reactor.watch(wakeup.fileno(), READ, lambda _: self._signals(), name="signal wake-ups")
             if file.server.control_socket:
-                self.control = ControlServer(
+                self.control = self.desk.server = ControlServer(
                     file.server.control_socket,
                     self.reactor,
-                    self._control_request,
-                    on_gone=self._reload_client_gone,
+                    self.desk.request,
+                    on_gone=self.desk.gone,
                     budget=self.fd_budget,
                 )
             self._open_endpoints()
@@ -224,7 +212,7 @@ class Arbiter:
             self._drain_all(self.file.server.graceful_timeout)
 
     def _loop(self) -> None:
-        steps = (self._observe, self._answer_reloads, self._decide, self._notify, self._draw, self._sleep)
+        steps = (self._observe, self.desk.answer, self._decide, self._notify, self._draw, self._sleep)
         while not (self.stopping and all(runtime.pool.stopped for runtime in self.apps.values())):
             now = time.monotonic()
             for step in steps:
@@ -247,34 +235,18 @@ class Arbiter:
     def _draw(self, now: float) -> None:
         display = self.display
         if display is not None and now >= display.due(now):
-            display.draw(self.snapshot(), list(self.sink.recent)[-200:], now)
+            display.draw(self.snapshot(), self.sink.recent, now)
 
     def _notify(self, now: float) -> None:
         """Tell systemd (when it started us) about readiness, reloads and the watchdog."""
-        notifier = self.notifier
-        if notifier is None or not notifier.enabled:
-            return
-        notifier.watchdog(now)
-        if self.stopping:
-            return
-        if not self.announced_ready and all(rt.pool.ready_count >= rt.pool.desired for rt in self.apps.values()):
-            self.announced_ready = True
-            notifier.ready(self._summary())
-        if self.systemd_reload is not None and self._reload_outcome(self.systemd_reload, now) is not None:
-            self.systemd_reload = None
-            notifier.ready(self._summary())
-        if now >= self.next_status_at:
-            self.next_status_at = now + STATUS_NOTIFY_S
-            notifier.status(self._summary())
-
-    def _summary(self) -> str:
-        """One line for systemd's STATUS=: "3 apps, 9/9 workers ready, 1.2k req/s"."""
-        snapshot = self.snapshot()
-        ready = sum(app.workers_ready for app in snapshot.apps)
-        desired = sum(app.workers_desired for app in snapshot.apps)
-        rate = snapshot.requests_per_s
-        shown = f"{rate / 1000:.1f}k" if rate >= 1000 else f"{rate:.0f}"
-        return f"{len(snapshot.apps)} apps, {ready}/{desired} workers ready, {shown} req/s"
+        if self.systemd is not None:
+            self.systemd.turn(
+                now,
+                stopping=self.stopping,
+                all_ready=all(rt.pool.ready_count >= rt.pool.desired for rt in self.apps.values()),
+                settled=lambda waiting: self.settle(waiting, now) is not None,
+                snapshot=self.snapshot,
+            )
 
     def _sleep(self, now: float) -> None:
         """Wait for the first of: a readable descriptor, the next deadline, the next slot poll.
@@ -290,7 +262,7 @@ class Arbiter:
 
     def _sleep_length(self, now: float) -> float:
         deadlines = [d for d in (rt.pool.next_deadline() for rt in self.apps.values()) if d is not None]
-        if self.notifier is not None and (watchdog := self.notifier.next_deadline()) is not None:
+        if self.systemd is not None and (watchdog := self.systemd.next_deadline()) is not None:
             deadlines.append(watchdog)
         if self.display is not None:
             deadlines.append(self.display.due(now))
@@ -343,28 +315,18 @@ class Arbiter:
             last = self.table.read(record.slot)
             if last.pid == pid:  # its last figures: a limit reached between two polls is a planned exit
                 runtime.pool.observe(pid, heartbeat_at=last.heartbeat, requests=last.requests, rss_bytes=last.rss_bytes)
-            self.reporter.worker_exited(
-                record.app, pid, last if last.pid == pid else None, self._why_gone(record.app, pid)
-            )
+            why = exits.exit_reason(pid, runtime.pool.workers(), stopping=self.stopping)
+            self.reporter.worker_exited(record.app, pid, last if last.pid == pid else None, why)
         finally:
             # Whatever failed above, the pool must hear of the exit: a worker it still counts
             # would hold capacity and keep a graceful stop from ever finishing.
             self.table.release(record.slot)
-            if code == EXIT_STARTUP and not record.ready and not runtime.ever_ready:
+            if exits.failed_at_start(code, was_ready=record.ready, app_ever_ready=runtime.ever_ready):
                 runtime.failed_at_start = True
             if code < 0:
                 runtime.pool.exited(pid, now, signal=_signal_name(-code))
             else:
                 runtime.pool.exited(pid, now, code=code)
-
-    def _why_gone(self, app: str, pid: int) -> str:
-        """Why a reaped worker went: the reason it was retired or killed for, else a crash."""
-        for view in self.apps[app].pool.workers():
-            if view.pid == pid:
-                if view.state == WorkerState.RETIRING and view.reason is not None:
-                    return view.reason.value
-                return "stop" if self.stopping else "crash"
-        return "crash"
 
     # --- decisions and actions -----------------------------------------------------------
 
@@ -380,9 +342,9 @@ class Arbiter:
                     self._carry_out(action, now)
                 except Exception as error:
                     self._step_failed(f"{name} {type(action).__name__.lower()}", error)
-        if not self.stopping and self.apps and all(rt.failed_at_start for rt in self.apps.values()):
-            logger.error("No app could start; stopping (exit code %d).", EXIT_STARTUP)
-            self.exit_code = EXIT_STARTUP
+        if not self.stopping and exits.no_app_can_start(rt.failed_at_start for rt in self.apps.values()):
+            logger.error("No app could start; stopping (exit code %d).", StartupError.exit_code)
+            self.exit_code = StartupError.exit_code
             self._stop(Stop(now=True))
 
     def _carry_out(self, action: Action, now: float) -> None:
@@ -466,7 +428,7 @@ class Arbiter:
     def execute(self, command: Command) -> object:
         """Carry out one command from a signal, the control socket or the dashboard."""
         if isinstance(command, Reload):
-            return self._reload(command)
+            return self.reload(command)
         if isinstance(command, Stop):
             self._stop(command)
             return None
@@ -483,6 +445,11 @@ class Arbiter:
             self.sink.reopen()
             logger.info("Log files closed: each reopens at its next line.")
             return None
+        if isinstance(command, Restart):
+            restarted = self.apps.get(command.app)
+            return restarted.pool.restart(command.pid) if restarted is not None else f"no app named {command.app!r}"
+        if isinstance(command, Logs):
+            return command.pick(self.sink.recent)
         if isinstance(command, Status):
             return None
         raise TypeError(f"unknown command {command!r}")
@@ -490,8 +457,8 @@ class Arbiter:
     def _stop(self, command: Stop) -> None:
         if not self.stopping:
             logger.info("Stopping every app (%s).", "at once" if command.now else "gracefully")
-            if self.notifier is not None:
-                self.notifier.stopping()
+            if self.systemd is not None and self.systemd.enabled:
+                self.systemd.stopping()
         self.stopping = True
         for runtime in self.apps.values():
             runtime.pool.stop(immediate=command.now)
@@ -508,9 +475,41 @@ class Arbiter:
                 "The control socket %s had been removed and cannot be bound again: %s", self.control.path, error
             )
 
-    def _reload(self, command: Reload) -> str | None:
-        """Re-read the file; roll kept apps to a new generation. Returns an error message or None."""
+    def reload(self, command: Reload) -> Reloaded | str:
+        """Re-read the file; roll kept apps to a new generation. Returns what it waits for, or why it refused."""
         self._restore_control_socket()
+        prepared = self._prepare_reload()
+        if isinstance(prepared, str):
+            return prepared
+        new, plan, apps = prepared
+        # A [server] setting the running master cannot take keeps its running value, and says so.
+        unchanged = restart_needed(plan.server_changes)
+        old_server = self.file.server
+        kept = {name: getattr(old_server, name) for name in unchanged}
+        self.file = dataclasses.replace(new, server=dataclasses.replace(new.server, **kept))
+        for name in plan.removed:
+            self.apps[name].pool.stop()
+        for name in plan.added:
+            self._add_app(name, apps[name])
+        rolled = tuple(name for name in plan.kept if command.app in (None, name))
+        for name in rolled:
+            runtime = self.apps[name]
+            runtime.pool.reload(PoolLimits.of(apps[name], new.server))
+            runtime.generations[runtime.pool.generation] = apps[name]
+            self._route_log(name, apps[name])
+        self._record("", EventKind.RELOAD, f"reload: {describe(plan.added, plan.removed, rolled)}")
+        for name in unchanged:
+            change = f"{getattr(old_server, name)!r} -> {getattr(new.server, name)!r}"
+            self._record(
+                "", EventKind.CONFIG_ERROR, f"[server] {name} changed ({change}): takes a restart of the master"
+            )
+        waiting = self._waiting_for(command)
+        if self.systemd is not None:
+            self.systemd.reloading(waiting)
+        return Reloaded(waiting, tuple(unchanged))
+
+    def _prepare_reload(self) -> tuple[ServeFile, ReloadPlan, dict[str, AppConfig]] | str:
+        """The new file, its plan, its apps (imported when preloaded) and their sockets bound; or why not."""
         if self.stopping:
             return "stopping: not reloading"
         try:
@@ -534,29 +533,49 @@ class Arbiter:
             apps = {name: preloaded(new.apps[name]) for name in (*plan.added, *plan.kept)}
             for app in apps.values():
                 self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
-        except (BindError, AppLoadError) as error:
+            pidfile.move(self.file.server.pid_file, new.server.pid_file)
+        except (BindError, AppLoadError, OSError) as error:
             self._record("", EventKind.RELOAD_FAILED, f"reload refused: {error}")
             return str(error)
-        self.file = new
-        for name in plan.removed:
-            self.apps[name].pool.stop()
-        for name in plan.added:
-            self._add_app(name, apps[name])
-        rolled = tuple(name for name in plan.kept if command.app in (None, name))
-        for name in rolled:
-            runtime = self.apps[name]
-            runtime.pool.reload(Limits.of(apps[name], new.server))
-            runtime.generations[runtime.pool.generation] = apps[name]
-            self._route_log(name, apps[name])
-        self._record("", EventKind.RELOAD, f"reload: {_describe(plan.added, plan.removed, rolled)}")
-        if self.notifier is not None and self.notifier.enabled:
-            self.notifier.reloading()
-            self.systemd_reload = self._pending(None, command)
-        return None
+        return new, plan, apps
+
+    def _waiting_for(self, command: Reload) -> Waiting:
+        """What a reload that just began waits for: every targeted app still in the file, at its new generation."""
+        targets = {
+            name: runtime.pool.generation
+            for name, runtime in self.apps.items()
+            if command.app in (None, name) and name in self.file.apps and not runtime.pool.stopped
+        }
+        restarts = {name: self.apps[name].pool.restarts for name in targets}
+        return Waiting.begin(targets, restarts, now=time.monotonic(), startup_timeout=self.file.server.startup_timeout)
+
+    def settle(self, waiting: Waiting, now: float) -> Outcome | None:
+        """The outcome of a reload (master/reloads.py), from each target's pool now."""
+        return outcome(waiting, {name: self._progress(name, gen) for name, gen in waiting.targets.items()}, now)
+
+    def _progress(self, name: str, generation: int) -> Progress | None:
+        runtime = self.apps.get(name)
+        if runtime is None:
+            return None
+        pool = runtime.pool
+        ready = sum(1 for w in pool.workers() if w.generation == generation and w.state == WorkerState.READY)
+        return Progress(
+            generation=pool.generation,
+            desired=pool.desired,
+            ready=ready,
+            restarts=pool.restarts,
+            ever_ready=runtime.ever_ready,
+            stopped=pool.stopped,
+            last_error=pool.last_error,
+        )
+
+    def app_names(self) -> list[str]:
+        """The apps the master runs now."""
+        return list(self.apps)
 
     def _add_app(self, name: str, app: AppConfig) -> None:
         app = preloaded(app)
-        pool = Pool(name, Limits.of(app, self.file.server))
+        pool = Pool(name, PoolLimits.of(app, self.file.server))
         self.apps[name] = AppRuntime(pool, {pool.generation: app})
         self._route_log(name, app)
         if app.reload:
@@ -599,10 +618,8 @@ class Arbiter:
         self.sink.set_log_file(name, app.log_file)
 
     def _close_unused_listeners(self) -> None:
-        needed: set[Bind] = set(binds_of(self.file)) | self.listeners.inherited
-        for record in self.workers.values():
-            needed.update(self.apps[record.app].generations[record.generation].bind)
-        self.listeners.keep_only(needed)
+        live = (self.apps[record.app].generations[record.generation].bind for record in self.workers.values())
+        self.listeners.keep_only(binds_in_use(self.file, live, self.listeners.inherited))
         for name in [n for n, rt in self.apps.items() if rt.pool.stopped and n not in self.file.apps]:
             del self.apps[name]
             self.sink.set_log_file(name, None)
@@ -611,33 +628,18 @@ class Arbiter:
 
     def _open_endpoints(self) -> None:
         """[server] metrics_bind and health_bind: one endpoint per address, with the routes of each."""
-        server = self.file.server
-        routes: dict[Bind, dict[str, Route]] = {}
-        if server.metrics_bind is not None:
-            routes.setdefault(server.metrics_bind, {})["/metrics"] = self._metrics
-        if server.health_bind is not None:
-            routes.setdefault(server.health_bind, {}).update({"/livez": self._livez, "/readyz": self._readyz})
-        for bind, table in routes.items():
+        tables = probes.routes(self.file.server, snapshot=self.snapshot, readiness=self._readiness)
+        for bind, table in tables.items():
             endpoint = HttpEndpoint(bind, table, self.reactor, budget=self.fd_budget)
             self.endpoints.append(endpoint)
             logger.info("Serving %s on %s", " ".join(sorted(table)), bind)
 
+    def _readiness(self) -> probes.Answer:
+        waiting = [name for name, runtime in self.apps.items() if runtime.pool.ready_count == 0]
+        return probes.readyz(stopping=self.stopping, waiting=waiting)
+
     def _side_servers(self) -> list[SideServer]:
         return [*self.endpoints, *([self.control] if self.control is not None else [])]
-
-    def _metrics(self) -> tuple[int, str, bytes]:
-        return 200, prometheus.CONTENT_TYPE, prometheus.exposition(self.snapshot())
-
-    def _livez(self) -> tuple[int, str, bytes]:
-        return 200, "text/plain", b"ok: the master's loop answers\n"
-
-    def _readyz(self) -> tuple[int, str, bytes]:
-        if self.stopping:
-            return 503, "text/plain", b"stopping\n"
-        waiting = [name for name, runtime in self.apps.items() if runtime.pool.ready_count == 0]
-        if waiting:
-            return 503, "text/plain", f"no ready worker yet: {', '.join(waiting)}\n".encode()
-        return 200, "text/plain", b"ready: every app has a ready worker\n"
 
     def _infos(self) -> list[WorkerInfo]:
         return [WorkerInfo(pid, record.app, record.slot) for pid, record in self.workers.items()]
@@ -658,98 +660,6 @@ class Arbiter:
             events=self.events,
             lines_dropped=self.sink.dropped,
         )
-
-    def _control_request(self, client: ControlClient, command: Command) -> None:
-        """A whole request arrived on the control socket (bad ones are answered by the server itself)."""
-        control = self.control
-        assert control is not None  # noqa: S101 - the server calling back exists
-        if isinstance(command, Reload):
-            self._start_reload(command, client)
-        else:
-            control.reply(client, self._answer(command))
-
-    def _reload_client_gone(self, client: ControlClient) -> None:
-        """A `serve reload` client hung up before its answer: the reload goes on, its reply has nowhere to go."""
-        self.pending_reloads = [pending for pending in self.pending_reloads if pending.client is not client]
-
-    def _start_reload(self, command: Reload, client: ControlClient) -> None:
-        """A reload that starts keeps its client until the new generations are ready or abandoned."""
-        assert self.control is not None  # noqa: S101
-        if command.app is not None and command.app not in self.apps:
-            self.control.reply(client, Reply.failure(f"no app named {command.app!r} (apps: {', '.join(self.apps)})"))
-            return
-        error = self._reload(command)
-        if error is not None:
-            self.control.reply(client, Reply.failure(error))
-            return
-        pending = self._pending(client, command)
-        self.pending_reloads.append(pending)
-        # Answered by _answer_reloads by the reload's deadline; closed unanswered a little later
-        # should that step keep failing, so a held client cannot take a place for good.
-        self.control.hold(client, until=pending.deadline + RELOAD_ANSWER_GRACE_S)
-
-    def _pending(self, client: ControlClient | None, command: Reload) -> PendingReload:
-        """What a reload just started waits for: every targeted app still in the file, at its new generation."""
-        targets = {
-            name: runtime.pool.generation
-            for name, runtime in self.apps.items()
-            if command.app in (None, name) and name in self.file.apps and not runtime.pool.stopped
-        }
-        restarts = {name: self.apps[name].pool.restarts for name in targets}
-        now = time.monotonic()
-        due = self.file.server.startup_timeout + RELOAD_ANSWER_GRACE_S
-        return PendingReload(client, targets, restarts, now, now + due)
-
-    def _answer(self, command: Command) -> Reply:
-        if isinstance(command, Status):
-            return Reply.success(self.snapshot().to_dict())
-        if isinstance(command, Scale) and command.app not in self.apps:
-            return Reply.failure(f"no app named {command.app!r} (apps: {', '.join(self.apps)})")
-        self.execute(command)
-        return Reply.success()
-
-    def _answer_reloads(self, now: float) -> None:
-        for pending in list(self.pending_reloads):
-            outcome = self._reload_outcome(pending, now)
-            if outcome is not None and self.control is not None and pending.client is not None:
-                self.pending_reloads.remove(pending)
-                self.control.reply(pending.client, outcome)
-
-    def _reload_outcome(self, pending: PendingReload, now: float) -> Reply | None:
-        """Success once every target runs its new generation at full strength; else each app's reason.
-
-        Never later than `pending.deadline`: an app that was never ready has no generation
-        to fall back to, so its reload is not abandoned; it is reported as it stands
-        instead, as soon as one of its new workers fails, or RELOAD_NEVER_READY_WAIT_S on.
-        """
-        failed, rolling = [], []
-        for name, generation in pending.targets.items():
-            runtime = self.apps.get(name)
-            if runtime is None or runtime.pool.stopped:
-                failed.append(f"{name}: stopped")
-                continue
-            pool = runtime.pool
-            if pool.generation != generation:
-                failed.append(f"{name}: {pool.last_error or 'the new generation was abandoned'}")
-                continue
-            ready = sum(1 for w in pool.workers() if w.generation == generation and w.state == WorkerState.READY)
-            if ready >= pool.desired:
-                continue
-            if pool.restarts > pending.restarts[name]:
-                failed.append(f"{name}: not ready: {pool.last_error or 'a new worker failed'} (still retrying)")
-            elif not runtime.ever_ready and now >= pending.started + RELOAD_NEVER_READY_WAIT_S:
-                why = pool.last_error or "its workers are still starting"
-                failed.append(f"{name}: has never been ready; generation {generation} is starting ({why})")
-            elif now >= pending.deadline:
-                why = pool.last_error or "its workers are still starting"
-                failed.append(f"{name}: {ready} of {pool.desired} workers of generation {generation} ready: {why}")
-            else:
-                rolling.append(name)
-        if rolling:
-            return None  # still rolling, and within the bound
-        if failed:
-            return Reply.failure("reload failed: " + "; ".join(failed))
-        return Reply.success(pending.targets)
 
     # --- the end -------------------------------------------------------------------------
 
@@ -776,15 +686,13 @@ class Arbiter:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         self.output.close_all()  # what each pipe holds now, without waiting
+        self.desk.shut()
         if self.control is not None:
-            for pending in self.pending_reloads:
-                if pending.client is not None:
-                    self.control.reply(pending.client, Reply.failure("the master stopped before the reload finished"))
             self.control.close()
         for endpoint in self.endpoints:
             endpoint.close()
-        if self.notifier is not None:
-            self.notifier.close()
+        if self.systemd is not None:
+            self.systemd.close()
         for watcher in self.watchers:
             self.reactor.forget(watcher.fileno())
             watcher.stop()
@@ -793,24 +701,12 @@ class Arbiter:
         self.reactor.close_selector()
         if self.table is not None:
             self.table.close()
-        self._remove_pid_file()
+        pidfile.remove(self.file.server.pid_file)
         logger.info("Master %d stopped.", os.getpid())
         if self.owns_sink:
             self.sink.close()
         if self.wakeup is not None:
             self.wakeup.restore()  # after the selector that watched it is closed
-
-    def _write_pid_file(self) -> None:
-        path = self.file.server.pid_file
-        if path:
-            with open(path, "w", encoding="ascii") as handle:
-                handle.write(f"{os.getpid()}\n")
-
-    def _remove_pid_file(self) -> None:
-        path = self.file.server.pid_file
-        if path:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
 
 
 _WARNING_KINDS = frozenset(
@@ -824,15 +720,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-def _describe(added: tuple[str, ...], removed: tuple[str, ...], kept: tuple[str, ...]) -> str:
-    parts = [
-        f"{label} {', '.join(names)}"
-        for label, names in (("added", added), ("removed", removed), ("rolling", kept))
-        if names
-    ]
-    return "; ".join(parts) or "nothing to do"
 
 
 def preloaded(app: AppConfig) -> AppConfig:

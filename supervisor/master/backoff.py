@@ -1,6 +1,6 @@
 """Restart pacing for one app: exponential backoff after failures, and crash-loop detection.
 
-May import: the standard library only. Pure: the time is a parameter.
+Pure: the time is a parameter.
 
 A failure is a worker exit nobody asked for (or a worker that could not start). After the
 k-th failure in a row no worker is started for initial * 2**(k-1) seconds, at most `cap_s`.

@@ -1,7 +1,5 @@
 """The first steps of every process forked from the master (workers and file watchers).
 
-May import: master/wakeup.py, the standard library.
-
 A child must keep nothing of the master's: not its selector, its signal wake-up socket,
 its control socket, the endpoints' clients, other workers' pipes, nor listening sockets it
 does not serve. Every descriptor but stdio and the ones it needs is closed, whatever

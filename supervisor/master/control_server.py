@@ -1,7 +1,5 @@
 """The master's control socket: `serve status|reload|scale|stop` talk to the running master here.
 
-May import: control, sockets, errors, master/fdbudget, master/reactor, the standard library.
-
 A unix socket (mode 0600: only the master's user may steer it). Each client connection
 carries one JSON request line and gets one JSON reply line (supervisor/control.py). The
 socket and its clients are watched by the master's loop (a `Watch`); a request is read as

@@ -1,7 +1,5 @@
 """The master's descriptor budget: how many more descriptors it may open.
 
-May import: the standard library.
-
 The master forks every worker through a pipe (two descriptors) and must always be able to
 accept its own control socket's clients; a crowd of idle probes on `health_bind` or
 `metrics_bind` must not use those descriptors up. `FdBudget` says how many descriptors the

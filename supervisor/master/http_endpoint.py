@@ -1,7 +1,5 @@
 """A tiny HTTP responder inside the master's loop: /metrics, /livez, /readyz.
 
-May import: config/, sockets, master/fdbudget, master/reactor, the standard library.
-
 The master is single-threaded and forks, so these endpoints are not a server of their own:
 the listening socket and each connection are watched by the master's loop (a `Watch`), a
 request head is read as it arrives, answered from the master's current state, and the

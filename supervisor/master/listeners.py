@@ -1,7 +1,5 @@
 """The master's listening sockets, keyed by address: bound once, kept across reloads, closed when unused.
 
-May import: config/, sockets, errors, the standard library.
-
 A socket stays open while any app of any live generation binds that address, so a client
 never meets a refused connection while the address is configured and served. The master
 binds but does not listen: the first worker that starts serving an address calls listen

@@ -1,7 +1,5 @@
 """systemd's notification protocol (sd_notify): READY, RELOADING, STOPPING, STATUS and the watchdog.
 
-May import: the standard library.
-
 When systemd starts the master as a `Type=notify` (or `notify-reload`) service it sets
 NOTIFY_SOCKET, a unix datagram socket (a path, or an abstract name written with a leading
 "@"). Each message is one datagram of `KEY=VALUE` lines. The variables are removed from the

@@ -1,7 +1,5 @@
 """Where the master writes lines without ever waiting: its stderr and each app's log file.
 
-May import: master/reactor.py (the Watch protocol) and the standard library.
-
 A destination that stalls (a log shipper that stopped reading the master's stderr, a
 terminal paused with Ctrl-S) or fails (a full disk, EIO, a log directory gone after
 logrotate) must not hold up supervision, so every write here is non-blocking. Bytes that

@@ -1,7 +1,5 @@
 """Worker output: each worker's stdout and stderr arrive on one pipe; the master turns them into lines.
 
-May import: master/outlets.py, master/reactor.py and the standard library.
-
 A line is delivered as (app, pid, text) to a sink: the plain-log writer below prefixes it
 (`api[1234] ...`) on the master's stderr and appends it to the app's `log_file`; the
 dashboard keeps the latest ones in its log pane. A worker that writes without newlines

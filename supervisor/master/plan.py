@@ -1,7 +1,6 @@
 """The reload planner: what changes between the running configuration and a freshly read one.
 
-May import: supervisor.config and the standard library. Pure: two `ServeFile`s in, a
-`ReloadPlan` out; the arbiter carries it out (SPEC §3, Reload).
+Pure: two `ServeFile`s in, a `ReloadPlan` out; the arbiter carries it out (SPEC §3, Reload).
 
 Apps are matched by name. An app whose `AppConfig` differs in any setting is `changed`; one
 that compares equal is `unchanged`. A reload rolls every kept app (`changed` and `unchanged`
@@ -61,6 +60,15 @@ class ReloadPlan:
 def binds_of(serve_file: ServeFile) -> tuple[Bind, ...]:
     """Every address the file's apps listen on, without repeats, in order of first use."""
     return _unique(bind for app in serve_file.apps.values() for bind in app.bind)
+
+
+def binds_in_use(serve_file: ServeFile, live: Iterable[Iterable[Bind]], inherited: Iterable[Bind]) -> set[Bind]:
+    """The addresses whose sockets must stay open: the file's, those of every live worker's own
+    generation (an app removed or moved on still drains on them), and those systemd passed."""
+    needed = set(binds_of(serve_file)) | set(inherited)
+    for binds in live:
+        needed.update(binds)
+    return needed
 
 
 def plan_reload(old: ServeFile, new: ServeFile) -> ReloadPlan:

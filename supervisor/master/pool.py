@@ -1,8 +1,7 @@
 """The worker-pool policy of one app: observations and the time in, Spawn/Retire/Kill actions out.
 
-May import: supervisor.master.actions, .backoff, .roster, supervisor.status.snapshot and the
-standard library. Pure: no os, signal or time calls; the caller passes `now` (its
-time.monotonic()) and may pass the source of max_requests jitter.
+Pure: no os, signal or time calls; the caller passes `now` (its time.monotonic()) and may pass
+the source of max_requests jitter.
 
 The arbiter drives a pool on every turn of its loop:
     1. tell it what happened: answer each Spawn of the previous tick with `spawned` or
@@ -63,7 +62,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from supervisor.master.actions import Action, Limits, Note, Reason, Spawn, WorkerView
+from supervisor.master.actions import Action, Note, PoolLimits, Reason, Spawn, WorkerView
 from supervisor.master.backoff import Backoff
 from supervisor.master.roster import READY, RETIRING, STANDBY_S, STARTING, Roster, Worker
 from supervisor.status.snapshot import AppState, EventKind
@@ -78,7 +77,7 @@ def draw_jitter(most: int) -> int:
 class _Reload:
     target: int  # the generation being started
     fallback: int | None  # the generation to go back to if it fails (None: none ever was ready)
-    limits: Limits  # and the limits and worker count that went with it
+    limits: PoolLimits  # and the limits and worker count that went with it
     desired: int
 
 
@@ -88,7 +87,7 @@ class Pool:
     def __init__(
         self,
         app: str,
-        limits: Limits,
+        limits: PoolLimits,
         *,
         generation: int = 1,
         jitter: Callable[[int], int] = draw_jitter,
@@ -253,7 +252,7 @@ class Pool:
         """One worker more (+1) or fewer (-1), or any delta; never below one."""
         self.scale(max(1, self._desired + delta))
 
-    def reload(self, limits: Limits | None = None) -> None:
+    def reload(self, limits: PoolLimits | None = None) -> None:
         """Start a new generation, with new limits when the settings changed (ignored while stopping).
 
         The worker count follows `limits.workers` only if that setting changed; otherwise a
@@ -283,6 +282,31 @@ class Pool:
         self._stopping, self._immediate, self._reload = True, immediate, None
         how = "now" if immediate else f"draining for up to {self._limits.graceful_timeout_s:g} s"
         self._note(EventKind.STOP, f"{self.app}: stopping {how}")
+
+    def restart(self, pid: int) -> str | None:
+        """Replace worker `pid` with a fresh one of the current generation, making before breaking.
+
+        The worker becomes outgoing: its replacement is spawned at once, and it is retired
+        (SIGTERM, drain) once the replacement is ready, as a worker nearing its limit is.
+
+        Returns:
+            None when the restart is under way; otherwise why not, for the operator (no such
+            worker, one that is starting or already leaving, or the app is stopping).
+        """
+        worker = self._roster.get(pid)
+        if worker is None:
+            return f"{self.app} has no worker {pid}"
+        if self._stopping:
+            return f"{self.app} is stopping"
+        if worker.state is STARTING:
+            return f"{self.app}[{pid}] is still starting"
+        if worker.state is RETIRING:
+            return f"{self.app}[{pid}] is already leaving"
+        if worker.due is not None or worker.generation != self._generation:
+            return f"{self.app}[{pid}] is already being replaced"
+        worker.due = Reason.RESTART
+        self._note(EventKind.RETIRE, f"{self.app}[{pid}] restarting: its replacement starts first")
+        return None
 
     # --- decisions ---------------------------------------------------------------------
 

@@ -1,7 +1,5 @@
 """The master's descriptor registry: one owner per watched descriptor, and handlers that cannot kill the loop.
 
-May import: the standard library.
-
 Every descriptor the master's loop watches (signal wake-ups, worker output pipes, the
 control socket and its clients, the health and metrics endpoints and theirs, watcher
 pipes, the dashboard's keys) is registered here with the handler that reads or writes it.

@@ -1,10 +1,14 @@
 """From the master's pools and the workers' slots to one `Snapshot` (status, dashboard, metrics).
 
-May import: status/, config/, the standard library, other master/ modules' types.
+Rates need history, so the reporter keeps, per app, meters of its request total and of its
+responses by status class, and the last minute's trend (`figures.Trend`); per worker, a meter
+of its requests and its previous CPU reading. An app's totals include the counts of workers
+that have exited, so they never go backwards when a worker retires.
 
-Rates need history, so the reporter keeps, per app, a meter of its request total, and per
-worker its previous CPU reading. An app's total includes the requests of workers that have
-exited, so it never goes backwards when a worker retires.
+A worker's request rate is timed by its own heartbeats (when it flushed the counts), not by
+when the master read them: reads and flushes both come a few times a second, and a one-second
+window timed by the reads would hold one flush more or less from one read to the next. An
+app's rate over the last second is the sum of its workers'.
 """
 
 from __future__ import annotations
@@ -13,19 +17,22 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from supervisor.master.actions import WorkerView
 from supervisor.master.pool import Pool
 from supervisor.status.figures import (
     LATENCY_BUCKETS,
     STATUS_CLASSES,
     RateMeter,
+    Trend,
     cpu_percent,
     percentile,
     sum_counts,
 )
 from supervisor.status.slots import WorkerSample
-from supervisor.status.snapshot import AppStatus, Event, EventKind, Snapshot, WorkerStatus
+from supervisor.status.snapshot import HISTORY_SAMPLES, AppStatus, Event, EventKind, Snapshot, WorkerStatus
 
 RATE_WINDOW_S = 1.0
+STATUS_RATE_WINDOW_S = 10.0  # responses by class: a 5xx stays in sight for ten seconds
 
 
 @dataclass(frozen=True)
@@ -56,27 +63,44 @@ class Reporter:
         self.retired_classes: dict[str, tuple[int, ...]] = {}
         self.cpu: dict[int, tuple[float, float, float]] = {}  # pid -> (time, cpu seconds, percent)
         self.latest: dict[int, WorkerSample] = {}
-        self.worker_meters: dict[int, RateMeter] = {}
+        self.worker_meters: dict[int, RateMeter] = {}  # timed by the worker's heartbeats
         self.exits: dict[str, dict[str, int]] = {}
+        self.class_meters: dict[str, tuple[RateMeter, ...]] = {}  # app -> a meter per status class
+        self.trends: dict[str, Trend] = {}
 
     def observe(self, now: float, workers: Iterable[WorkerInfo], samples: Mapping[int, WorkerSample]) -> None:
         """Record one reading of every live worker's slot (called at each slot poll)."""
-        totals: dict[str, int] = {}
+        by_app: dict[str, list[WorkerSample]] = {app: [] for app in self.trends}  # an app without workers: zeros
         for info in workers:
             sample = samples.get(info.pid)
             if sample is None:
                 continue
-            self.latest[info.pid] = sample
-            self.worker_meters.setdefault(info.pid, RateMeter(RATE_WINDOW_S * 2)).add(now, sample.requests)
-            totals[info.app] = totals.get(info.app, 0) + sample.requests
-            before = self.cpu.get(info.pid)
-            if before is None:
-                self.cpu[info.pid] = (now, sample.cpu_seconds, 0.0)
-            elif now - before[0] >= RATE_WINDOW_S:
-                percent = cpu_percent(before[1], sample.cpu_seconds, now - before[0])
-                self.cpu[info.pid] = (now, sample.cpu_seconds, percent)
-        for app, total in totals.items():
-            self.meters.setdefault(app, RateMeter()).add(now, total + self.retired_requests.get(app, 0))
+            self._worker(now, info.pid, sample)
+            by_app.setdefault(info.app, []).append(sample)
+        for app, live in by_app.items():
+            total = sum(s.requests for s in live) + self.retired_requests.get(app, 0)
+            self.meters.setdefault(app, RateMeter()).add(now, total)
+            classes = sum_counts([*(s.status_classes for s in live), self.retired_classes.get(app, ())], STATUS_CLASSES)
+            meters = self.class_meters.setdefault(app, tuple(RateMeter() for _ in range(STATUS_CLASSES)))
+            for meter, count in zip(meters, classes, strict=True):
+                meter.add(now, count)
+            trend = self.trends.setdefault(app, Trend(HISTORY_SAMPLES))
+            trend.add(now, self._rate(s.pid for s in live), {s.pid: s.latency_buckets for s in live})
+
+    def _worker(self, now: float, pid: int, sample: WorkerSample) -> None:
+        previous = self.latest.get(pid)
+        self.latest[pid] = sample
+        if previous is None or sample.heartbeat > previous.heartbeat:  # a flush not read before
+            self.worker_meters.setdefault(pid, RateMeter(RATE_WINDOW_S * 2)).add(sample.heartbeat, sample.requests)
+        before = self.cpu.get(pid)
+        if before is None:
+            self.cpu[pid] = (now, sample.cpu_seconds, 0.0)
+        elif now - before[0] >= RATE_WINDOW_S:
+            self.cpu[pid] = (now, sample.cpu_seconds, cpu_percent(before[1], sample.cpu_seconds, now - before[0]))
+
+    def _rate(self, pids: Iterable[int]) -> float:
+        """Requests per second over the last second, summed over these workers."""
+        return sum(meter.rate(RATE_WINDOW_S) for pid in pids if (meter := self.worker_meters.get(pid)) is not None)
 
     def worker_exited(self, app: str, pid: int, last: WorkerSample | None, why: str) -> None:
         """Fold a reaped worker's final counts into its app's totals, and count why it went."""
@@ -125,23 +149,10 @@ class Reporter:
         slots = {info.pid: info.slot for info in infos}
         samples = [self.latest[info.pid] for info in infos if info.pid in self.latest]
         buckets = sum_counts((s.latency_buckets for s in samples), LATENCY_BUCKETS)
-        workers = tuple(
-            WorkerStatus(
-                pid=view.pid,
-                slot=slots.get(view.pid, -1),
-                generation=view.generation,
-                state=view.state,
-                age_s=max(0.0, now - view.spawned_at),
-                requests=view.requests,
-                rss_bytes=view.rss_bytes,
-                cpu_percent=self.cpu.get(view.pid, (0.0, 0.0, 0.0))[2],
-                active_requests=self.latest[view.pid].active_requests if view.pid in self.latest else 0,
-                requests_per_s=wm.rate(RATE_WINDOW_S) if (wm := self.worker_meters.get(view.pid)) else 0.0,
-            )
-            for view in pool.workers()
-        )
+        workers = tuple(self._worker_status(view, slots.get(view.pid, -1), now) for view in pool.workers())
         meter = self.meters.get(name)
-        p50, p99 = percentile(buckets, 0.5), percentile(buckets, 0.99)
+        trend = self.trends.get(name)
+        p50, p99 = _ms(percentile(buckets, 0.5)), _ms(percentile(buckets, 0.99))
         return AppStatus(
             name=name,
             binds=binds,
@@ -150,11 +161,11 @@ class Reporter:
             workers_desired=pool.desired,
             workers_ready=pool.ready_count,
             requests_total=sum(s.requests for s in samples) + self.retired_requests.get(name, 0),
-            requests_per_s=meter.rate(RATE_WINDOW_S) if meter is not None else 0.0,
+            requests_per_s=self._rate(slots),
             active_connections=sum(s.active_connections for s in samples),
             websockets=sum(s.websockets for s in samples),
-            p50_ms=None if p50 is None else p50 * 1000,
-            p99_ms=None if p99 is None else p99 * 1000,
+            p50_ms=p50,
+            p99_ms=p99,
             rss_bytes=sum(s.rss_bytes for s in samples),
             restarts=pool.restarts,
             last_error=pool.last_error,
@@ -165,4 +176,30 @@ class Reporter:
             latency_buckets=buckets,
             requests_per_s_10s=meter.rate(10.0) if meter is not None else 0.0,
             exits=dict(self.exits.get(name, {})),
+            status_rates=tuple(m.rate(STATUS_RATE_WINDOW_S) for m in self.class_meters.get(name, ())),
+            history_requests_per_s=tuple(trend.requests_per_s) if trend is not None else (),
+            history_p99_ms=tuple(trend.p99_ms) if trend is not None else (),
         )
+
+    def _worker_status(self, view: WorkerView, slot: int, now: float) -> WorkerStatus:
+        sample = self.latest.get(view.pid)
+        buckets = sample.latency_buckets if sample is not None else ()
+        return WorkerStatus(
+            pid=view.pid,
+            slot=slot,
+            generation=view.generation,
+            state=view.state,
+            age_s=max(0.0, now - view.spawned_at),
+            requests=view.requests,
+            rss_bytes=view.rss_bytes,
+            cpu_percent=self.cpu.get(view.pid, (0.0, 0.0, 0.0))[2],
+            active_requests=sample.active_requests if sample is not None else 0,
+            requests_per_s=self._rate((view.pid,)),
+            active_connections=sample.active_connections if sample is not None else 0,
+            p50_ms=_ms(percentile(buckets, 0.5)),
+            p99_ms=_ms(percentile(buckets, 0.99)),
+        )
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000

@@ -1,6 +1,5 @@
 """The workers of one app as the pool policy tracks them, and the questions it asks about them.
 
-May import: supervisor.master.actions, supervisor.status.snapshot and the standard library.
 Pure: times are parameters.
 
 A worker's state only moves forward: STARTING -> READY -> RETIRING, or STARTING -> RETIRING;
@@ -24,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from supervisor.master.actions import Kill, Limits, Reason, Retire, WorkerView
+from supervisor.master.actions import Kill, PoolLimits, Reason, Retire, WorkerView
 from supervisor.status.snapshot import WorkerState
 
 STARTING, READY, RETIRING = WorkerState.STARTING, WorkerState.READY, WorkerState.RETIRING
@@ -138,7 +137,7 @@ class Worker:
         self.reason = self.reason or reason
         return Kill(self.pid, "SIGKILL", reason)
 
-    def deadline(self, limits: Limits) -> float | None:
+    def deadline(self, limits: PoolLimits) -> float | None:
         """When the policy must look at this worker again without being told anything."""
         if self.killed:
             return None

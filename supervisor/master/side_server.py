@@ -1,7 +1,5 @@
 """The accepting socket behind the control socket and the HTTP endpoints, living within the descriptor budget.
 
-May import: master/reactor, master/fdbudget, the standard library.
-
 `SideServer` serves short request/reply exchanges inside the master's loop:
 
 - non-blocking both ways: a request is read as it arrives (bounded), a reply is buffered and

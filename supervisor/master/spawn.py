@@ -1,7 +1,5 @@
 """Forking a worker and bootstrapping the child: the only place master/ reaches into server/.
 
-May import: config/, status/, errors, master/child.py, the standard library; server/ only inside the child.
-
 The child must not keep anything of the master's: its selector, its wake-up socketpair,
 the control socket, other workers' pipes, other apps' listening sockets. It gets default
 signal dispositions (SIGINT ignored: the master coordinates), its own stdout and stderr
@@ -20,8 +18,7 @@ import socket
 import sys
 from dataclasses import dataclass
 
-import dotenv
-
+from supervisor.asgi.environment import apply_environment
 from supervisor.config.schema import AppConfig
 from supervisor.master import child
 from supervisor.status.slots import SlotTable
@@ -91,11 +88,8 @@ def _redirect_output(output_fd: int) -> None:
 def _bootstrap(config: AppConfig) -> None:
     """What a fresh worker needs before the server starts (runs in the child, still privileged)."""
     faulthandler.enable(file=sys.stderr, all_threads=True)  # SIGABRT from the health check dumps the stack
-    if config.env_file:
-        # The shell's value wins, as with uvicorn's --env-file and `serve run` (the server applies
-        # the same rule again after the drop; reading it here works for a root-only file).
-        dotenv.load_dotenv(config.env_file, override=False)
-    os.environ.update(config.env)
+    # Before the drop, while a root-only env_file is readable; settled, so the server leaves it be.
+    apply_environment(config.env_file, config.env, settle=True)
     _drop_privileges(config.user, config.group)
 
 

@@ -1,7 +1,5 @@
 """Signal intake for the master's single-threaded loop: handlers only record, the loop does the work.
 
-May import: the standard library only.
-
 A Python signal handler runs between two bytecodes of whatever the main thread was doing,
 so a handler that reaps, logs or forks can deadlock on a lock that code held (gunicorn's
 SIGCHLD handler called the logging module and did, gunicorn #3198). Here a handler appends

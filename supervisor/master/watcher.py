@@ -1,7 +1,5 @@
 """Watching files for development reload (`reload = true`) and for `[server] watch_config`.
 
-May import: master/child.py, the standard library; watchfiles only inside the forked watcher process.
-
 Each watcher is a small process forked from the master's loop, not a thread: the master
 forks its workers, and watchfiles' Rust side runs threads of its own, which must not be
 in a process that forks. The watcher reports each debounced batch of changes as one

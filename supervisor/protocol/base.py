@@ -1,7 +1,5 @@
 """The contract between a parser front (bytes in) and the connection that serves requests.
 
-May import: errors, _types and the standard library; never asyncio, socket or config/.
-
 A front turns bytes into four calls on a `RequestSink` and knows nothing of ASGI. The
 sink is called synchronously from `Front.feed`; it may raise `ParseError`, which the
 front lets through to the caller of `feed`. Calls instead of event objects because

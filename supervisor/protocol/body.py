@@ -1,7 +1,5 @@
 """Request bodies a parser front reads itself: chunked (one grammar for both fronts) and fixed-length.
 
-May import: errors and the standard library; never asyncio, socket or config/.
-
 llhttp and h11 read chunked bodies each their own way, and each refuses what the other
 takes: llhttp refuses the whitespace RFC 9112 §7.1.1 allows around ";" and "=" (BWS, which
 RFC 9110 §5.6.3 says a recipient must accept); h11 refuses it before ";" but takes

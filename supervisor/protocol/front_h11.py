@@ -1,8 +1,5 @@
 """The h11 front: bytes in, `RequestSink` calls out. h11 reads; our own writer frames responses.
 
-May import: errors, _types, protocol.base, protocol.body, protocol.request and the standard
-library; never asyncio, socket or config/.
-
 h11 insists on seeing a response before it reads the next request. We never give it
 one: after each request a fresh `h11.Connection` is seeded with the old one's trailing
 bytes, so pipelined requests parse at once and responses are framed by `response.py`

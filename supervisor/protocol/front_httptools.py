@@ -1,8 +1,5 @@
 """The httptools (llhttp) front: bytes in, `RequestSink` calls out.
 
-May import: errors, _types, protocol.base, protocol.body, protocol.request and the standard
-library; never asyncio, socket or config/.
-
 llhttp reads request heads and Content-Length bodies. Three things it must not read, and
 the front takes over the byte stream for them: a chunked body (llhttp's chunk grammar is
 not RFC 9112's; `body.ChunkedBody` reads it for both fronts), the body of an upgrade

@@ -1,7 +1,5 @@
 """Request-head policy shared by both parser fronts: framing and smuggling rules, the request target.
 
-May import: errors, _types and the standard library; never asyncio, socket or config/.
-
 httptools (llhttp) and h11 each reject some bad heads and accept others (h11 takes
 Content-Length beside Transfer-Encoding, obs-fold, "HTTP/2.7"; llhttp takes "gzip, chunked"
 and a missing Host). Every head passes through `inspect_head`, so both fronts refuse the

@@ -1,7 +1,5 @@
 """Response framing for both fronts: status lines, header checks, length or chunked, keep-alive.
 
-May import: errors, _types and the standard library; never asyncio, socket or config/.
-
 The head is built only when the first body message arrives (or the app ends), so that
 head and first chunk leave in one write and a single-message body gets a Content-Length
 instead of chunked framing.

@@ -1,7 +1,5 @@
 """WebSocket upgrade requests, before the websockets library is needed: detection, scope, settings.
 
-May import: _types and the standard library; never asyncio, socket, config/ or websockets.
-
 Everything an HTTP connection needs to decide whether to hand its transport over lives here,
 so a server that never meets an upgrade never imports the websockets library (several MiB
 of resident memory per process).

@@ -1,7 +1,5 @@
 """ASGI `websocket.*` messages <-> the websockets library's sans-I/O `ServerProtocol`: bytes in, bytes out.
 
-May import: errors, _types, protocol.response, the standard library and websockets; never asyncio, socket or config/.
-
 The HTTP front has already parsed the upgrade request, so the `ServerProtocol` never sees
 it: the handshake is checked with `ServerProtocol.accept` on a `Request` built from our
 parsed head, the protocol starts in the OPEN state, and the 101 (or the refusal) is

@@ -1,10 +1,12 @@
 """The one asyncio.Protocol for HTTP/1.1: transport, parser front, pipelining, timeouts, flow control.
 
-May import: protocol/, asgi/, logs, errors, _types, server.cycle, server.flow, server.state, server.ws_connection, the standard library.
-
-Requests on one connection are answered strictly in order: a request whose head arrives
-while an earlier one is still being answered waits in `queue`, and reading pauses until
-its turn. Timeouts are not timers per request: the server's clock calls `sweep` a few
+The connection is the `RequestSink` of its parser front and the `Channel` of the cycles it
+serves: each request gets a `RequestResponseCycle` (the app's receive and send), and the
+connection frames what that cycle hands it as HTTP/1.1. Requests on one connection are
+answered strictly in order: a request whose head arrives while an earlier one is still
+being answered waits in `queue`, and reading pauses until its turn. So only `cycle`, the
+one being answered, ever sends, and the framing of its response (`framing`, `remaining`)
+lives here. Timeouts are not timers per request: the server's clock calls `sweep` a few
 times a second and each connection compares two timestamps it keeps anyway.
 """
 
@@ -21,7 +23,18 @@ from supervisor import logs
 from supervisor.asgi.proxy_headers import apply_proxy_headers
 from supervisor.errors import ParseError
 from supervisor.protocol.request import inspect_head, split_target
-from supervisor.protocol.response import simple_response
+from supervisor.protocol.response import (
+    CHUNK_END,
+    CHUNKED,
+    CLOSE,
+    HEAD_REQUEST,
+    HTTP_10,
+    LENGTH,
+    NO_BODY,
+    encode_chunk,
+    encode_head,
+    simple_response,
+)
 from supervisor.protocol.upgrade import is_websocket_upgrade, websocket_scope
 from supervisor.server.cycle import RequestResponseCycle
 from supervisor.server.flow import FlowControl
@@ -38,10 +51,11 @@ logger = logging.getLogger("serve.error")
 # this way on HUP). Its next request, if any, is answered with Connection: close.
 DRAIN_IDLE_GRACE_S = 1.0
 PENDING_FLUSH_BYTES = 65536
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class HttpConnection(FlowControl):
-    """One client connection speaking HTTP/1.1; the `RequestSink` of its parser front."""
+    """One client connection speaking HTTP/1.1: the `RequestSink` of its front, the `Channel` of its cycles."""
 
     def __init__(self, state: ServerState, server: tuple[str, int] | None = None) -> None:
         self.state = state
@@ -62,6 +76,8 @@ class HttpConnection(FlowControl):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.pending: list[bytes] = []  # body chunks to leave in one write at the end of this loop turn
         self.pending_size = 0
+        self.framing = LENGTH  # how the body of the response being sent is delimited
+        self.remaining = -1  # with LENGTH: bytes still owed to the declared Content-Length
         self.closing = False
         self.refusal: ParseError | None = None  # answered once the requests before it are
         self.idle_since = monotonic()
@@ -257,8 +273,57 @@ class HttpConnection(FlowControl):
         else:
             self.refuse(500, "Internal Server Error")
 
-    def response_done(self, cycle: RequestResponseCycle) -> None:
-        """Called by the cycle when its last body byte is written."""
+    # Channel (called by `cycle`, the request being answered) -----------------------------------
+
+    def send_continue(self) -> None:
+        self.write(_CONTINUE)
+
+    def send_head(self, status: int, headers: Headers, body: bytes, more_body: bool) -> None:
+        cycle: RequestResponseCycle = self.cycle  # type: ignore[assignment]  # only the current cycle sends
+        scope = cycle.scope
+        flags = (HTTP_10 if scope["http_version"] == "1.0" else 0) | (HEAD_REQUEST if scope["method"] == "HEAD" else 0)
+        state = self.state
+        head, self.framing, self.remaining, keep_alive = encode_head(
+            status,
+            headers,
+            state.default_headers,
+            cycle.keep_alive and not state.draining,
+            flags,
+            -1 if more_body else len(body),
+        )
+        cycle.keep_alive = keep_alive and self.framing != CLOSE
+        self.send_body(body, more_body, head)
+
+    def send_body(self, body: bytes, more_body: bool, head: bytes = b"") -> None:
+        """Frame and write the next piece of the body (`head`: sent first, in the same write).
+
+        Pieces sent with more to come leave together at the end of the loop turn (`write_soon`).
+        """
+        framing = self.framing
+        if framing == LENGTH:
+            self.remaining -= len(body)
+            if self.remaining < 0 or (not more_body and self.remaining):
+                self._abort_length()
+        elif framing == CHUNKED:
+            body = encode_chunk(body) + CHUNK_END if not more_body else encode_chunk(body)
+        elif framing == NO_BODY:
+            body = b""
+        # else CLOSE: the body runs until the connection closes, as it comes
+        if head:
+            body = head + body
+        if not more_body:
+            self.write(body)
+        elif body:
+            self.write_soon(body)
+
+    def _abort_length(self) -> None:
+        self.cycle.keep_alive = False  # type: ignore[union-attr]
+        self.close_after_write()
+        raise RuntimeError("response body does not match its Content-Length")
+
+    def finish(self) -> None:
+        """The cycle being answered sent its last body byte: count it, then serve the next request or close."""
+        cycle: RequestResponseCycle = self.cycle  # type: ignore[assignment]  # only the current cycle sends
         state = self.state
         now = monotonic()  # one reading for the figures, the access log and the idle timer
         state.total_requests += 1

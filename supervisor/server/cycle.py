@@ -1,13 +1,12 @@
-"""THE request/response cycle: ASGI `receive` and `send` for one HTTP request, for both fronts.
-
-May import: protocol/, errors, _types, the standard library (asyncio).
+"""THE request/response cycle: ASGI `receive` and `send` for one HTTP request, whatever carries it.
 
 States of a response, in order: not started -> started (status and headers held back)
--> head written with the first body chunk -> complete. The head waits for the first
-body message so both leave in one write and a one-message body gets a Content-Length.
-A head whose body is slow to come is written as soon as the app waits on `receive()`
-(streaming responses listen for the disconnect that way), else by the server clock
-within a second: no per-request timer. Framing decisions live in `protocol.response`.
+-> head sent with the first body chunk -> complete. The head waits for the first body
+message so both leave together and a one-message body gets a Content-Length. A head whose
+body is slow to come is sent as soon as the app waits on `receive()` (streaming responses
+listen for the disconnect that way), else by the server clock within a second: no timer
+per request. The cycle hands status, headers and body to its `Channel`, which frames them
+(HTTP/1.1 today) and owns the flow control: see server/channel.py.
 """
 
 from __future__ import annotations
@@ -16,49 +15,33 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from supervisor.protocol.response import (
-    CHUNK_END,
-    CHUNKED,
-    CLOSE,
-    HEAD_REQUEST,
-    HTTP_10,
-    LENGTH,
-    NO_BODY,
-    encode_chunk,
-    encode_head,
-)
-
 if TYPE_CHECKING:
     from supervisor._types import Message, Scope
-    from supervisor.server.connection import HttpConnection
+    from supervisor.server.channel import Channel
 
 logger = logging.getLogger("serve.error")
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 # Above this many buffered request-body bytes the app is not keeping up: stop reading.
 BODY_HIGH_WATER = 65536
 
 
 class RequestResponseCycle:
-    """One request: the body flowing in, the response flowing out."""
+    """One request: the body flowing in, the response flowing out, through `channel`."""
 
     __slots__ = (
         "body",
         "body_done",
+        "channel",
         "complete",
-        "conn",
         "disconnected",
         "expect_continue",
         "failure",
-        "flags",
-        "framing",
         "head_sent",
         "headers",
         "keep_alive",
         "more_body",
         "peer_done",
-        "remaining",
         "scope",
         "started",
         "started_at",
@@ -68,21 +51,20 @@ class RequestResponseCycle:
 
     def __init__(
         self,
-        conn: HttpConnection,
+        channel: Channel,
         scope: Scope,
         *,
         keep_alive: bool,
         expect_continue: bool,
         started_at: float,
     ) -> None:
-        self.conn = conn
+        self.channel = channel
         self.scope = scope
+        # Carried for the channel, never read here: whether the connection may serve another
+        # request after this one (HTTP/1.1), and when the request began (figures, access log).
         self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
         self.started_at = started_at
-        self.flags = (HTTP_10 if scope["http_version"] == "1.0" else 0) | (
-            HEAD_REQUEST if scope["method"] == "HEAD" else 0
-        )
+        self.expect_continue = expect_continue
         self.body = b""
         self.more_body = True  # the parser has not seen the end of the request body yet
         self.body_done = False  # the app has been handed more_body=False
@@ -94,18 +76,16 @@ class RequestResponseCycle:
         self.complete = False
         self.status = 0
         self.headers: Any = ()
-        self.framing = LENGTH
-        self.remaining = -1
         self.failure: RuntimeError | None = None  # a head refused while the app was not sending
 
-    # Fed by the connection ---------------------------------------------------------------
+    # Fed by the channel ------------------------------------------------------------------
 
     def feed_body(self, chunk: bytes) -> None:
         if self.complete:
             return  # the app answered without reading: the rest of the body is dropped
         self.body = self.body + chunk if self.body else chunk
         if len(self.body) > BODY_HIGH_WATER:
-            self.conn.pause_reading()
+            self.channel.pause_reading()
         self.wake()
 
     def end_body(self) -> None:
@@ -130,7 +110,7 @@ class RequestResponseCycle:
                 waiter.set_result(None)
 
     async def _wait(self) -> None:
-        waiter = self.waiter = self.conn.loop.create_future()
+        waiter = self.waiter = self.channel.loop.create_future()
         await waiter
 
     # ASGI receive ------------------------------------------------------------------------
@@ -140,12 +120,12 @@ class RequestResponseCycle:
         if self.expect_continue:
             self.expect_continue = False
             if not self.started and not self.disconnected:
-                self.conn.write(_CONTINUE)  # RFC 9110 §10.1.1: only once the app asks for the body
+                self.channel.send_continue()  # only once the app asks for the body
         elif self.started:
             self.flush_head()
         if not self.body_done:
             while not self.body and self.more_body and not self.disconnected:
-                self.conn.resume_reading()
+                self.channel.resume_reading()
                 await self._wait()
             if not self.disconnected:
                 body, self.body = self.body, b""
@@ -159,10 +139,10 @@ class RequestResponseCycle:
     # ASGI send ---------------------------------------------------------------------------
 
     async def send(self, message: Message) -> None:
-        """Take one response message from the app; write when there is a body to write."""
-        conn = self.conn
-        if conn.write_paused and not self.disconnected:
-            await conn.drain()
+        """Take one response message from the app; hand it on when there is a body to send."""
+        channel = self.channel
+        if channel.write_paused and not self.disconnected:
+            await channel.drain()
         if message["type"] != "http.response.body" or not self.started or self.complete:
             if message["type"] == "http.response.start" and not self.started:
                 self.status = message["status"]
@@ -176,17 +156,13 @@ class RequestResponseCycle:
             self.complete = not more_body
             return
         if self.head_sent:
-            data = self._frame(body, more_body)
+            channel.send_body(body, more_body)
         else:
-            head = self._encode_head(-1 if more_body else len(body))
-            data = head + self._frame(body, more_body)
-        if more_body:
-            if data:
-                conn.write_soon(data)
-            return
-        self.complete = True
-        conn.write(data)
-        conn.response_done(self)
+            channel.send_head(self.status, self.headers, body, more_body)
+            self.head_sent = True
+        if not more_body:
+            self.complete = True
+            channel.finish()
 
     def _refuse_message(self, message: Message) -> None:
         kind = message["type"]
@@ -198,48 +174,19 @@ class RequestResponseCycle:
             raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
         raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
 
-    def _frame(self, body: bytes, more_body: bool) -> bytes:
-        framing = self.framing
-        if framing == LENGTH:
-            self.remaining -= len(body)
-            if self.remaining < 0 or (not more_body and self.remaining):
-                self._abort_length()
-            return body
-        if framing == CHUNKED:
-            return encode_chunk(body) + CHUNK_END if not more_body else encode_chunk(body)
-        if framing == NO_BODY:
-            return b""
-        return body  # CLOSE: the body runs until the connection closes
-
-    def _abort_length(self) -> None:
-        self.keep_alive = False
-        self.conn.close_after_write()
-        raise RuntimeError("response body does not match its Content-Length")
-
-    def _encode_head(self, final_body_length: int) -> bytes:
-        conn = self.conn
-        keep_alive = self.keep_alive and not conn.state.draining
-        head, self.framing, self.remaining, self.keep_alive = encode_head(
-            self.status, self.headers, conn.state.default_headers, keep_alive, self.flags, final_body_length
-        )
-        self.head_sent = True
-        if self.framing == CLOSE:
-            self.keep_alive = False
-        return head
-
     def flush_head(self) -> None:
-        """Write a held-back head now: the app sent its status and then waited.
+        """Send a held-back head now: the app sent its status and then waited.
 
         Called by `receive()` and by the server clock, neither of which may raise: a head that
-        cannot be encoded is answered 500 here, and the error is raised by the app's next `send()`.
+        cannot be sent is answered 500 here, and the error is raised by the app's next `send()`.
         """
         if self.started and not self.head_sent and not self.complete and not self.disconnected:
             try:
-                head = self._encode_head(-1)
+                self.channel.send_head(self.status, self.headers, b"", True)
             except RuntimeError as error:
                 logger.error("Invalid response from ASGI application: %s", error)
                 self.failure = error
                 self.complete = True
-                self.conn.refuse(500, "Internal Server Error")
+                self.channel.refuse(500, "Internal Server Error")
                 return
-            self.conn.write(head)
+            self.head_sent = True

@@ -1,7 +1,5 @@
 """Flow control for the connection protocols: pausing reads, and waiting for writes to drain.
 
-May import: the standard library (asyncio).
-
 Both the HTTP connection and the WebSocket connection that takes its transport over
 inherit this: reading pauses while the app falls behind (and resumes when it catches up),
 and a writer that outpaces the peer awaits `drain()` until the transport's buffer is below

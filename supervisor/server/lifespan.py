@@ -1,7 +1,5 @@
 """Run the app's ASGI lifespan protocol: startup before the first request, shutdown after the last.
 
-May import: errors, _types and the standard library.
-
 The app's lifespan call runs as one task for the worker's whole life, fed through a
 queue. With mode "auto", an app that raises (or returns) before completing startup is
 taken not to speak lifespan and serving goes on, as in uvicorn; with "on" that is a

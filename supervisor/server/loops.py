@@ -1,7 +1,4 @@
-"""Event-loop selection (`loop = auto | asyncio | uvloop`) and running a coroutine on a fresh loop.
-
-May import: errors and the standard library.
-"""
+"""Event-loop selection (`loop = auto | asyncio | uvloop`) and running a coroutine on a fresh loop."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """`Server`: one process serving one ASGI app on its listening sockets, with uvicorn's API.
 
-May import: config/, protocol/, asgi/, sockets, logs, errors, _types, other server/ modules.
-
 Startup order: bind and make the TLS context (so a bad address or certificate fails
 before the app is imported), load the app, lifespan startup, then accept. Shutdown order:
 stop accepting, drain connections within `graceful_timeout`, cancel what is left,
@@ -21,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from supervisor import logs, sockets as listeners
+from supervisor.asgi.environment import apply_environment
 from supervisor.asgi.loader import load_app
 from supervisor.asgi.proxy_headers import TrustedHosts
 from supervisor.config.convert import UnixBind
@@ -30,7 +29,7 @@ from supervisor.protocol.upgrade import WebSocketSettings
 from supervisor.server.connection import HttpConnection
 from supervisor.server.lifespan import Lifespan
 from supervisor.server.loops import resolve_http, run_on_new_loop
-from supervisor.server.state import Limits, ServerState
+from supervisor.server.state import ConnectionLimits, ServerState
 from supervisor.server.tls import create_ssl_context
 
 if TYPE_CHECKING:
@@ -154,7 +153,7 @@ class Server:
         config = self.config
         # Before the app: a bad certificate must not wait for (or run) the app's startup.
         ssl_context = create_ssl_context(config)
-        _apply_environment(config)
+        apply_environment(config.env_file, config.env)  # under a master, the worker's bootstrap has done it
         # uvicorn puts its --app-dir (default: the working directory) first on sys.path.
         app = load_app(config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir or ".")
         lifespan = Lifespan(app, config.lifespan, logger)
@@ -219,22 +218,12 @@ class Server:
         for name, value in config.headers:
             name_bytes, value_bytes = name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")
             extra.append(header_line(name_bytes, value_bytes))
-        limits = Limits(
-            root_path=config.root_path,
-            limit_concurrency=config.limit_concurrency,
-            max_requests=config.max_requests,
-            max_head_size=config.h11_max_incomplete_event_size or config.max_request_header_size
-            if resolve_http(config.http) == "h11"
-            else config.max_request_header_size,
-            timeout_keep_alive=config.timeout_keep_alive,
-            timeout_request_header=config.timeout_request_header,
-            access_log=config.access_log,
-        )
+        http = resolve_http(config.http)
         state = ServerState(
             app=app,  # type: ignore[arg-type]
             loop=loop,
-            limits=limits,
-            http=resolve_http(config.http),
+            limits=ConnectionLimits.of(config, http=http),
+            http=http,
             trusted=TrustedHosts(config.forwarded_allow_ips) if config.proxy_headers else None,
             server_header=config.server_header,
             date_header=config.date_header,
@@ -399,15 +388,6 @@ def _websocket_settings(config: AppConfig) -> WebSocketSettings | None:
         ping_timeout=config.ws_ping_timeout,
         per_message_deflate=config.ws_per_message_deflate,
     )
-
-
-def _apply_environment(config: AppConfig) -> None:
-    """`env_file` then `env`, before the app is imported, as uvicorn applies --env-file."""
-    if config.env_file:
-        import dotenv
-
-        dotenv.load_dotenv(config.env_file, override=False)
-    os.environ.update(config.env)
 
 
 def _fixed_local_address(sock: socket.socket) -> tuple[str, int] | None:

@@ -1,7 +1,4 @@
-"""What every connection of one server process shares: the app, limits, clock-fed headers, counters.
-
-May import: protocol/, asgi/, logs, errors, _types, the standard library.
-"""
+"""What every connection of one server process shares: the app, limits, clock-fed headers, counters."""
 
 from __future__ import annotations
 
@@ -9,34 +6,67 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from supervisor.config.schema import APP_DEFAULTS
 from supervisor.protocol.base import Front, RequestSink
 from supervisor.protocol.front_httptools import HttptoolsFront
 
 if TYPE_CHECKING:
     from supervisor._types import ASGIApp
     from supervisor.asgi.proxy_headers import TrustedHosts
+    from supervisor.config.schema import AppConfig
     from supervisor.protocol.upgrade import WebSocketSettings
-    from supervisor.server.connection import HttpConnection
-    from supervisor.server.ws_connection import WebSocketConnection
     from supervisor.status.slots import WorkerCounters
 
 # 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4).
 ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.3"}
 
 
-@dataclass
-class Limits:
-    """Plain values the connections read on every request (copied out of the config once)."""
+class LiveConnection(Protocol):
+    """What the server needs of each open connection, HTTP or WebSocket (its clock, its shutdown)."""
 
-    root_path: str = ""
-    limit_concurrency: int | None = None
-    max_requests: int = 0
-    max_head_size: int = 65536
-    timeout_keep_alive: float = 5.0
-    timeout_request_header: float = 10.0
-    access_log: bool = True
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The app call running for it, if any: cancelled when a drain runs out of time."""
+
+    def sweep(self, now: float) -> None:
+        """Enforce its timeouts as of `now` (time.monotonic()); called by the server clock."""
+
+    def abort(self) -> None:
+        """Cut it now (forced shutdown)."""
+
+
+@dataclass
+class ConnectionLimits:
+    """Plain values the connections read on every request (copied out of the config once).
+
+    Each defaults to the schema's default of the setting it is copied from.
+    """
+
+    root_path: str = APP_DEFAULTS["root_path"]
+    limit_concurrency: int | None = APP_DEFAULTS["limit_concurrency"]
+    max_requests: int = APP_DEFAULTS["max_requests"]
+    max_head_size: int = APP_DEFAULTS["max_request_header_size"]
+    timeout_keep_alive: float = APP_DEFAULTS["timeout_keep_alive"]
+    timeout_request_header: float = APP_DEFAULTS["timeout_request_header"]
+    access_log: bool = APP_DEFAULTS["access_log"]
+
+    @classmethod
+    def of(cls, config: AppConfig, *, http: str) -> ConnectionLimits:
+        """The limits of `config`'s connections, parsed by `http` ("httptools" or "h11")."""
+        head = config.max_request_header_size
+        if http == "h11":
+            head = config.h11_max_incomplete_event_size or head  # uvicorn's name for it with h11
+        return cls(
+            root_path=config.root_path,
+            limit_concurrency=config.limit_concurrency,
+            max_requests=config.max_requests,
+            max_head_size=head,
+            timeout_keep_alive=config.timeout_keep_alive,
+            timeout_request_header=config.timeout_request_header,
+            access_log=config.access_log,
+        )
 
 
 @dataclass
@@ -45,14 +75,14 @@ class ServerState:
 
     app: ASGIApp
     loop: asyncio.AbstractEventLoop
-    limits: Limits
+    limits: ConnectionLimits
     http: str = "httptools"
     trusted: TrustedHosts | None = None
     server_header: bool = True
     date_header: bool = True
     extra_headers: bytes = b""
     lifespan_state: dict[str, Any] = field(default_factory=dict)
-    connections: set[HttpConnection | WebSocketConnection] = field(default_factory=set)
+    connections: set[LiveConnection] = field(default_factory=set)
     active_requests: int = 0  # app calls running now (limit_concurrency)
     total_requests: int = 0
     draining: bool = False

@@ -1,7 +1,5 @@
 """Build the server's SSLContext from an app's ssl_* settings, with errors that name the file at fault.
 
-May import: errors, config (by shape only: `TLSSettings` is what `AppConfig` provides) and the standard library.
-
 OpenSSL reports most loading failures as "[SSL] PEM lib"; the checks around each call
 turn that into which file, which setting, and the likely fix.
 """

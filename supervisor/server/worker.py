@@ -1,7 +1,5 @@
 """A worker process of the master: one `Server` on inherited sockets, reporting through its status slot.
 
-May import: status/, config/, logs, errors, the standard library, other server/ modules.
-
 The master allocates the slot and forks; `run_worker` runs in the child, after the
 master's bootstrap (signals, file descriptors, environment) in `master/spawn.py`.
 Everything the master learns about the worker comes from the slot: STARTING until the app

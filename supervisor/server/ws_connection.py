@@ -1,7 +1,5 @@
 """The asyncio.Protocol of an upgraded connection: runs the app on a WebSocket session, with keepalive and flow control.
 
-May import: protocol/, logs, errors, _types, server.state, the standard library.
-
 `HttpConnection.on_upgrade` hands the transport over (`transport.set_protocol`); from then
 on bytes go to `protocol.websocket.WebSocketSession` and what it returns is written. The
 app's receive() takes messages from the session's inbox without awaiting while there are

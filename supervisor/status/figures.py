@@ -1,6 +1,6 @@
 """The arithmetic of status figures: request rates, latency percentiles, sums of per-worker counters.
 
-May import: the standard library only. No I/O and no clock: every time is a parameter.
+No I/O and no clock: every time is a parameter.
 
 The latency histogram has `LATENCY_BUCKETS` buckets. Bucket i counts the responses that took
 at most `LATENCY_BOUNDS_S[i]` seconds (and more than the bound before it); the last bucket
@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 STATUS_CLASSES = 5  # 1xx, 2xx, 3xx, 4xx, 5xx
 LATENCY_BUCKETS = 24
@@ -141,3 +141,45 @@ def cpu_percent(cpu_s_before: float, cpu_s_after: float, elapsed_s: float) -> fl
     if elapsed_s <= 0:
         return 0.0
     return max(0.0, cpu_s_after - cpu_s_before) / elapsed_s * 100.0
+
+
+class Trend:
+    """The last `samples` seconds of one app, a sample a second: its request rate and that second's p99.
+
+    The p99 is read from what the workers' histograms gained since the sample before (each
+    worker against its own previous histogram, so a worker replaced in between neither
+    subtracts nor double-counts). A second in which no response was counted repeats the p99
+    before it while requests are still coming in (a worker flushes a few times a second, so
+    a second may fall between two flushes); with no requests, it has no p99 (None).
+    """
+
+    def __init__(self, samples: int = 60, step_s: float = 1.0) -> None:
+        self.requests_per_s: deque[float] = deque(maxlen=samples)
+        self.p99_ms: deque[float | None] = deque(maxlen=samples)
+        self._step_s = step_s
+        self._at: float | None = None
+        self._histograms: dict[int, Sequence[int]] = {}  # worker pid -> its histogram at the last sample
+
+    def add(self, now: float, requests_per_s: float, histograms: Mapping[int, Sequence[int]]) -> None:
+        """Sample at `now` if a step has passed: the app's current rate, and each live worker's histogram by pid.
+
+        After a pause (the caller's loop was held up), each step missed repeats this sample.
+        """
+        if self._at is None:
+            self._at, self._histograms = now, dict(histograms)
+            return
+        steps = int((now - self._at) // self._step_s)
+        if steps < 1:
+            return
+        empty = (0,) * LATENCY_BUCKETS
+        gained = sum_counts(
+            (subtract_counts(histogram, self._histograms.get(pid, empty)) for pid, histogram in histograms.items()),
+            LATENCY_BUCKETS,
+        )
+        p99 = percentile(gained, 0.99)
+        p99_ms = p99 * 1000 if p99 is not None else (self.p99_ms[-1] if self.p99_ms and requests_per_s > 0 else None)
+        for _ in range(min(steps, self.requests_per_s.maxlen or steps)):
+            self.requests_per_s.append(requests_per_s)
+            self.p99_ms.append(p99_ms)
+        self._at += steps * self._step_s
+        self._histograms = dict(histograms)

@@ -1,7 +1,7 @@
 """The status snapshot as Prometheus metrics: what `[server] metrics_bind` serves at /metrics.
 
-May import: supervisor.status.snapshot and .figures, prometheus_client, the standard library. No I/O:
-the master's metrics endpoint calls `exposition(snapshot)` on each scrape and sends the bytes.
+No I/O: the master's metrics endpoint calls `exposition(snapshot)` on each scrape and sends the
+bytes.
 
 Every figure of `serve status` is exported, per app (label `app`) and per worker (labels
 `app`, `pid`), under the `serve_` prefix. States are one gauge per possible state, 1 for the
@@ -140,6 +140,7 @@ def _app_metrics(apps: tuple[AppStatus, ...]) -> Iterator[Metric]:
     yield latency
     yield _durations(apps)
     yield _responses(apps)
+    yield _response_rates(apps)
     exits = _counter("app_worker_exits", "Workers gone since the master started, by why.", ["app", "reason"])
     for app in apps:
         for reason, count in sorted(app.exits.items()):
@@ -177,8 +178,27 @@ def _responses(apps: tuple[AppStatus, ...]) -> CounterMetricFamily:
     return responses
 
 
+def _response_rates(apps: tuple[AppStatus, ...]) -> GaugeMetricFamily:
+    rates = _gauge(
+        "app_responses_per_second",
+        "Responses per second by status class over the last ten seconds, as `serve status` reports them.",
+        ["app", "status_class"],
+    )
+    for app in apps:
+        if len(app.status_rates) == STATUS_CLASSES:  # absent from an older master's snapshot
+            for index, rate in enumerate(app.status_rates):
+                rates.add_metric([app.name, f"{index + 1}xx"], rate)
+    return rates
+
+
 _WORKER_FIGURES: tuple[tuple[str, str, Callable[[WorkerStatus], float]], ...] = (
     ("worker_requests_total", "Requests the worker has answered.", lambda worker: worker.requests),
+    (
+        "worker_requests_per_second",
+        "The worker's requests per second over the last second.",
+        lambda worker: worker.requests_per_s,
+    ),
+    ("worker_active_connections", "The worker's open HTTP and WebSocket connections.", lambda w: w.active_connections),
     ("worker_active_requests", "Requests the worker is handling right now.", lambda worker: worker.active_requests),
     ("worker_resident_memory_bytes", "The worker's resident memory.", lambda worker: worker.rss_bytes),
     ("worker_cpu_percent", "The worker's CPU use, in percent of one core.", lambda worker: worker.cpu_percent),
@@ -197,6 +217,16 @@ def _worker_metrics(workers: list[tuple[str, WorkerStatus]]) -> Iterator[Metric]
         for app, worker in workers:
             family.add_metric([app, str(worker.pid)], value(worker))
         yield family
+    latency = _gauge(
+        "worker_latency_seconds",
+        "The worker's response latency percentiles over its life (absent until a response was timed).",
+        [*_WORKER, "quantile"],
+    )
+    for app, worker in workers:
+        for quantile, ms in (("0.5", worker.p50_ms), ("0.99", worker.p99_ms)):
+            if ms is not None:
+                latency.add_metric([app, str(worker.pid), quantile], ms / 1000)
+    yield latency
     state = _gauge("worker_state", "The worker's state: 1 for the current one, 0 for the others.", [*_WORKER, "state"])
     for app, worker in workers:
         for choice in WorkerState:

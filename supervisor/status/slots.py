@@ -1,7 +1,5 @@
 """Per-worker status slots in one shared memory map: workers write their counters, the master reads them.
 
-May import: supervisor.status.figures and the standard library.
-
 The master creates one `SlotTable` (an anonymous shared mmap) before its first fork, so every
 worker inherits the same memory. Before forking a worker it `allocate`s a slot, and the child
 writes its counters there with a `SlotWriter` a few times a second from its event loop; that

@@ -1,7 +1,7 @@
 """The one status shape: what `serve status --json` prints, the dashboard draws and /metrics exports.
 
-May import: the standard library only. No I/O: the master builds a `Snapshot` from its pools
-and slots; this module only holds it and turns it into JSON and back.
+No I/O: the master builds a `Snapshot` from its pools and slots; this module only holds it and
+turns it into JSON and back.
 
 JSON shape (`Snapshot.to_json()`; `Snapshot.from_json()` reads it back, ignoring keys it does
 not know so that older clients can read newer masters):
@@ -33,9 +33,13 @@ not know so that older clients can read newer masters):
           "last_error": null,              # or the latest crash / failed reload, as text
           "status_classes": [0, 182001, 12, 700, 20],   # 1xx 2xx 3xx 4xx 5xx responses since the start
           "latency_buckets": [0, 3, ...],  # live workers' responses per bucket (status/figures.py bounds)
+          "status_rates": [0.0, 1180.3, 0.0, 6.6, 0.5],  # responses per second by class, over ten seconds
+          "history_requests_per_s": [1150.0, ...],      # one sample a second, oldest first, the last minute
+          "history_p99_ms": [38.2, null, ...],          # p99 of each second's responses; null: none
           "workers": [
             {"pid": 4312, "slot": 0, "generation": 2, "state": "ready", "age_s": 812.4,
-             "requests": 45120, "rss_bytes": 60293120, "cpu_percent": 12.5, "active_requests": 2}
+             "requests": 45120, "rss_bytes": 60293120, "cpu_percent": 12.5, "active_requests": 2,
+             "requests_per_s": 301.0, "active_connections": 9, "p50_ms": 1.7, "p99_ms": 39.5}
           ]
         }
       ],
@@ -47,6 +51,11 @@ not know so that older clients can read newer masters):
 
 Worker states are starting | ready | retiring | exited. Event kinds are the `EventKind`
 values; an event's "app" is null when it concerns the master (a configuration error).
+
+Latency percentiles (an app's and a worker's p50_ms and p99_ms) are read from the live
+workers' histograms, i.e. over each worker's life; the history's p99 is each second's own. The
+history holds up to `HISTORY_SAMPLES` samples (fewer in the master's first minute), so that
+`serve top` draws the same sparklines as `serve up`.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ from enum import Enum
 from typing import TypeVar
 
 SCHEMA = 1
+HISTORY_SAMPLES = 60  # one a second: the dashboard's sparklines cover the last minute
 
 
 class AppState(str, Enum):
@@ -122,6 +132,9 @@ class WorkerStatus:
     cpu_percent: float
     active_requests: int
     requests_per_s: float = 0.0  # over the last second
+    active_connections: int = 0
+    p50_ms: float | None = None  # over the worker's life; None until a response was timed
+    p99_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +161,9 @@ class AppStatus:
     requests_per_s_10s: float = 0.0  # requests_per_s is over the last second; this over ten
     exits: Mapping[str, int] = dataclasses.field(default_factory=dict)  # workers gone, by why: crash, max_requests...
     latency_buckets: tuple[int, ...] = ()  # responses per latency bucket of the live workers (figures.py bounds)
+    status_rates: tuple[float, ...] = ()  # responses per second by class (1xx ... 5xx) over the last ten seconds
+    history_requests_per_s: tuple[float, ...] = ()  # one sample a second, oldest first (HISTORY_SAMPLES at most)
+    history_p99_ms: tuple[float | None, ...] = ()  # each second's p99; None for a second without responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +270,9 @@ def _app(fields: _Fields) -> AppStatus:
         requests_per_s_10s=fields.number("requests_per_s_10s", default=0.0),
         exits=fields.counts("exits"),
         latency_buckets=tuple(fields.integers("latency_buckets")),
+        status_rates=tuple(fields.numbers("status_rates")),
+        history_requests_per_s=tuple(fields.numbers("history_requests_per_s")),
+        history_p99_ms=tuple(fields.maybe_numbers("history_p99_ms")),
     )
 
 
@@ -269,6 +288,9 @@ def _worker(fields: _Fields) -> WorkerStatus:
         cpu_percent=fields.number("cpu_percent"),
         active_requests=fields.integer("active_requests"),
         requests_per_s=fields.number("requests_per_s", default=0.0),
+        active_connections=fields.integer("active_connections", default=0),
+        p50_ms=fields.maybe_number("p50_ms", absent=True),
+        p99_ms=fields.maybe_number("p99_ms", absent=True),
     )
 
 
@@ -301,7 +323,9 @@ class _Fields:
     def _wrong(self, key: str, expected: str, value: object) -> ValueError:
         return ValueError(f"{self._where}.{key}: expected {expected}, got {_kind(value)}")
 
-    def integer(self, key: str) -> int:
+    def integer(self, key: str, *, default: int | None = None) -> int:
+        if default is not None and key not in self._data:
+            return default  # a field newer than the master that wrote the snapshot
         value = self._get(key)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._wrong(key, "an integer", value)
@@ -315,7 +339,10 @@ class _Fields:
             raise self._wrong(key, "a number", value)
         return float(value)
 
-    def maybe_number(self, key: str) -> float | None:
+    def maybe_number(self, key: str, *, absent: bool = False) -> float | None:
+        """A number or null; with `absent`, a missing key (an older master) reads as null too."""
+        if absent and key not in self._data:
+            return None
         return None if self._get(key) is None else self.number(key)
 
     def text(self, key: str) -> str:
@@ -368,6 +395,28 @@ class _Fields:
             if type(item) is not int:
                 raise ValueError(f"{self._where}.{key}[{i}]: expected an integer, got {_kind(item)}")
             numbers.append(item)
+        return numbers
+
+    def numbers(self, key: str) -> list[float]:
+        """A list of numbers; an absent key (a master older than the field) reads as empty."""
+        return [number for number in self._numbers(key, nullable=False) if number is not None]
+
+    def maybe_numbers(self, key: str) -> list[float | None]:
+        """A list of numbers and nulls; an absent key reads as empty."""
+        return self._numbers(key, nullable=True)
+
+    def _numbers(self, key: str, *, nullable: bool) -> list[float | None]:
+        if key not in self._data:
+            return []
+        numbers: list[float | None] = []
+        for i, item in enumerate(self._list(key)):
+            if item is None and nullable:
+                numbers.append(None)
+            elif isinstance(item, bool) or not isinstance(item, (int, float)):
+                expected = "a number or null" if nullable else "a number"
+                raise ValueError(f"{self._where}.{key}[{i}]: expected {expected}, got {_kind(item)}")
+            else:
+                numbers.append(float(item))
         return numbers
 
     def objects(self, key: str) -> list[_Fields]:

@@ -1,6 +1,6 @@
 """How the dashboard writes figures: counts, rates, sizes, durations, latencies, and worker output made safe to draw.
 
-May import: rich and the standard library. Pure functions of their arguments.
+Pure functions of their arguments.
 
 Counts are exact (grouped by thousands) up to ten million, so a count the viewer expects
 (after 250 requests) reads as exactly that; sizes are binary (1M = 1 MiB) as in top(1).
@@ -9,6 +9,7 @@ Counts are exact (grouped by thousands) up to ten million, so a count the viewer
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from rich.text import Text
 
@@ -20,6 +21,7 @@ _LARGER_UNITS = ("M", "G", "T")
 _CONTROLS = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f\x85\u2028\u2029]")
 _ESCAPE_SEQUENCES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])?")  # ECMA-48 CSI and two-byte escapes
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+SPARKS = "▁▂▃▄▅▆▇█"
 
 
 def count(value: int) -> str:
@@ -117,3 +119,22 @@ def log_text(line: str) -> Text:
         text = Text(text.plain.replace("\x1b", ""))
     text.no_wrap, text.overflow = True, "ellipsis"
     return text
+
+
+def sparkline(values: Sequence[float | None], top: float | None = None) -> str:
+    """A cell per value, from ▁ (zero) to █ (`top`, else the largest value); a space for None (no figure).
+
+    A value above zero is never drawn as ▁, so that a trickle stands out from nothing at all.
+    """
+    if top is None:
+        top = max((value for value in values if value is not None), default=0.0)
+    highest = len(SPARKS) - 1
+    cells = []
+    for value in values:
+        if value is None:
+            cells.append(" ")
+        elif value <= 0 or top <= 0:
+            cells.append(SPARKS[0])
+        else:
+            cells.append(SPARKS[max(1, min(highest, round(value / top * highest)))])
+    return "".join(cells)

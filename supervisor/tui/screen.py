@@ -1,7 +1,5 @@
 """The live dashboard on a terminal: rich `Live` drawn by the caller's loop, keys read without blocking.
 
-May import: status/, control, tui/ siblings, rich and the standard library.
-
 `Live` runs with auto_refresh=False: its refresh thread would hold a lock that a worker
 forked at the wrong moment inherits locked, and the master forks. The master's loop (or
 `serve top`'s) calls `draw` on every turn instead; `draw` redraws at most MAX_FPS times a
@@ -13,11 +11,15 @@ Frames are written without blocking: a terminal paused with Ctrl-S, or an SSH se
 stalled, must not stop the loop that draws them (the master's: reaping, health checks, the
 control socket). A frame the terminal does not take is dropped; the next one redraws the
 whole screen.
+
+The screen keeps what the keys need between frames: the last snapshot drawn (the rows the
+cursor moves over) and, while the log pane is paused, the lines it showed when it paused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import termios
@@ -29,11 +31,11 @@ from typing import TextIO, cast
 from rich.console import Console
 from rich.live import Live
 
-from supervisor.control import Command
-from supervisor.status.snapshot import Snapshot
+from supervisor.control import Command, Restart
+from supervisor.status.snapshot import Snapshot, WorkerState
 from supervisor.tui.keys import KeyDecoder, steer
-from supervisor.tui.render import render
-from supervisor.tui.view import ViewState
+from supervisor.tui.render import picture
+from supervisor.tui.view import Tree, ViewState, tree_of
 
 MAX_FPS = 4
 FRAME_S = 1.0 / MAX_FPS
@@ -84,7 +86,12 @@ class FrameWriter:
 class Screen:
     """Owns the terminal while the dashboard shows: alternate screen, cbreak input."""
 
-    def __init__(self, *, output: TextIO | None = None, input_fd: int | None = None) -> None:
+    def __init__(self, *, output: TextIO | None = None, input_fd: int | None = None, quit_asks: bool = True) -> None:
+        """Args:
+        output: where frames go (a test's stream); the terminal's stdout by default.
+        input_fd: where keys come from; stdin by default.
+        quit_asks: q asks before it stops the master; False where q only leaves (`serve top`).
+        """
         self.writer = FrameWriter(sys.stdout) if output is None else None
         # Console takes any object with write, flush, fileno and isatty.
         self.console = Console(file=output or cast("TextIO", self.writer))
@@ -98,7 +105,12 @@ class Screen:
             transient=True,
         )
         self.decoder = KeyDecoder()
+        self.quit_asks = quit_asks
         self.view = ViewState()
+        self.tree: Tree = []  # the apps and workers of the last frame
+        self.states: dict[int, WorkerState] = {}  # and the state each worker was in
+        self.shown: tuple[str, ...] = ()  # the log lines of the last frame
+        self.held: tuple[str, ...] | None = None  # those of the frame before the pane was paused
         self.last_draw = -FRAME_S
         self.lost = False  # the terminal went away: draw nothing more
         self._saved: list[int | list[bytes | int]] | None = None
@@ -130,6 +142,9 @@ class Screen:
     def read_commands(self, apps: Sequence[str]) -> list[Command]:
         """Read the keys typed since the last call; return what they ask for (selection applied here).
 
+        The cursor moves over the apps and workers of the last frame drawn; `apps` (the
+        master's app names) stands in for them before the first one.
+
         Raises:
             EOFError: the terminal is gone (closed window, killed session): nobody can see or
                 steer the dashboard any more. The caller stops watching the descriptor.
@@ -145,10 +160,31 @@ class Screen:
             self.lost = True
             raise EOFError("the terminal is gone")
         keys = self.decoder.feed(data)
-        commands, self.view = steer(keys, self.view, apps)
+        tree = self.tree or [(name, ()) for name in apps]
+        commands, self.view = steer(keys, self.view, tree, quit_asks=self.quit_asks)
+        if not self.view.paused:
+            self.held = None
+        elif self.held is None:
+            self.held = self.shown  # the pane holds still on what the viewer was reading
         if keys:
             self.last_draw = -FRAME_S  # answer a key at once
-        return commands
+        return [command for command in commands if self._feasible(command)]
+
+    def _feasible(self, command: Command) -> bool:
+        """A restart is for a ready worker: one still starting, or already leaving, is said so and left alone."""
+        if not isinstance(command, Restart):
+            return True
+        state = self.states.get(command.pid)
+        if state is WorkerState.READY:
+            return True
+        why = "is gone" if state is None else f"is {state.value}: only a ready worker is restarted"
+        self.notify(f"{command.app}[{command.pid}] {why}")
+        return False
+
+    def notify(self, text: str) -> None:
+        """Say something on the bottom line until the next key (what a command sent came to)."""
+        self.view = dataclasses.replace(self.view, notice=text)
+        self.last_draw = -FRAME_S
 
     def due(self, now: float) -> float:
         """When the next frame may be drawn."""
@@ -159,7 +195,12 @@ class Screen:
         if self.lost or now < self.last_draw + FRAME_S:
             return
         self.last_draw = now
-        self.view = self.view.follow([app.name for app in snapshot.apps])
+        self.tree = tree_of(snapshot)
+        self.states = {worker.pid: worker.state for app in snapshot.apps for worker in app.workers}
+        self.view = self.view.follow(self.tree)
+        if self.held is None:
+            self.shown = tuple(logs)
         size = self.console.size
-        frame = render(snapshot, self.view, width=size.width, height=size.height, logs=logs)
-        self.live.update(frame, refresh=True)
+        frame = picture(snapshot, self.view, width=size.width, height=size.height, logs=self.held or self.shown)
+        self.view = dataclasses.replace(self.view, scroll=min(self.view.scroll, frame.scroll_most))
+        self.live.update(frame.renderable, refresh=True)

@@ -51,7 +51,7 @@ def query(scope: Scope) -> dict[str, str]:
 
 
 async def read_body(receive: Any) -> tuple[bytes, int]:
-    body = []
+    body: list[bytes] = []
     messages = 0
     while True:
         message = await receive()

@@ -74,7 +74,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    body = b""
+    body: bytes = b""
     while True:
         message = await receive()
         body += message.get("body", b"")

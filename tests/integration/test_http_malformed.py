@@ -47,7 +47,7 @@ def send_and_read_until_closed(server: ServeProcess, data: bytes, timeout: float
     """
     with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
         sock.sendall(data)
-        chunks = []
+        chunks: list[bytes] = []
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

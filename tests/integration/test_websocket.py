@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import trustme
 from support import ServeProcess, read_response, serve_run, split_responses, wait_closed
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -50,7 +51,16 @@ def pinging(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
 
 def open_ws(server: ServeProcess, path: str = "/echo", **options: Any) -> ClientConnection:
     options.setdefault("max_size", None)
-    return connect(f"ws://{server.host}:{server.port}{path}", proxy=None, open_timeout=TIMEOUT_S, **options)
+    ws: ClientConnection = connect(
+        f"ws://{server.host}:{server.port}{path}", proxy=None, open_timeout=TIMEOUT_S, **options
+    )
+    return ws
+
+
+def handshake_headers(ws: ClientConnection) -> Headers:
+    """The headers of the server's 101 answer (an open connection has one)."""
+    assert ws.response is not None
+    return ws.response.headers
 
 
 def seen(server: ServeProcess) -> dict[str, list[Any]]:
@@ -120,7 +130,7 @@ def test_text_binary_and_a_1_mib_message_echo(server: ServeProcess) -> None:
         big = os.urandom(MiB)
         ws.send(big)
         assert ws.recv(TIMEOUT_S) == big
-        headers = ws.response.headers
+        headers = handshake_headers(ws)
         assert headers["server"] == "serve"
         assert "date" in headers
 
@@ -128,7 +138,7 @@ def test_text_binary_and_a_1_mib_message_echo(server: ServeProcess) -> None:
 def test_the_scope_the_subprotocol_and_the_accept_headers(server: ServeProcess) -> None:
     with open_ws(server, "/scope?room=1", subprotocols=["one", "two"]) as ws:
         assert ws.subprotocol == "two"
-        assert ws.response.headers["x-accepted-by"] == "ws_apps"
+        assert handshake_headers(ws)["x-accepted-by"] == "ws_apps"
         scope = json.loads(ws.recv(TIMEOUT_S))
     assert scope["type"] == "websocket"
     assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
@@ -149,7 +159,7 @@ def test_the_scope_the_subprotocol_and_the_accept_headers(server: ServeProcess) 
 def test_per_message_deflate_is_negotiated(server: ServeProcess) -> None:
     message = "compressible " * 1000
     with open_ws(server) as ws:
-        assert ws.response.headers["sec-websocket-extensions"].startswith("permessage-deflate")
+        assert handshake_headers(ws)["sec-websocket-extensions"].startswith("permessage-deflate")
         ws.send(message)
         assert ws.recv(TIMEOUT_S) == message
 
@@ -157,7 +167,7 @@ def test_per_message_deflate_is_negotiated(server: ServeProcess) -> None:
 def test_per_message_deflate_can_be_turned_off(pinging: ServeProcess) -> None:
     message = "compressible " * 1000
     with open_ws(pinging) as ws:  # started with --ws-per-message-deflate false
-        assert "sec-websocket-extensions" not in ws.response.headers
+        assert "sec-websocket-extensions" not in handshake_headers(ws)
         ws.send(message)
         assert ws.recv(TIMEOUT_S) == message
 

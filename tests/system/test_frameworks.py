@@ -145,10 +145,9 @@ def test_streamed_body_arrives_chunk_by_chunk(served: Served, tmp_path: Path) ->
 
 
 def open_websocket(served: Served, *, unix: bool) -> ClientConnection:
-    timeouts = {"open_timeout": TIMEOUT_S, "close_timeout": TIMEOUT_S}
     if unix:
-        return unix_connect(str(served.uds), "ws://frameworks.test/ws", **timeouts)
-    return connect(f"ws://127.0.0.1:{served.port}/ws", proxy=None, **timeouts)
+        return unix_connect(str(served.uds), "ws://frameworks.test/ws", open_timeout=TIMEOUT_S, close_timeout=TIMEOUT_S)
+    return connect(f"ws://127.0.0.1:{served.port}/ws", proxy=None, open_timeout=TIMEOUT_S, close_timeout=TIMEOUT_S)
 
 
 def test_websocket_echo_on_tcp_and_unix_socket(served: Served) -> None:

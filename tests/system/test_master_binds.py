@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from master_support import app_table, free_port, get, pids_answering, serve_up, server_table
+from master_support import Address, app_table, free_port, get, pids_answering, serve_up, server_table
 from support import serve_run
 
 pytestmark = pytest.mark.system
@@ -30,10 +30,12 @@ def test_two_apps_on_tcp_unix_and_fd_binds_each_with_its_own_workers_and_env(tmp
     with inherited, serve_up(tmp_path, config, {"api": 2, "chat": 3}, pass_fds=[inherited.fileno()]) as master:
         api_pids, chat_pids = master.worker_pids("api"), master.worker_pids("chat")
         assert (len(api_pids), len(chat_pids)) == (2, 3)
-        for address in [("127.0.0.1", api_port), str(uds_path)]:
+        api_addresses: list[Address] = [("127.0.0.1", api_port), str(uds_path)]
+        for address in api_addresses:
             pid, greeting = get(address, "/env?name=GREETING")
             assert (pid in api_pids, greeting) == (True, "api!")
-        for address in [("127.0.0.1", fd_port), ("127.0.0.1", chat_port)]:
+        chat_addresses: list[Address] = [("127.0.0.1", fd_port), ("127.0.0.1", chat_port)]
+        for address in chat_addresses:
             pid, greeting = get(address, "/env?name=GREETING")
             assert (pid in chat_pids, greeting) == (True, "chat!")
         assert pids_answering(("127.0.0.1", api_port), 2) == api_pids

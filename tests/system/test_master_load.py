@@ -61,7 +61,11 @@ def test_sighup_reload_switches_to_the_new_code_and_loses_nothing(tmp_path: Path
             switched = time.monotonic()
             master.wait_ready({"api": 2}, generation, start=mark)
             new_pids = master.worker_pids("api", start=mark)
-            load.wait_for(lambda report, since=switched: len(report.sent_after(since)) >= 300)
+
+            def served_since_switch(report: LoadReport, since: float = switched) -> bool:
+                return len(report.sent_after(since)) >= 300
+
+            load.wait_for(served_since_switch)
             after = load.report.sent_after(switched)
             assert {answer.text for answer in after} == {version}
             assert {answer.pid for answer in after} <= new_pids

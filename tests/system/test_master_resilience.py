@@ -39,7 +39,7 @@ from supervisor.master import arbiter
 def broken_readyz(self):
     raise RuntimeError("injected: /readyz handler fails")
 
-arbiter.Arbiter._readyz = broken_readyz
+arbiter.Arbiter._readiness = broken_readyz
 original_observe = arbiter.Arbiter._observe
 turns = {"n": 0}
 
@@ -92,7 +92,7 @@ def test_a_handler_and_a_loop_step_that_raise_leave_the_master_serving(tmp_path:
     finally:
         if process.proc.poll() is None:
             code = master.stop(signal.SIGTERM)
-            assert code == 0, master.output()
+            assert code == 0, master.output
 
 
 @pytest.mark.timeout(60)
@@ -145,3 +145,27 @@ def test_an_app_put_back_while_it_still_drains_is_refused_until_it_has_stopped(t
         assert _reload(config).returncode == 0
         get(("127.0.0.1", extra))
         get(("127.0.0.1", api))
+
+
+@pytest.mark.timeout(60)
+def test_a_reload_moves_the_pid_file_and_says_which_server_settings_need_a_restart(tmp_path: Path) -> None:
+    port = free_port()
+    api_table = app_table("api", bind=[f"127.0.0.1:{port}"], workers=1)
+    first = server_table() + 'pid_file = "first.pid"\n' + api_table
+    with serve_up(tmp_path, first, {"api": 1}) as master:
+        config = master.config
+        assert (tmp_path / "first.pid").read_text() == f"{master.pid}\n"
+        # A new pid file is taken at once; a new control socket (or metrics_bind, health_bind...)
+        # is not: the running master keeps its own and says so.
+        config.write_text(server_table() + 'pid_file = "second.pid"\n' + api_table)
+        result = _reload(config)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "second.pid").read_text() == f"{master.pid}\n"
+        assert not (tmp_path / "first.pid").exists()
+        config.write_text(server_table() + 'pid_file = "second.pid"\ncontrol_socket = "elsewhere.sock"\n' + api_table)
+        mark = master.mark()
+        master.send_signal(signal.SIGHUP)  # `serve reload` would look for the new socket
+        master.wait_for_line(r"\[server\] control_socket changed .*takes a restart of the master", start=mark)
+        master.wait_ready({"api": 1}, generation=3, start=mark)
+        config.write_text(server_table() + 'pid_file = "second.pid"\n' + api_table)
+        assert serve_status(config)["master_pid"] == master.pid  # still on its first socket

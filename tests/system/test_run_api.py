@@ -46,7 +46,9 @@ def test_server_serves_in_the_callers_loop_until_should_exit(capsys: pytest.Capt
         server = supervisor.Server(supervisor.Config(system_apps.app, port=0, log_level="warning"))
         task = asyncio.create_task(server.serve())
         await wait_started(server, task)
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        listener = server.servers[0]
+        assert isinstance(listener, asyncio.Server)  # what loop.create_server returned
+        host, port = listener.sockets[0].getsockname()[:2]
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
             response = await client.get("/scope")
         server.should_exit = True

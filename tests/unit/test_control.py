@@ -83,7 +83,7 @@ def test_arguments_with_defaults_may_be_left_out() -> None:
         (b"\xff\n", "request: not JSON"),
         ("[1, 2]", "request: expected a JSON object, got [1, 2]"),
         ("{}", "request: unknown command null; expected one of reload, scale, scale_by, stop, reopen_logs, status"),
-        ('{"command": "restart"}', 'request: unknown command "restart"'),
+        ('{"command": "reboot"}', 'request: unknown command "reboot"'),
         ('{"command": 3}', "request: unknown command 3"),
         ('{"command": "scale", "app": "api"}', "request: scale: missing argument 'workers'"),
         ('{"command": "scale", "workers": 2}', "request: scale: missing argument 'app'"),

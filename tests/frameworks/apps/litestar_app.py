@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Litestar, WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.response import Stream
@@ -19,7 +21,7 @@ async def stream(gate: str) -> Stream:
 
 
 @websocket("/ws")
-async def echo(socket: WebSocket) -> None:
+async def echo(socket: WebSocket[Any, Any, Any]) -> None:
     await socket.accept()
     try:
         while True:

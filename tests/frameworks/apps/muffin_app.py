@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import muffin
 from stream_gate import gated_chunks
 
@@ -26,4 +28,4 @@ async def echo(request: muffin.Request) -> muffin.ResponseWebSocket:
             if message["type"] == "websocket.disconnect":
                 break
             await ws.send(message.get("text") or message.get("bytes") or "")
-    return ws
+    return cast("muffin.ResponseWebSocket", ws)  # its __aenter__ returns typing.Self, unknown to Python 3.10

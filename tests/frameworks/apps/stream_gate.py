@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 CHUNKS = 4
 GATE_TIMEOUT_S = 10.0
 
 
-async def gated_chunks(gate: str) -> AsyncIterator[bytes]:
+async def gated_chunks(gate: str) -> AsyncGenerator[bytes, None]:
     """`chunk 0\\n` ... `chunk 3\\n`, each after the client opened its gate; a line saying so if it never does."""
     for index in range(CHUNKS):
         if index and not await _opened(Path(gate) / str(index)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from supervisor.master.actions import Action, Kill, Limits, Note, Retire, Spawn
+from supervisor.master.actions import Action, Kill, Note, PoolLimits, Retire, Spawn
 from supervisor.master.pool import Pool
 from supervisor.status.snapshot import EventKind
 
@@ -13,8 +13,8 @@ from supervisor.status.snapshot import EventKind
 class Fleet:
     """Drives one `Pool` the way the arbiter will: observations, then tick, then carry out Spawns."""
 
-    def __init__(self, limits: Limits | None = None, *, jitter: Callable[[int], int] | None = None) -> None:
-        self.pool = Pool("api", limits or Limits(workers=2), jitter=jitter or (lambda most: 0))
+    def __init__(self, limits: PoolLimits | None = None, *, jitter: Callable[[int], int] | None = None) -> None:
+        self.pool = Pool("api", limits or PoolLimits(workers=2), jitter=jitter or (lambda most: 0))
         self.now = 0.0
         self._pids = itertools.count(100)
         self.spawned: list[int] = []  # pids forked by the latest tick

@@ -7,13 +7,13 @@ from fleet import Fleet, kills, notes, retired, spawns
 
 from supervisor.config.convert import TcpBind
 from supervisor.config.schema import AppConfig, ServerSection
-from supervisor.master.actions import Limits, Reason
+from supervisor.master.actions import PoolLimits, Reason
 from supervisor.master.pool import Pool, draw_jitter
 from supervisor.status.snapshot import AppState, EventKind, WorkerState
 
 
 def test_first_tick_spawns_the_desired_workers_and_says_so() -> None:
-    fleet = Fleet(Limits(workers=3))
+    fleet = Fleet(PoolLimits(workers=3))
     actions = fleet.tick()
     assert spawns(actions) == [1, 1, 1]
     assert notes(actions, EventKind.START) == ["api: starting 3 workers (generation 1)"]
@@ -25,7 +25,7 @@ def test_first_tick_spawns_the_desired_workers_and_says_so() -> None:
 
 
 def test_app_runs_once_a_worker_is_ready_and_announces_full_strength_once() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     fleet.tick()
     first, second = fleet.spawned
     assert notes(fleet.ready(first), EventKind.READY) == []
@@ -36,19 +36,19 @@ def test_app_runs_once_a_worker_is_ready_and_announces_full_strength_once() -> N
 
 
 def test_one_worker_is_spelled_in_the_singular() -> None:
-    fleet = Fleet(Limits(workers=1))
+    fleet = Fleet(PoolLimits(workers=1))
     assert notes(fleet.tick(), EventKind.START) == ["api: starting 1 worker (generation 1)"]
 
 
 def test_every_spawn_must_be_answered_before_the_next_tick() -> None:
-    pool = Pool("api", Limits(workers=1))
+    pool = Pool("api", PoolLimits(workers=1))
     pool.tick(0.0)
     with pytest.raises(RuntimeError, match="1 Spawn action"):
         pool.tick(1.0)
 
 
 def test_an_answer_without_a_spawn_is_a_bug() -> None:
-    pool = Pool("api", Limits(workers=1))
+    pool = Pool("api", PoolLimits(workers=1))
     with pytest.raises(ValueError, match="no Spawn of generation 1"):
         pool.spawned(100, 1, 0.0)
     with pytest.raises(ValueError, match="no Spawn of generation 1"):
@@ -66,7 +66,7 @@ def test_news_of_unknown_workers_is_ignored() -> None:
 
 
 def test_ready_twice_changes_nothing() -> None:
-    fleet = Fleet(Limits(workers=1))
+    fleet = Fleet(PoolLimits(workers=1))
     (pid,) = fleet.start()
     (view,) = fleet.pool.workers()
     fleet.now += 3
@@ -81,7 +81,7 @@ def test_max_requests_replaces_the_worker_ahead_and_it_retires_itself_at_its_lim
         drawn.append(most)
         return 5
 
-    fleet = Fleet(Limits(workers=2, max_requests=100, max_requests_jitter=10), jitter=jitter)
+    fleet = Fleet(PoolLimits(workers=2, max_requests=100, max_requests_jitter=10), jitter=jitter)
     first, second = fleet.start()
     assert drawn == [10, 10]
     fleet.serve(first, 90)
@@ -107,7 +107,7 @@ def test_max_requests_replaces_the_worker_ahead_and_it_retires_itself_at_its_lim
 
 
 def test_capacity_never_drops_during_rolling_max_requests_retirements() -> None:
-    limits = Limits(workers=4, max_requests=50, max_requests_jitter=20)
+    limits = PoolLimits(workers=4, max_requests=50, max_requests_jitter=20)
     fleet = Fleet(limits, jitter=lambda most: most // 2)
     fleet.start()
     served: dict[int, int] = {}
@@ -140,7 +140,7 @@ def test_no_max_requests_draws_no_jitter() -> None:
     def jitter(most: int) -> int:
         raise AssertionError("no jitter without max_requests")
 
-    fleet = Fleet(Limits(workers=1, max_requests_jitter=10), jitter=jitter)
+    fleet = Fleet(PoolLimits(workers=1, max_requests_jitter=10), jitter=jitter)
     (pid,) = fleet.start()
     fleet.serve(pid, 10**9)
     assert spawns(fleet.tick()) == []
@@ -152,7 +152,7 @@ def test_default_jitter_stays_in_range() -> None:
 
 
 def test_memory_near_the_limit_starts_a_replacement_and_over_it_the_worker_retires_itself() -> None:
-    fleet = Fleet(Limits(workers=1, max_memory=500 << 20))
+    fleet = Fleet(PoolLimits(workers=1, max_memory=500 << 20))
     (pid,) = fleet.start()
     fleet.serve(pid, 10, rss_bytes=440 << 20)
     fleet.later(10)
@@ -174,7 +174,7 @@ def test_memory_near_the_limit_starts_a_replacement_and_over_it_the_worker_retir
 
 
 def test_scale_up_spawns_and_says_so() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     fleet.start()
     fleet.pool.scale(4)
     actions = fleet.tick()
@@ -185,7 +185,7 @@ def test_scale_up_spawns_and_says_so() -> None:
 
 
 def test_scale_down_retires_starting_workers_first_then_the_oldest() -> None:
-    fleet = Fleet(Limits(workers=3))
+    fleet = Fleet(PoolLimits(workers=3))
     oldest, middle, newest = fleet.start()
     fleet.pool.scale(5)
     fleet.tick()
@@ -198,7 +198,7 @@ def test_scale_down_retires_starting_workers_first_then_the_oldest() -> None:
 
 
 def test_scale_by_never_goes_below_one_and_scale_rejects_zero() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     fleet.start()
     fleet.pool.scale_by(-5)
     assert fleet.pool.desired == 1
@@ -209,7 +209,7 @@ def test_scale_by_never_goes_below_one_and_scale_rejects_zero() -> None:
 
 
 def test_a_silent_ready_worker_is_aborted_then_killed_and_replaced_at_once() -> None:
-    fleet = Fleet(Limits(workers=2, healthcheck_timeout_s=30, kill_grace_s=5))
+    fleet = Fleet(PoolLimits(workers=2, healthcheck_timeout_s=30, kill_grace_s=5))
     hung, healthy = fleet.start()
     fleet.now = 29.0
     fleet.beat(skip=(hung,))
@@ -240,14 +240,14 @@ def test_a_silent_ready_worker_is_aborted_then_killed_and_replaced_at_once() -> 
 
 
 def test_heartbeats_keep_a_worker_alive() -> None:
-    fleet = Fleet(Limits(workers=1, healthcheck_timeout_s=10))
+    fleet = Fleet(PoolLimits(workers=1, healthcheck_timeout_s=10))
     fleet.start()
     for _ in range(10):
         assert kills(fleet.later(5)) == []
 
 
 def test_a_worker_not_ready_in_time_is_killed_and_counts_as_a_start_failure() -> None:
-    fleet = Fleet(Limits(workers=1, startup_timeout_s=60, kill_grace_s=5))
+    fleet = Fleet(PoolLimits(workers=1, startup_timeout_s=60, kill_grace_s=5))
     fleet.tick()
     (slow,) = fleet.spawned
     assert fleet.pool.next_deadline() == 60.0
@@ -268,7 +268,7 @@ def test_a_worker_not_ready_in_time_is_killed_and_counts_as_a_start_failure() ->
 
 
 def test_a_retired_worker_still_draining_after_graceful_timeout_is_killed() -> None:
-    fleet = Fleet(Limits(workers=2, graceful_timeout_s=30))
+    fleet = Fleet(PoolLimits(workers=2, graceful_timeout_s=30))
     first, _ = fleet.start()
     fleet.pool.scale(1)
     assert retired(fleet.tick()) == [(first, "scale")]
@@ -281,7 +281,7 @@ def test_a_retired_worker_still_draining_after_graceful_timeout_is_killed() -> N
 
 
 def test_a_crash_is_respawned_after_the_first_backoff_step() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     crashed, _ = fleet.start()
     fleet.now = 10.0
     fleet.beat()
@@ -296,7 +296,7 @@ def test_a_crash_is_respawned_after_the_first_backoff_step() -> None:
 
 
 def test_an_unasked_clean_exit_is_an_exit_event_and_an_unknown_signal_is_still_reported() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     first, second = fleet.start()
     assert notes(fleet.exit(first, code=0), EventKind.EXIT) == [f"api[{first}] exited with code 0; next start in 0.5 s"]
     crash = notes(fleet.exit(second, code=None, signal=None), EventKind.CRASH)
@@ -304,7 +304,7 @@ def test_an_unasked_clean_exit_is_an_exit_event_and_an_unknown_signal_is_still_r
 
 
 def test_crash_loop_backoff_sequence_and_recovery() -> None:
-    fleet = Fleet(Limits(workers=2, backoff_initial_s=0.5, backoff_cap_s=30, crashloop_after=5))
+    fleet = Fleet(PoolLimits(workers=2, backoff_initial_s=0.5, backoff_cap_s=30, crashloop_after=5))
     fleet.tick()
     first, second = fleet.spawned
     fleet.pool.exited(first, fleet.now, code=3)
@@ -334,7 +334,7 @@ def test_crash_loop_backoff_sequence_and_recovery() -> None:
 
 
 def test_a_failed_fork_counts_as_a_start_failure() -> None:
-    fleet = Fleet(Limits(workers=1))
+    fleet = Fleet(PoolLimits(workers=1))
     fleet.fail_spawns = True
     actions = fleet.tick()
     assert fleet.pool.restarts == 1
@@ -346,7 +346,7 @@ def test_a_failed_fork_counts_as_a_start_failure() -> None:
 
 
 def test_a_crash_of_a_worker_being_replaced_changes_nothing_else() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=10))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=10))
     (old,) = fleet.start()
     fleet.serve(old, 9)
     fleet.tick()
@@ -358,7 +358,7 @@ def test_a_crash_of_a_worker_being_replaced_changes_nothing_else() -> None:
 
 
 def test_graceful_stop_retires_everything_and_kills_stragglers() -> None:
-    fleet = Fleet(Limits(workers=2, graceful_timeout_s=30))
+    fleet = Fleet(PoolLimits(workers=2, graceful_timeout_s=30))
     first, second = fleet.start()
     fleet.pool.scale(3)
     fleet.tick()
@@ -387,7 +387,7 @@ def test_graceful_stop_retires_everything_and_kills_stragglers() -> None:
 
 
 def test_immediate_stop_sends_sigquit_then_sigkill_and_overrides_a_graceful_stop() -> None:
-    fleet = Fleet(Limits(workers=2, graceful_timeout_s=30, kill_grace_s=5))
+    fleet = Fleet(PoolLimits(workers=2, graceful_timeout_s=30, kill_grace_s=5))
     first, second = fleet.start()
     fleet.pool.stop()
     fleet.tick()
@@ -406,7 +406,7 @@ def test_immediate_stop_sends_sigquit_then_sigkill_and_overrides_a_graceful_stop
 
 
 def test_immediate_stop_spares_no_worker_already_killed() -> None:
-    fleet = Fleet(Limits(workers=1, healthcheck_timeout_s=10, kill_grace_s=1))
+    fleet = Fleet(PoolLimits(workers=1, healthcheck_timeout_s=10, kill_grace_s=1))
     (hung,) = fleet.start()
     fleet.now = 10.0
     fleet.tick()
@@ -418,7 +418,7 @@ def test_immediate_stop_spares_no_worker_already_killed() -> None:
 
 
 def test_next_deadline_is_the_earliest_timer() -> None:
-    fleet = Fleet(Limits(workers=2, startup_timeout_s=60, healthcheck_timeout_s=30))
+    fleet = Fleet(PoolLimits(workers=2, startup_timeout_s=60, healthcheck_timeout_s=30))
     assert fleet.pool.next_deadline() is None
     fleet.tick()
     first, second = fleet.spawned
@@ -436,7 +436,7 @@ def test_next_deadline_is_the_earliest_timer() -> None:
 
 
 def test_worker_views_are_oldest_first_and_carry_their_reason() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=5))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=5))
     (old,) = fleet.start()
     fleet.now = 1.0
     fleet.serve(old, 4, rss_bytes=123)
@@ -463,7 +463,7 @@ def test_limits_come_from_the_app_and_server_settings() -> None:
         max_memory=512 << 20,
     )
     server = ServerSection(graceful_timeout=20.0, healthcheck_timeout=15.0, startup_timeout=90.0)
-    assert Limits.of(app, server) == Limits(
+    assert PoolLimits.of(app, server) == PoolLimits(
         workers=4,
         max_requests=1000,
         max_requests_jitter=50,

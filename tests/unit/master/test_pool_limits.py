@@ -7,7 +7,8 @@ import itertools
 
 from fleet import Fleet, kills, notes, retired, spawns
 
-from supervisor.master.actions import Limits, Reason, Spawn
+from supervisor.config.schema import AppConfig, ServerSection
+from supervisor.master.actions import PoolLimits, Reason, Spawn
 from supervisor.master.pool import Pool
 from supervisor.master.roster import STANDBY_S
 from supervisor.status.snapshot import EventKind, WorkerState
@@ -20,7 +21,7 @@ def state_of(fleet: Fleet, pid: int) -> WorkerState:
 
 def test_each_spawn_carries_its_own_drawn_limit_and_the_worker_keeps_it() -> None:
     draws = itertools.count(3)
-    pool = Pool("api", Limits(workers=3, max_requests=100, max_requests_jitter=10), jitter=lambda most: next(draws))
+    pool = Pool("api", PoolLimits(workers=3, max_requests=100, max_requests_jitter=10), jitter=lambda most: next(draws))
     actions = pool.tick(0.0)
     assert [a.max_requests for a in actions if isinstance(a, Spawn)] == [103, 104, 105]
     pool.spawn_failed(1, 0.0, "fork: no memory")  # answers the first: its limit goes with it
@@ -34,13 +35,13 @@ def test_each_spawn_carries_its_own_drawn_limit_and_the_worker_keeps_it() -> Non
 
 
 def test_no_limit_means_a_spawn_without_one() -> None:
-    pool = Pool("api", Limits(workers=1))
+    pool = Pool("api", PoolLimits(workers=1))
     (_, spawn) = pool.tick(0.0)
     assert spawn == Spawn("api", 1, max_requests=0)
 
 
 def test_a_fast_worker_is_replaced_by_what_it_serves_in_two_seconds() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=1000))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=1000))
     (pid,) = fleet.start()
     for second in range(1, 7):  # 150 requests a second: 300 in the window, far more than 10 %
         fleet.now = float(second)
@@ -54,7 +55,7 @@ def test_a_fast_worker_is_replaced_by_what_it_serves_in_two_seconds() -> None:
 
 
 def test_sparse_readings_are_scaled_to_the_window() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=1000))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=1000))
     (pid,) = fleet.start()
     fleet.now = 20.0
     fleet.serve(pid, 880)  # 880 over 20 s counts as 88 in two seconds: 120 left is more
@@ -65,7 +66,7 @@ def test_sparse_readings_are_scaled_to_the_window() -> None:
 
 
 def test_a_replaced_worker_that_slows_down_is_retired_after_its_standby() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=100, graceful_timeout_s=30))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=100, graceful_timeout_s=30))
     (old,) = fleet.start()
     fleet.serve(old, 95)
     fleet.tick()
@@ -82,7 +83,7 @@ def test_a_replaced_worker_that_slows_down_is_retired_after_its_standby() -> Non
 
 
 def test_an_older_generation_is_retired_at_once_without_standby() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=100))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=100))
     (old,) = fleet.start()
     fleet.serve(old, 95)
     fleet.pool.reload()
@@ -92,7 +93,7 @@ def test_an_older_generation_is_retired_at_once_without_standby() -> None:
 
 
 def test_a_burst_to_the_limit_is_a_planned_retirement_and_is_replaced_at_once() -> None:
-    fleet = Fleet(Limits(workers=2, max_requests=50, graceful_timeout_s=30))
+    fleet = Fleet(PoolLimits(workers=2, max_requests=50, graceful_timeout_s=30))
     first, _ = fleet.start()
     fleet.serve(first, 53)  # past its limit before the master saw it near: it drains
     actions = fleet.tick()
@@ -107,7 +108,7 @@ def test_a_burst_to_the_limit_is_a_planned_retirement_and_is_replaced_at_once() 
 
 
 def test_a_worker_that_served_was_ready_even_if_its_ready_state_was_missed() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=10))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=10))
     fleet.tick()
     (pid,) = fleet.spawned
     fleet.now = 0.5
@@ -120,7 +121,7 @@ def test_a_worker_that_served_was_ready_even_if_its_ready_state_was_missed() -> 
 
 
 def test_a_clean_exit_at_a_limit_nobody_saw_is_still_planned() -> None:
-    fleet = Fleet(Limits(workers=2, max_requests=10))
+    fleet = Fleet(PoolLimits(workers=2, max_requests=10))
     first, second = fleet.start()
     actions = fleet.exit(first, code=0)
     assert notes(actions, EventKind.RETIRE) == [f"api[{first}] exited at its own limit (max_requests)"]
@@ -131,7 +132,7 @@ def test_a_clean_exit_at_a_limit_nobody_saw_is_still_planned() -> None:
 
 
 def test_a_clean_exit_near_a_memory_limit_is_a_memory_retirement() -> None:
-    fleet = Fleet(Limits(workers=1, max_memory=100 << 20))
+    fleet = Fleet(PoolLimits(workers=1, max_memory=100 << 20))
     (pid,) = fleet.start()
     fleet.serve(pid, 1, rss_bytes=95 << 20)
     fleet.tick()
@@ -141,9 +142,9 @@ def test_a_clean_exit_near_a_memory_limit_is_a_memory_retirement() -> None:
 
 
 def test_each_worker_keeps_the_memory_limit_it_was_forked_with() -> None:
-    fleet = Fleet(Limits(workers=1, max_memory=100 << 20))
+    fleet = Fleet(PoolLimits(workers=1, max_memory=100 << 20))
     (old,) = fleet.start()
-    fleet.pool.reload(Limits(workers=1, max_memory=300 << 20))
+    fleet.pool.reload(PoolLimits(workers=1, max_memory=300 << 20))
     fleet.tick()
     (new,) = fleet.spawned
     fleet.serve(old, 1, rss_bytes=150 << 20)
@@ -156,7 +157,7 @@ def test_each_worker_keeps_the_memory_limit_it_was_forked_with() -> None:
 
 
 def test_a_worker_replaced_for_memory_that_stays_below_is_retired_after_its_standby() -> None:
-    fleet = Fleet(Limits(workers=1, max_memory=100 << 20))
+    fleet = Fleet(PoolLimits(workers=1, max_memory=100 << 20))
     (old,) = fleet.start()
     fleet.serve(old, 1, rss_bytes=95 << 20)
     fleet.tick()
@@ -168,7 +169,7 @@ def test_a_worker_replaced_for_memory_that_stays_below_is_retired_after_its_stan
 
 
 def test_the_same_flush_read_twice_is_one_reading() -> None:
-    fleet = Fleet(Limits(workers=1, max_requests=1000))
+    fleet = Fleet(PoolLimits(workers=1, max_requests=1000))
     (pid,) = fleet.start()
     fleet.now = 5.0
     for requests in (10, 10, 10):
@@ -181,7 +182,7 @@ def test_the_same_flush_read_twice_is_one_reading() -> None:
 
 
 def test_a_worker_over_its_memory_limit_retires_even_if_its_ready_state_was_missed() -> None:
-    fleet = Fleet(Limits(workers=1, max_memory=1 << 20))
+    fleet = Fleet(PoolLimits(workers=1, max_memory=1 << 20))
     fleet.tick()
     (pid,) = fleet.spawned
     fleet.serve(pid, 0, rss_bytes=30 << 20)  # served nothing: at the app's baseline, not judged
@@ -197,7 +198,11 @@ def test_a_worker_over_its_memory_limit_retires_even_if_its_ready_state_was_miss
 
 
 def test_an_idle_worker_near_its_memory_limit_is_not_replaced() -> None:
-    fleet = Fleet(Limits(workers=1, max_memory=100 << 20))
+    fleet = Fleet(PoolLimits(workers=1, max_memory=100 << 20))
     (pid,) = fleet.start()
     fleet.serve(pid, 0, rss_bytes=99 << 20)
     assert spawns(fleet.tick()) == []
+
+
+def test_pool_limits_default_to_the_schemas_defaults() -> None:
+    assert PoolLimits() == PoolLimits.of(AppConfig(app="m:a"), ServerSection())

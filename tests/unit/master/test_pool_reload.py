@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fleet import Fleet, kills, notes, retired, spawns
 
-from supervisor.master.actions import Limits
+from supervisor.master.actions import PoolLimits
 from supervisor.status.snapshot import AppState, EventKind
 
 
 def test_reload_rolls_one_for_one_and_never_drops_capacity() -> None:
-    fleet = Fleet(Limits(workers=3))
+    fleet = Fleet(PoolLimits(workers=3))
     old = fleet.start()
     fleet.pool.reload()
     actions = fleet.tick()
@@ -34,7 +34,7 @@ def test_reload_rolls_one_for_one_and_never_drops_capacity() -> None:
 
 
 def test_a_new_worker_failing_at_startup_abandons_the_reload_and_keeps_the_old_generation() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     old = fleet.start()
     fleet.pool.reload()
     fleet.tick()
@@ -58,7 +58,7 @@ def test_a_new_worker_failing_at_startup_abandons_the_reload_and_keeps_the_old_g
 
 
 def test_a_new_worker_that_reports_ready_after_its_generation_was_abandoned_is_killed() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     fleet.start()
     fleet.pool.reload()
     fleet.tick()
@@ -70,7 +70,7 @@ def test_a_new_worker_that_reports_ready_after_its_generation_was_abandoned_is_k
 
 
 def test_a_new_generation_not_ready_in_time_is_abandoned() -> None:
-    fleet = Fleet(Limits(workers=2, startup_timeout_s=60, kill_grace_s=5))
+    fleet = Fleet(PoolLimits(workers=2, startup_timeout_s=60, kill_grace_s=5))
     old = fleet.start()
     fleet.pool.reload()
     fleet.tick()
@@ -90,7 +90,7 @@ def test_a_new_generation_not_ready_in_time_is_abandoned() -> None:
 
 
 def test_a_new_generation_that_cannot_be_forked_is_abandoned() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     old = fleet.start()
     fleet.pool.reload()
     fleet.fail_spawns = True
@@ -105,7 +105,7 @@ def test_a_new_generation_that_cannot_be_forked_is_abandoned() -> None:
 
 
 def test_once_a_new_worker_was_ready_later_startup_failures_are_ordinary_crashes() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     old = fleet.start()
     fleet.pool.reload()
     fleet.tick()
@@ -121,9 +121,9 @@ def test_once_a_new_worker_was_ready_later_startup_failures_are_ordinary_crashes
 
 
 def test_a_reload_with_a_new_worker_count_uses_it_and_a_failed_one_restores_the_old() -> None:
-    fleet = Fleet(Limits(workers=2, max_requests=0))
+    fleet = Fleet(PoolLimits(workers=2, max_requests=0))
     fleet.start()
-    fleet.pool.reload(Limits(workers=3, max_requests=100))
+    fleet.pool.reload(PoolLimits(workers=3, max_requests=100))
     actions = fleet.tick()
     assert spawns(actions) == [2, 2, 2]
     assert fleet.pool.desired == 3
@@ -131,17 +131,17 @@ def test_a_reload_with_a_new_worker_count_uses_it_and_a_failed_one_restores_the_
     assert fleet.pool.desired == 2
     fleet.pool.scale(4)
     # Same worker count in the settings: the count scaled at run time stays.
-    fleet.pool.reload(Limits(workers=2, max_requests=100))
+    fleet.pool.reload(PoolLimits(workers=2, max_requests=100))
     assert fleet.pool.desired == 4
 
 
 def test_a_reload_during_a_reload_that_never_got_ready_falls_back_to_the_last_good_generation() -> None:
-    fleet = Fleet(Limits(workers=1))
+    fleet = Fleet(PoolLimits(workers=1))
     (good,) = fleet.start()
-    fleet.pool.reload(Limits(workers=2))
+    fleet.pool.reload(PoolLimits(workers=2))
     fleet.tick()
     first_attempt = list(fleet.spawned)
-    fleet.pool.reload(Limits(workers=2))
+    fleet.pool.reload(PoolLimits(workers=2))
     actions = fleet.tick()
     assert spawns(actions) == [3, 3]
     broken = fleet.spawned[0]
@@ -156,7 +156,7 @@ def test_a_reload_during_a_reload_that_never_got_ready_falls_back_to_the_last_go
 
 
 def test_a_reload_during_a_rolling_reload_falls_back_to_the_generation_already_proven() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     old = fleet.start()
     fleet.pool.reload()
     fleet.tick()
@@ -173,7 +173,7 @@ def test_a_reload_during_a_rolling_reload_falls_back_to_the_generation_already_p
 
 
 def test_a_reload_before_any_worker_was_ready_has_nothing_to_fall_back_to() -> None:
-    fleet = Fleet(Limits(workers=1))
+    fleet = Fleet(PoolLimits(workers=1))
     fleet.tick()
     (never,) = fleet.spawned
     fleet.pool.reload()
@@ -193,7 +193,7 @@ def test_a_reload_before_any_worker_was_ready_has_nothing_to_fall_back_to() -> N
 
 
 def test_a_reload_clears_a_crash_loop_and_tries_at_once() -> None:
-    fleet = Fleet(Limits(workers=1, crashloop_after=2))
+    fleet = Fleet(PoolLimits(workers=1, crashloop_after=2))
     fleet.tick()
     for _ in range(2):
         fleet.exit(fleet.spawned[0], code=1)
@@ -213,7 +213,7 @@ def test_a_reload_clears_a_crash_loop_and_tries_at_once() -> None:
 
 
 def test_old_starting_workers_retire_once_the_new_generation_is_at_full_strength() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     fleet.start()
     fleet.pool.scale(3)
     fleet.tick()
@@ -228,7 +228,7 @@ def test_old_starting_workers_retire_once_the_new_generation_is_at_full_strength
 
 
 def test_an_old_worker_becoming_ready_during_a_reload_serves_until_replaced() -> None:
-    fleet = Fleet(Limits(workers=2))
+    fleet = Fleet(PoolLimits(workers=2))
     first, second = fleet.start()
     fleet.pool.scale(3)
     fleet.tick()
@@ -244,7 +244,7 @@ def test_an_old_worker_becoming_ready_during_a_reload_serves_until_replaced() ->
 
 
 def test_reload_is_ignored_while_stopping() -> None:
-    fleet = Fleet(Limits(workers=1))
+    fleet = Fleet(PoolLimits(workers=1))
     fleet.start()
     fleet.pool.stop()
     fleet.pool.reload()
@@ -253,7 +253,7 @@ def test_reload_is_ignored_while_stopping() -> None:
 
 
 def test_an_old_worker_that_hangs_during_a_reload_is_killed_like_any_other() -> None:
-    fleet = Fleet(Limits(workers=1, healthcheck_timeout_s=10))
+    fleet = Fleet(PoolLimits(workers=1, healthcheck_timeout_s=10))
     (old,) = fleet.start()
     fleet.pool.reload()
     fleet.tick()

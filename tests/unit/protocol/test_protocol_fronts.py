@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from protocol_recorder import MakeFront, Recorder
@@ -164,8 +165,9 @@ def test_a_parse_error_from_the_sink_comes_out_as_it_is(make_front: MakeFront) -
     def refuse(*args: object) -> None:
         raise refusal
 
-    recorder.on_request = refuse  # type: ignore[method-assign]
-    front = type(front)(recorder, max_head_size=65536)
+    recorder.on_request = refuse  # type: ignore[method-assign, assignment]
+    front_type: Any = type(front)  # a concrete front; the Front protocol declares no constructor
+    front = front_type(recorder, max_head_size=65536)
     with pytest.raises(ParseError) as refused:
         front.feed(GET)
     assert refused.value is refusal
@@ -185,8 +187,9 @@ def test_other_errors_from_the_sink_are_not_hidden(make_front: MakeFront) -> Non
     def explode(*args: object) -> None:
         raise boom
 
-    recorder.on_request = explode  # type: ignore[method-assign]
-    front = type(front)(recorder, max_head_size=65536)
+    recorder.on_request = explode  # type: ignore[method-assign, assignment]
+    front_type: Any = type(front)
+    front = front_type(recorder, max_head_size=65536)
     with pytest.raises(Exception) as raised:
         front.feed(GET)
     assert raised.value is boom or raised.value.__context__ is boom

@@ -236,7 +236,7 @@ def test_a_repeated_content_length() -> None:
 
 STATUSES = (101, 200, 204, 304, 404)
 FLAG_SETS = (0, HEAD_REQUEST, HTTP_10, HTTP_10 | HEAD_REQUEST)
-APP_HEADERS = (
+APP_HEADERS: tuple[list[tuple[bytes, bytes]], ...] = (
     [],
     [(b"content-length", b"5")],
     [(b"transfer-encoding", b"chunked")],

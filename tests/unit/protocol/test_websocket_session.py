@@ -7,8 +7,8 @@ makes the handshake request and the masked frames, and reads back what the sessi
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, MutableMapping
+from typing import Any, cast
 
 import pytest
 from websockets.client import ClientProtocol
@@ -16,6 +16,7 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 from websockets.utils import accept_key
 
@@ -77,7 +78,7 @@ class Peer:
         self.client = ClientProtocol(
             parse_uri("ws://example/chat?room=1"),
             extensions=[ClientPerMessageDeflateFactory()] if deflate else None,
-            subprotocols=subprotocols,
+            subprotocols=cast("list[Subprotocol] | None", subprotocols),
             max_size=None,
         )
         request = self.client.connect()
@@ -90,7 +91,9 @@ class Peer:
         assert self.session.inbox.popleft() == {"type": "websocket.connect"}
         self.head = self.session.send({"type": "websocket.accept", **(accept or {})})
         self.client.receive_data(self.head)
-        [self.response] = self.client.events_received()
+        [response] = self.client.events_received()
+        assert isinstance(response, Response)
+        self.response = response
 
     def send(self, frame: Frame) -> bytes:
         """Serialize a frame as this client would, without sending it through the session."""
@@ -106,7 +109,7 @@ class Peer:
         self.client.receive_data(data)
         return [event for event in self.client.events_received() if isinstance(event, Frame)]
 
-    def messages(self) -> list[dict[str, Any]]:
+    def messages(self) -> list[MutableMapping[str, Any]]:
         inbox = self.session.inbox
         taken = list(inbox)
         inbox.clear()
@@ -242,7 +245,7 @@ def test_compressed_messages_flow_both_ways() -> None:
     assert peer.messages() == [{"type": "websocket.receive", "text": message}]
     out = peer.session.send({"type": "websocket.send", "text": message})
     assert len(out) < len(message)
-    assert [f.data.decode() for f in peer.read(out)] == [message]
+    assert [bytes(f.data).decode() for f in peer.read(out)] == [message]
     out = peer.session.send({"type": "websocket.send", "bytes": b"\x00" * 1000})
     assert [f.data for f in peer.read(out)] == [b"\x00" * 1000]
 
@@ -283,7 +286,8 @@ def test_a_fragmented_message_is_delivered_whole() -> None:
 
 
 def random_frames(rng: random.Random, peer: Peer) -> tuple[bytes, list[dict[str, Any]]]:
-    data, expected = [], []
+    data: list[bytes] = []
+    expected: list[dict[str, Any]] = []
     for _ in range(60):
         kind = rng.choice(["text", "binary", "fragmented", "ping", "large"])
         if kind == "text":
@@ -352,7 +356,7 @@ def test_a_message_over_max_size_closes_with_1009(size: int) -> None:
     assert Close.parse(close.data).code == 1009
     assert peer.messages() == [
         {"type": "websocket.receive", "bytes": b"x" * 100},
-        {"type": "websocket.disconnect", "code": 1009, "reason": close.data[2:].decode()},
+        {"type": "websocket.disconnect", "code": 1009, "reason": bytes(close.data[2:]).decode()},
     ]
     assert peer.session.close_transport
 

@@ -92,7 +92,7 @@ def test_the_clock_goes_on_through_failing_steps_and_logs_each_kind_once(
         serving = asyncio.ensure_future(server.serve(sockets=[]))
         await observer.started.wait()
         assert server.state is not None
-        server.state.connections.add(StuckConnection())  # type: ignore[arg-type]
+        server.state.connections.add(StuckConnection())
         await until(lambda: len(observer.dates) >= 5)
         server.state.connections.clear()
         server.should_exit = True

@@ -14,7 +14,7 @@ from supervisor.config.schema import AppConfig
 from supervisor.errors import EXIT_OK, EXIT_STARTUP, StartupError
 from supervisor.server import worker as worker_module
 from supervisor.server.server import Server
-from supervisor.server.state import Limits, ServerState
+from supervisor.server.state import ConnectionLimits, ServerState
 from supervisor.server.worker import EXIT_CRASH, ORPHAN_EXIT_GRACE_S, SlotObserver, run_worker
 from supervisor.status.slots import SlotState, SlotTable, SlotWriter, WorkerCounters
 
@@ -52,7 +52,7 @@ def observer_for(table: SlotTable, *, max_memory: int = 0, rss: int = 10 << 20) 
 
 
 def state() -> ServerState:
-    return ServerState(app=None, loop=None, limits=Limits())  # type: ignore[arg-type]
+    return ServerState(app=None, loop=None, limits=ConnectionLimits())  # type: ignore[arg-type]
 
 
 def test_a_failed_rss_read_still_flushes_the_heartbeat_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:

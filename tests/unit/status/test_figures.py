@@ -10,6 +10,7 @@ from supervisor.status.figures import (
     LATENCY_BOUNDS_S,
     LATENCY_BUCKETS,
     RateMeter,
+    Trend,
     bucket_index,
     cpu_percent,
     increase,
@@ -110,3 +111,48 @@ def test_cpu_percent() -> None:
     assert cpu_percent(1.0, 1.5, 2.0) == 25.0
     assert cpu_percent(1.0, 0.5, 2.0) == 0.0
     assert cpu_percent(1.0, 2.0, 0.0) == 0.0
+
+
+def _histogram(**counts: int) -> tuple[int, ...]:
+    """A histogram with `counts` responses at the durations named ms1, ms40... (milliseconds)."""
+    buckets = [0] * LATENCY_BUCKETS
+    for name, count in counts.items():
+        buckets[bucket_index(int(name[2:]) / 1000)] += count
+    return tuple(buckets)
+
+
+def test_a_trend_samples_once_a_second_from_the_first_reading_on() -> None:
+    trend = Trend(samples=3)
+    trend.add(10.0, 5.0, {})  # the baseline
+    trend.add(10.5, 6.0, {})  # within the second: nothing yet
+    assert list(trend.requests_per_s) == []
+    for second in range(1, 5):
+        trend.add(10.0 + second, float(second), {})
+    assert list(trend.requests_per_s) == [2.0, 3.0, 4.0]  # the newest three
+    assert list(trend.p99_ms) == [None, None, None]  # no requests, no responses: no p99
+
+
+def test_a_trend_reads_each_seconds_p99_from_what_each_worker_gained() -> None:
+    trend = Trend()
+    trend.add(0.0, 0.0, {1: _histogram(ms1=100), 2: _histogram(ms1=50)})
+    trend.add(1.0, 100.0, {1: _histogram(ms1=100, ms40=100), 2: _histogram(ms1=50)})
+    # Worker 2 was replaced by 3: 2's history neither subtracts nor counts; 3 counts from zero.
+    trend.add(2.0, 10.0, {1: _histogram(ms1=100, ms40=100), 3: _histogram(ms1=10)})
+    slow, fast = trend.p99_ms
+    assert slow is not None
+    assert LATENCY_BOUNDS_S[bucket_index(0.04) - 1] * 1000 < slow <= 40 * 1.7
+    assert fast is not None
+    assert fast < 1.7  # the new worker's ten fast responses, not the old second's
+
+
+def test_a_second_between_flushes_keeps_the_p99_while_requests_come_and_a_pause_repeats_the_sample() -> None:
+    trend = Trend()
+    trend.add(0.0, 0.0, {1: _histogram()})
+    trend.add(1.0, 10.0, {1: _histogram(ms40=10)})
+    trend.add(2.0, 10.0, {1: _histogram(ms40=10)})  # nothing new counted, requests still coming
+    trend.add(3.0, 0.0, {1: _histogram(ms40=10)})  # quiet
+    assert trend.p99_ms[0] == trend.p99_ms[1] is not None
+    assert trend.p99_ms[2] is None
+    trend.add(6.5, 7.0, {1: _histogram(ms40=10)})  # the caller's loop was held up three seconds
+    assert list(trend.requests_per_s)[-3:] == [7.0, 7.0, 7.0]
+    assert len(trend.requests_per_s) == 6

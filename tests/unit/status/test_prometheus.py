@@ -31,6 +31,10 @@ WORKERS = (
         rss_bytes=60293120,
         cpu_percent=12.5,
         active_requests=2,
+        requests_per_s=301.5,
+        active_connections=9,
+        p50_ms=1.5,
+        p99_ms=40.0,
     ),
     WorkerStatus(
         pid=4313,
@@ -62,6 +66,7 @@ API = AppStatus(
     last_error=None,
     workers=WORKERS,
     status_classes=(0, 182001, 12, 700, 20),
+    status_rates=(0.0, 1180.3, 0.0, 6.6, 0.5),
     # 3 responses in 0.1 ms, 5 at 2 ms, 1 at 40 ms, 2 slower than 10 s.
     latency_buckets=tuple(
         {0: 3, bucket_index(0.002): 5, bucket_index(0.04): 1, LATENCY_BUCKETS - 1: 2}.get(i, 0)
@@ -173,6 +178,22 @@ def test_responses_are_counted_by_status_class() -> None:
     }
 
 
+def test_response_rates_by_status_class_are_those_serve_status_shows() -> None:
+    rates = _by(_samples()["serve_app_responses_per_second"], "app", "status_class")
+    assert rates == {
+        ("api", "1xx"): 0,
+        ("api", "2xx"): 1180.3,
+        ("api", "3xx"): 0,
+        ("api", "4xx"): 6.6,
+        ("api", "5xx"): 0.5,
+    }
+
+
+def test_worker_latency_percentiles_are_in_seconds_and_absent_until_measured() -> None:
+    latency = _by(_samples()["serve_worker_latency_seconds"], "pid", "quantile")
+    assert latency == {("4312", "0.5"): 0.0015, ("4312", "0.99"): 0.04}
+
+
 def test_app_state_is_one_for_the_current_state_only() -> None:
     states = _by(_samples()["serve_app_state"], "app", "state")
     assert len(states) == 2 * len(AppState)
@@ -189,6 +210,8 @@ def test_worker_figures_equal_the_snapshots_labelled_by_app_and_pid() -> None:
         "serve_worker_cpu_percent": lambda worker: worker.cpu_percent,
         "serve_worker_age_seconds": lambda worker: worker.age_s,
         "serve_worker_generation": lambda worker: worker.generation,
+        "serve_worker_requests_per_second": lambda worker: worker.requests_per_s,
+        "serve_worker_active_connections": lambda worker: worker.active_connections,
     }
     for name, value in expected.items():
         assert _by(samples[name], "app", "pid") == {("api", str(w.pid)): value(w) for w in WORKERS}, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -108,6 +109,9 @@ def test_the_json_is_plain_and_shaped_as_documented() -> None:
         "cpu_percent": 12.5,
         "active_requests": 2,
         "requests_per_s": 0.0,
+        "active_connections": 0,
+        "p50_ms": None,
+        "p99_ms": None,
     }
     assert data["apps"][1]["workers"] == []
     assert data["events"][1] == {
@@ -121,13 +125,38 @@ def test_the_json_is_plain_and_shaped_as_documented() -> None:
 def test_fields_newer_than_the_master_read_as_their_defaults() -> None:
     data = SNAPSHOT.to_dict()
     app = data["apps"][0]  # type: ignore[index]
-    for key in ("requests_per_s_10s", "exits", "status_classes", "latency_buckets"):
+    for key in ("requests_per_s_10s", "exits", "status_classes", "latency_buckets", "status_rates"):
         del app[key]
-    del app["workers"][0]["requests_per_s"]
+    for key in ("history_requests_per_s", "history_p99_ms"):
+        del app[key]
+    for key in ("requests_per_s", "active_connections", "p50_ms", "p99_ms"):
+        del app["workers"][0][key]
     older = Snapshot.from_dict(data)
     assert older.apps[0].exits == {}
     assert older.apps[0].requests_per_s_10s == 0.0
+    assert (older.apps[0].status_rates, older.apps[0].history_requests_per_s, older.apps[0].history_p99_ms) == (
+        (),
+        (),
+        (),
+    )
     assert older.apps[0].workers[0].requests_per_s == 0.0
+    assert older.apps[0].workers[0].active_connections == 0
+    assert (older.apps[0].workers[0].p50_ms, older.apps[0].workers[0].p99_ms) == (None, None)
+
+
+def test_the_last_minute_round_trips_with_its_gaps() -> None:
+    app = dataclasses.replace(
+        API,
+        status_rates=(0.0, 12.5, 0.0, 1.0, 0.5),
+        history_requests_per_s=(0.0, 3.0, 12.5),
+        history_p99_ms=(None, 2.5, 41.0),
+        workers=(dataclasses.replace(WORKER, requests_per_s=3.5, active_connections=4, p50_ms=1.0, p99_ms=9.5),),
+    )
+    snapshot = dataclasses.replace(SNAPSHOT, apps=(app,))
+    data = json.loads(snapshot.to_json())
+    assert data["apps"][0]["history_p99_ms"] == [None, 2.5, 41.0]
+    assert data["apps"][0]["status_rates"] == [0.0, 12.5, 0.0, 1.0, 0.5]
+    assert Snapshot.from_json(snapshot.to_json()) == snapshot
 
 
 def test_exits_must_be_counts() -> None:
@@ -182,6 +211,23 @@ def broken(path: list[str | int], value: object) -> object:
         (["apps", 0, "workers", 0, "state"], "gone", "status.apps[0].workers[0].state: expected starting | ready"),
         (["events", 0, "kind"], "party", "status.events[0].kind: expected start | ready | retire"),
         (["schema"], 2, "status.schema: expected 1, got 2 (a newer serve?)"),
+        (["apps", 0, "status_rates"], [1, "2"], "status.apps[0].status_rates[1]: expected a number, got str '2'"),
+        (
+            ["apps", 0, "history_requests_per_s"],
+            [None],
+            "status.apps[0].history_requests_per_s[0]: expected a number, got null",
+        ),
+        (
+            ["apps", 0, "history_p99_ms"],
+            [1.0, True],
+            "status.apps[0].history_p99_ms[1]: expected a number or null, got bool True",
+        ),
+        (
+            ["apps", 0, "workers", 0, "active_connections"],
+            1.5,
+            "status.apps[0].workers[0].active_connections: expected an integer",
+        ),
+        (["apps", 0, "workers", 0, "p99_ms"], "slow", "status.apps[0].workers[0].p99_ms: expected a number, got str"),
     ],
 )
 def test_a_bad_snapshot_names_the_offending_key(path: list[str | int], value: object, message: str) -> None:

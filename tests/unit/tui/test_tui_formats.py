@@ -116,3 +116,20 @@ def test_log_text_keeps_colours_and_drops_what_would_move_the_cursor() -> None:
 )
 def test_one_line(text: str, line: str) -> None:
     assert formats.one_line(text) == line
+
+
+@pytest.mark.parametrize(
+    ("values", "top", "line"),
+    [
+        ([], None, ""),
+        ([0, 0, 0], None, "▁▁▁"),  # idle: a floor, not a gap
+        ([0, 1, 7], None, "▁▂█"),
+        ([0.01, 7], None, "▂█"),  # a trickle is never drawn as nothing
+        ([None, 3, None, 6], None, " ▅ █"),  # no figure: a gap
+        ([2, 4], 8, "▃▅"),
+        ([9], 8, "█"),  # past the top: the top
+        ([3], 0, "▁"),
+    ],
+)
+def test_sparkline(values: list[float | None], top: float | None, line: str) -> None:
+    assert formats.sparkline(values, top) == line

@@ -35,6 +35,10 @@ def worker(pid: int, **changes: object) -> WorkerStatus:
         rss_bytes=60293120,
         cpu_percent=12.5,
         active_requests=2,
+        requests_per_s=301.0,
+        active_connections=9,
+        p50_ms=1.7,
+        p99_ms=39.5,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
@@ -77,10 +81,14 @@ API = app(
     last_error="worker 4311 was killed by SIGKILL (out of memory?)",  # history: the app runs
     workers=(
         worker(4312),
-        worker(4313, requests=45000, cpu_percent=11.0),
-        worker(4318, requests=46001, age_s=95.0),
-        worker(4320, requests=46612, age_s=3.2, cpu_percent=0.4, rss_bytes=52428800),
+        worker(4313, requests=45000, cpu_percent=11.0, requests_per_s=298.5),
+        worker(4318, requests=46001, age_s=95.0, requests_per_s=305.0, p99_ms=120.0),
+        worker(4320, requests=46612, age_s=3.2, cpu_percent=0.4, rss_bytes=52428800, requests_per_s=300.0),
     ),
+    status_rates=(0.0, 1180.3, 0.0, 6.6, 0.5),
+    # A minute of traffic rising to a peak and back, and its p99 with one slow second.
+    history_requests_per_s=tuple(1000.0 + 20 * (i if i < 30 else 60 - i) for i in range(60)),
+    history_p99_ms=tuple(None if i < 3 else 120.0 if i == 42 else 30.0 + i % 5 for i in range(60)),
 )
 WEB = app(
     "web",
@@ -96,10 +104,22 @@ WEB = app(
     p99_ms=12.0,
     rss_bytes=98000000,
     workers=(
-        worker(4401, generation=4, state=WorkerState.RETIRING, requests=9000, age_s=3605.0),
-        worker(4415, generation=5, requests=312, age_s=4.0),
-        worker(4416, generation=5, state=WorkerState.STARTING, requests=0, age_s=0.6, cpu_percent=87.0),
+        worker(4401, generation=4, state=WorkerState.RETIRING, requests=9000, age_s=3605.0, requests_per_s=0.0),
+        worker(4415, generation=5, requests=312, age_s=4.0, requests_per_s=48.2, p50_ms=0.4, p99_ms=12.0),
+        worker(
+            4416,
+            generation=5,
+            state=WorkerState.STARTING,
+            requests=0,
+            age_s=0.6,
+            cpu_percent=87.0,
+            requests_per_s=0.0,
+            active_connections=0,
+            p50_ms=None,
+            p99_ms=None,
+        ),
     ),
+    status_rates=(0.0, 48.0, 0.0, 0.0, 0.0),
 )
 CHAT = app(
     "chat",
@@ -132,8 +152,15 @@ SNAPSHOT = Snapshot(
     apps=(API, WEB, CHAT),
     events=EVENTS,
 )
-LOGS = [f'api[4312] INFO: 127.0.0.1:5{i:04d} - "GET /items/{i} HTTP/1.1" 200 OK' for i in range(40)] + [
+LOGS = [
+    *(f'api[4312] INFO: 127.0.0.1:5{i:04d} - "GET /items/{i} HTTP/1.1" 200 OK' for i in range(40)),
     "web[4415] \x1b[32mINFO\x1b[0m: Application startup complete.",
+    "api[4313] ERROR: Exception in ASGI application",
+    "api[4313] Traceback (most recent call last):",
+    'api[4313]   File "/srv/api/routes.py", line 12, in item',
+    "api[4313] KeyError: 'id'",
+    'api[4313] INFO: 127.0.0.1:50100 - "GET /items/x HTTP/1.1" 500 Internal Server Error',
+    "serve[4301] WARNING: api[4318] retiring: 1020 MiB resident, near 1024 MiB",
     "chat[4502] ModuleNotFoundError: No module named 'examples.chatt'",
 ]
 
@@ -169,8 +196,15 @@ def draw(
     return [line.rstrip() for line in text.splitlines()]
 
 
-def segments(snapshot: Snapshot = SNAPSHOT, *, width: int = 100, height: int = 30, selected: int = 0) -> list[Segment]:
+def segments(
+    snapshot: Snapshot = SNAPSHOT,
+    *,
+    width: int = 100,
+    height: int = 30,
+    selected: int = 0,
+    view: ViewState | None = None,
+) -> list[Segment]:
     """The styled pieces of the picture, to check colours."""
     capture = console(width, height)
-    picture = render(snapshot, ViewState(selected), width=width, height=height, logs=LOGS)
+    picture = render(snapshot, view or ViewState(selected), width=width, height=height, logs=LOGS)
     return list(capture.render(picture, capture.options.update(height=height)))

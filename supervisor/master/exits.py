@@ -1,0 +1,39 @@
+"""Why a worker went, and when the master gives up: pure rules the arbiter asks, unit-tested.
+
+- A reaped worker's exit reason (counted per app in `serve status`, `exits`): the reason it
+  was retired or killed for, as its pool recorded it (max_requests, memory, scale, reload,
+  health, ...); "stop" for one that went while the master stops; else "crash".
+- A worker that exits with code 3 before it was ever ready, in an app that was never ready,
+  failed at start (its import or lifespan startup failed).
+- The master gives up (exit code 3) only when every app failed at start: while any app
+  serves, a failing one is retried with backoff instead (SPEC §1, §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from supervisor.errors import EXIT_STARTUP
+from supervisor.master.actions import WorkerView
+from supervisor.status.snapshot import WorkerState
+
+
+def exit_reason(pid: int, workers: Iterable[WorkerView], *, stopping: bool) -> str:
+    """Why worker `pid`, just reaped, went (its pool's view of it, taken before the pool hears of the exit)."""
+    for view in workers:
+        if view.pid == pid:
+            if view.state == WorkerState.RETIRING and view.reason is not None:
+                return view.reason.value
+            return "stop" if stopping else "crash"
+    return "crash"
+
+
+def failed_at_start(code: int, *, was_ready: bool, app_ever_ready: bool) -> bool:
+    """A worker's exit `code` says its app cannot start (import error, lifespan startup failed)."""
+    return code == EXIT_STARTUP and not was_ready and not app_ever_ready
+
+
+def no_app_can_start(failed: Iterable[bool]) -> bool:
+    """Every app (there is at least one) failed at start: nothing will serve, the master exits 3."""
+    flags = list(failed)
+    return bool(flags) and all(flags)

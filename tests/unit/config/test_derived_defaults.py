@@ -1,0 +1,51 @@
+"""Values derived from the settings take the schema's defaults: serve run's master, the defaults maps."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from supervisor.config.convert import TcpBind
+from supervisor.config.schema import (
+    APP_DEFAULTS,
+    APP_SETTINGS,
+    BIND_KEYWORDS,
+    SERVER_DEFAULTS,
+    AppConfig,
+    ServerSection,
+    server_for_one_app,
+)
+
+
+def test_the_defaults_maps_hold_every_declared_default() -> None:
+    app = AppConfig(app="m:a")
+    assert {
+        field.name: getattr(app, field.name) for field in dataclasses.fields(app) if field.name != "app"
+    } == APP_DEFAULTS
+    assert dataclasses.asdict(ServerSection()) == SERVER_DEFAULTS
+    assert "app" not in APP_DEFAULTS  # required: it has no default
+    assert len(APP_DEFAULTS) == len(APP_SETTINGS) - 1
+
+
+def test_serve_run_binds_where_uvicorn_does_by_default() -> None:
+    host, port, *_ = BIND_KEYWORDS
+    assert APP_DEFAULTS["bind"] == (TcpBind(host.default, port.default),)
+
+
+def test_serve_runs_master_without_a_drain_limit_kills_at_the_server_tables_default() -> None:
+    server = server_for_one_app(AppConfig(app="m:a"))
+    assert server.graceful_timeout == SERVER_DEFAULTS["graceful_timeout"]
+    assert server.healthcheck_timeout == APP_DEFAULTS["timeout_worker_healthcheck"]  # uvicorn's 5 s, not [server]'s
+    assert server.startup_timeout == SERVER_DEFAULTS["startup_timeout"]
+    assert server.control_socket == ""  # serve run has no control socket
+    assert server.log_level == "info"
+
+
+def test_serve_runs_master_takes_uvicorns_options_for_the_keys_it_owns() -> None:
+    app = AppConfig(app="m:a", graceful_timeout=7.5, timeout_worker_healthcheck=3.0, log_level="debug")
+    assert server_for_one_app(app) == ServerSection(
+        control_socket="", graceful_timeout=7.5, healthcheck_timeout=3.0, log_level="debug"
+    )
+
+
+def test_a_drain_limit_of_zero_is_kept_not_taken_for_unset() -> None:
+    assert server_for_one_app(AppConfig(app="m:a", graceful_timeout=0.0)).graceful_timeout == 0.0

@@ -1,0 +1,36 @@
+"""Why a worker went, and when the master gives up (master/exits.py)."""
+
+from __future__ import annotations
+
+from supervisor.master.actions import Reason, WorkerView
+from supervisor.master.exits import exit_reason, failed_at_start, no_app_can_start
+from supervisor.status.snapshot import WorkerState
+
+
+def view(pid: int, state: WorkerState, reason: Reason | None) -> WorkerView:
+    return WorkerView(pid, 1, state, 0.0, None, 0, 0, reason)
+
+
+def test_a_retired_worker_went_for_the_reason_it_was_retired() -> None:
+    workers = [view(1, WorkerState.READY, None), view(2, WorkerState.RETIRING, Reason.MAX_REQUESTS)]
+    assert exit_reason(2, workers, stopping=False) == "max_requests"
+
+
+def test_a_worker_nobody_retired_crashed_unless_the_master_stops() -> None:
+    workers = [view(1, WorkerState.READY, None)]
+    assert exit_reason(1, workers, stopping=False) == "crash"
+    assert exit_reason(1, workers, stopping=True) == "stop"
+    assert exit_reason(9, workers, stopping=False) == "crash"  # unknown to its pool
+
+
+def test_exit_code_3_before_ever_being_ready_is_a_failure_at_start() -> None:
+    assert failed_at_start(3, was_ready=False, app_ever_ready=False)
+    assert not failed_at_start(3, was_ready=True, app_ever_ready=True)
+    assert not failed_at_start(3, was_ready=False, app_ever_ready=True)  # the app is known to start
+    assert not failed_at_start(1, was_ready=False, app_ever_ready=False)
+
+
+def test_the_master_gives_up_only_when_every_app_failed_at_start() -> None:
+    assert no_app_can_start([True, True])
+    assert not no_app_can_start([True, False])
+    assert not no_app_can_start([])

@@ -1,0 +1,129 @@
+"""master/report.py: the figures `serve status`, the dashboard and /metrics show, from slot readings over time."""
+
+from __future__ import annotations
+
+from supervisor.master.actions import PoolLimits, Spawn
+from supervisor.master.pool import Pool
+from supervisor.master.report import Reporter, WorkerInfo
+from supervisor.status.figures import LATENCY_BUCKETS, STATUS_CLASSES, bucket_index
+from supervisor.status.slots import SlotState, WorkerSample
+from supervisor.status.snapshot import AppStatus
+
+
+def sample(pid: int, heartbeat: float, requests: int, **fields: object) -> WorkerSample:
+    values: dict[str, object] = {
+        "index": pid % 64,
+        "state": SlotState.READY,
+        "generation": 1,
+        "pid": pid,
+        "started_at": 0.0,
+        "heartbeat": heartbeat,
+        "cpu_seconds": 0.0,
+        "requests": requests,
+        "active_connections": 0,
+        "active_requests": 0,
+        "websockets": 0,
+        "status_classes": (0, requests, 0, 0, 0),
+        "latency_buckets": tuple(requests if i == bucket_index(0.002) else 0 for i in range(LATENCY_BUCKETS)),
+        "rss_bytes": 0,
+    }
+    values.update(fields)
+    return WorkerSample(**values)  # type: ignore[arg-type]
+
+
+def pool(*pids: int) -> Pool:
+    pool = Pool("api", PoolLimits(workers=len(pids)))
+    spawns = [action for action in pool.tick(0.0) if isinstance(action, Spawn)]
+    for pid, spawn in zip(pids, spawns, strict=True):
+        pool.spawned(pid, spawn.generation, 0.0)
+        pool.ready(pid, 0.0)
+    return pool
+
+
+def status(reporter: Reporter, pools: dict[str, Pool], infos: list[WorkerInfo], now: float) -> AppStatus:
+    snapshot = reporter.snapshot(
+        now=now,
+        wall_now=1000.0 + now,
+        started_at=1000.0,
+        config_path="serve.toml",
+        pools=pools,
+        binds={},
+        workers=infos,
+        events=[],
+    )
+    return snapshot.apps[0]
+
+
+INFOS = [WorkerInfo(1, "api", 0), WorkerInfo(2, "api", 1)]
+
+
+def test_a_workers_rate_is_timed_by_its_own_flushes_not_by_when_the_master_reads() -> None:
+    reporter = Reporter()
+    # Both workers serve 100 requests a second and flush every 0.25 s; the master reads at odd moments.
+    for read_at in (0.1, 0.3, 0.9, 1.05, 1.6, 2.2):
+        flushed = int(read_at * 4) / 4
+        samples = {pid: sample(pid, flushed, int(flushed * 100)) for pid in (1, 2)}
+        reporter.observe(read_at, INFOS, samples)
+    app = status(reporter, {"api": pool(1, 2)}, INFOS, 2.2)
+    assert [worker.requests_per_s for worker in app.workers] == [100.0, 100.0]
+    assert app.requests_per_s == 200.0
+
+
+def test_workers_show_their_connections_and_latency_and_the_app_its_rates_by_class() -> None:
+    reporter = Reporter()
+    for second in range(12):
+        samples = {
+            pid: sample(
+                pid,
+                float(second),
+                10 * second,
+                active_connections=pid + 2,
+                status_classes=(0, 8 * second, 0, second, second),
+            )
+            for pid in (1, 2)
+        }
+        reporter.observe(float(second), INFOS, samples)
+    app = status(reporter, {"api": pool(1, 2)}, INFOS, 11.0)
+    assert [w.active_connections for w in app.workers] == [3, 4]
+    assert all(w.p99_ms is not None and 1 < w.p99_ms < 3.5 for w in app.workers)
+    assert app.status_rates == (0.0, 16.0, 0.0, 2.0, 2.0)
+    assert len(app.history_requests_per_s) == 11
+    assert app.history_requests_per_s[-1] == 20.0
+    assert all(p99 is not None and 1 < p99 < 3.5 for p99 in app.history_p99_ms)
+
+
+def test_a_retired_workers_counts_stay_in_the_rates_by_class_so_no_rate_dips() -> None:
+    reporter = Reporter()
+    for second in range(5):
+        reporter.observe(float(second), INFOS, {pid: sample(pid, float(second), 10 * second) for pid in (1, 2)})
+    reporter.worker_exited("api", 2, sample(2, 5.0, 50), "max_requests")
+    for second in range(5, 11):
+        reporter.observe(float(second), INFOS[:1], {1: sample(1, float(second), 10 * second)})
+    app = status(reporter, {"api": pool(1)}, INFOS[:1], 10.0)
+    assert app.status_rates[1] == 15.0  # (100 + 50 - 0) over ten seconds: nothing lost, no negative step
+    assert app.exits == {"max_requests": 1}
+    assert len(app.status_rates) == STATUS_CLASSES
+
+
+def test_an_app_whose_workers_all_went_keeps_a_trend_of_zeros() -> None:
+    reporter = Reporter()
+    reporter.observe(0.0, INFOS[:1], {1: sample(1, 0.0, 0)})
+    reporter.observe(1.0, INFOS[:1], {1: sample(1, 1.0, 5)})
+    reporter.worker_exited("api", 1, None, "crash")
+    reporter.observe(2.0, [], {})
+    reporter.observe(3.0, [], {})
+    app = status(reporter, {"api": pool(7)}, [], 3.0)
+    assert app.history_requests_per_s == (5.0, 0.0, 0.0)
+    assert app.history_p99_ms[1:] == (None, None)
+
+
+def test_a_flush_read_twice_counts_once_and_a_worker_without_a_reading_is_skipped() -> None:
+    reporter = Reporter()
+    for read_at, flushed in ((0.0, 0.0), (0.5, 0.5), (0.7, 0.5), (1.0, 1.0)):
+        reporter.observe(read_at, INFOS, {1: sample(1, flushed, int(flushed * 10), cpu_seconds=read_at / 2)})
+    app = status(reporter, {"api": pool(1, 2)}, INFOS, 1.0)
+    assert [w.requests_per_s for w in app.workers] == [10.0, 0.0]
+    assert [w.cpu_percent for w in app.workers] == [50.0, 0.0]
+    assert app.workers[1].p99_ms is None
+    reporter.worker_exited("api", 2, None, "crash")  # never read: nothing to fold in
+    assert status(reporter, {"api": pool(1)}, INFOS[:1], 1.0).requests_total == 10
