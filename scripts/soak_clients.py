@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from bench_ws_client import CLOSE, PING, TEXT, handshake_request, masked_frame, parse_frames
@@ -167,9 +168,11 @@ class WebSocketClient(Client):
         super().__init__(name, tally, stop, think_s)
         self.host = host
         self.port = port
+        self.pending: deque[tuple[int, bytes]] = deque()
 
     def session(self) -> None:
         buffer = bytearray()
+        self.pending.clear()
         with connect((self.host, self.port)) as sock:
             sock.sendall(handshake_request(self.host, self.port))
             while b"\r\n\r\n" not in buffer:
@@ -189,13 +192,23 @@ class WebSocketClient(Client):
             sock.sendall(masked_frame(CLOSE, struct.pack("!H", 1000)))
 
     def _echo(self, sock: socket.socket, buffer: bytearray) -> bytes:
-        """The next text frame's payload; ServerClosedError on a close frame (a draining worker's 1012)."""
+        """The next text frame's payload; ServerClosedError on a close frame (a draining worker's 1012).
+
+        Frames parsed but not yet used wait in `pending`: a close frame that arrived in the
+        same read as an echo must not be dropped, or the client would wait for an echo the
+        closed server never sends, until the worker is killed at graceful_timeout.
+        """
         while True:
-            for opcode, payload in parse_frames(buffer):
+            while self.pending:
+                opcode, payload = self.pending.popleft()
                 if opcode == TEXT:
                     return payload
                 if opcode == PING:
                     sock.sendall(masked_frame(0xA, payload))
                 elif opcode == CLOSE:
                     raise ServerClosedError
-            _receive(sock, buffer, "awaiting an echo")
+            frames = parse_frames(buffer)
+            if frames:
+                self.pending.extend(frames)
+            else:
+                _receive(sock, buffer, "awaiting an echo")

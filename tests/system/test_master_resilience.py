@@ -169,3 +169,44 @@ def test_a_reload_moves_the_pid_file_and_says_which_server_settings_need_a_resta
         master.wait_ready({"api": 1}, generation=3, start=mark)
         config.write_text(server_table() + 'pid_file = "second.pid"\n' + api_table)
         assert serve_status(config)["master_pid"] == master.pid  # still on its first socket
+
+
+# The loop itself raises once the apps are up: nothing inside it can contain that.
+ESCAPING = """
+import sys
+from supervisor.master import arbiter
+
+original_decide = arbiter.Arbiter._decide
+
+def decide_then_escape(self, now):
+    original_decide(self, now)
+    if all(runtime.pool.ready_count for runtime in self.apps.values()) and self.apps:
+        raise SystemError("injected: escapes the loop")
+
+def loop_without_containment(self):
+    while True:
+        now = arbiter.time.monotonic()
+        self._observe(now)
+        decide_then_escape(self, now)
+        self._sleep(now)
+
+arbiter.Arbiter._loop = loop_without_containment
+from supervisor.cli import main
+sys.argv = ["serve", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_an_error_escaping_the_loop_drains_the_workers_and_exits_70(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, server_table() + app_table("api", bind=[f"127.0.0.1:{port}"], workers=1))
+    process = ServeProcess([], command=[sys.executable, "-c", ESCAPING, "up", "-c", str(config), "--no-tui"], cwd=ROOT)
+    master = Master(process, config)
+    try:
+        assert master.wait_exit(timeout=30) == 70, master.output
+        master.wait_for_line(r"The master failed and stops; every worker drains \(exit code 70\)")
+        master.wait_for_line(r"^api\[\d+\] INFO:\s+Shutting down")  # drained (SIGTERM), not SIGKILLed
+    finally:
+        if process.proc.poll() is None:
+            process.proc.kill()
