@@ -93,9 +93,6 @@ class Listeners:
     def sockets_for(self, binds: Iterable[Bind]) -> list[socket.socket]:
         return [self.open[bind] for bind in binds]
 
-    def filenos(self) -> set[int]:
-        return {sock.fileno() for sock in self.open.values()}
-
     def close(self, binds: Iterable[Bind]) -> None:
         """Close these addresses (and remove the unix socket files bound here)."""
         for bind in list(binds):

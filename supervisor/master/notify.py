@@ -37,9 +37,6 @@ class Notifier:
     def enabled(self) -> bool:
         return self.sock is not None
 
-    def fileno(self) -> int | None:
-        return None if self.sock is None else self.sock.fileno()
-
     def send(self, **fields: str | int) -> None:
         """One datagram of KEY=VALUE lines (keys upper-cased: ready=1 -> READY=1)."""
         if self.sock is None:

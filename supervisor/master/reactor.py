@@ -76,11 +76,6 @@ class Reactor:
         self.failures = 0  # handlers that raised
         self.on_failure: Callable[[str, BaseException], None] | None = None
 
-    def fileno(self) -> int | None:
-        """The selector's own descriptor (epoll, kqueue), for a forked child to close."""
-        fileno = getattr(self.selector, "fileno", None)
-        return fileno() if fileno is not None else None
-
     def watch(
         self, fd: int, events: int, handler: Handler, *, name: str, on_error: Callable[[], None] | None = None
     ) -> None:

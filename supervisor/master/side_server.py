@@ -113,10 +113,6 @@ class SideServer:
     def fileno(self) -> int:
         return self.listen_fd
 
-    def filenos(self) -> list[int]:
-        """Every descriptor of this server, for a forked child to close."""
-        return [self.listen_fd, *self.clients]
-
     def next_deadline(self) -> float | None:
         """The earliest moment `expire` has something to do, or None."""
         deadlines = [c.deadline for c in self.clients.values() if c.deadline is not None]

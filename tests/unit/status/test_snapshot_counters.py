@@ -1,11 +1,13 @@
-"""status/snapshot.py: the per-app counters (exits, status classes, latency buckets) through JSON and back."""
+"""The per-app counters (exits, status classes, latency buckets): through JSON and back, and into /metrics."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from supervisor.status.prometheus import exposition
 from supervisor.status.snapshot import AppState, AppStatus, Snapshot
 
 APP = AppStatus(
@@ -50,3 +52,14 @@ def test_an_app_without_counters_reads_them_as_empty() -> None:
     bare = dataclasses.replace(APP, exits={}, status_classes=(), latency_buckets=())
     back = Snapshot.from_json(dataclasses.replace(SNAPSHOT, apps=(bare,)).to_json())
     assert back.apps[0] == bare
+
+
+def test_worker_exits_are_a_prometheus_counter_per_app_and_reason() -> None:
+    quiet = dataclasses.replace(APP, name="quiet", exits={})
+    loud = dataclasses.replace(APP, exits={"max_requests": 12, "crash": 1})
+    text = exposition(dataclasses.replace(SNAPSHOT, apps=(loud, quiet))).decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    exits = families["serve_app_worker_exits"]
+    assert exits.type == "counter"
+    found = {(sample.labels["app"], sample.labels["reason"]): sample.value for sample in exits.samples}
+    assert found == {("api", "crash"): 1.0, ("api", "max_requests"): 12.0}  # an app with none adds no sample
