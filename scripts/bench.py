@@ -288,6 +288,8 @@ SCENARIOS = (
     Scenario("echo", "4 KiB POST echo, 64 conns", "echo", check_echo, target=1.0, goal=1.2, lua=POST_LUA),
     Scenario("stream", "chunked, 10 chunks, 64 conns", "stream", check_stream, target=1.0, goal=1.5),
     Scenario("h11", "hello, keep-alive, h11 parser", "hello", check_hello, target=1.2, goal=1.2, http="h11"),
+    # The hello app through FastAPI: the framework's cost per request sits on top of both servers'.
+    Scenario("fastapi", "FastAPI hello, keep-alive, 64 conns", "bench_fastapi:app", check_hello, target=1.0, goal=1.0),
     Scenario(
         "ws",
         "WebSocket echo, 50 conns (messages/s)",
@@ -316,7 +318,7 @@ class Contestant:
     def command(self, scenario: Scenario, port: int) -> list[str]:
         return [
             *self.argv,
-            f"bench_apps:{scenario.app}",
+            scenario.app if ":" in scenario.app else f"bench_apps:{scenario.app}",
             "--app-dir",
             str(SCRIPTS),
             "--host",
@@ -344,12 +346,13 @@ def free_port() -> int:
 class ServerProcess:
     """One server started by this script, in its own process group, pinned to the server CPU."""
 
-    def __init__(self, argv: list[str], log: Path) -> None:
+    def __init__(self, argv: list[str], log: Path, cpus: str | None = SERVER_CPU) -> None:
         self.log = log
         self.started = time.perf_counter()
+        pin = ["taskset", "-c", cpus] if cpus is not None else []
         with log.open("wb") as stderr:
             self.popen = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, *argv],
+                [*pin, *argv],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -402,8 +405,8 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def running(argv: list[str], log: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(argv, log)
+def running(argv: list[str], log: Path, cpus: str | None = SERVER_CPU) -> Iterator[ServerProcess]:
+    server = ServerProcess(argv, log, cpus)
     try:
         yield server
     finally:
@@ -648,12 +651,14 @@ def rss_verdict(runs: list[Run], baseline: str, candidate: str) -> str:
     return "met" if round(cand / MiB, 1) <= round(base / MiB, 1) else "not met"
 
 
-def write_doc(section: str) -> None:
+def write_doc(section: str, name: str = "bench") -> None:
+    """Replace what lies between `<!-- {name}:start -->` and `<!-- {name}:end -->` in docs/benchmarks.md."""
+    start_mark, end_mark = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     text = DOC.read_text()
-    start, end = text.find(START_MARK), text.find(END_MARK)
+    start, end = text.find(start_mark), text.find(end_mark)
     if start < 0 or end < start:
-        raise BenchError(f"{DOC}: markers {START_MARK} … {END_MARK} not found; nothing written")
-    DOC.write_text(f"{text[: start + len(START_MARK)]}\n{section}\n{text[end:]}")
+        raise BenchError(f"{DOC}: markers {start_mark} … {end_mark} not found; nothing written")
+    DOC.write_text(f"{text[: start + len(start_mark)]}\n{section}\n{text[end:]}")
 
 
 # ---------------------------------------------------------------- command line
@@ -679,6 +684,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="A/A calibration: uvicorn in both seats, to see this machine's noise (implies --no-write)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every run as JSON to PATH")
+    parser.add_argument(
+        "--workers",
+        action="store_true",
+        help="instead: serve up with 2 workers against uvicorn --workers 2, gunicorn+UvicornWorker and granian, unpinned",
+    )
+    parser.add_argument(
+        "--extra-venv",
+        type=Path,
+        metavar="DIR",
+        help="with --workers: a virtualenv to find granian and gunicorn+uvicorn-worker in, when .venv lacks them",
+    )
+    parser.add_argument(
+        "--idle-connections",
+        type=int,
+        metavar="N",
+        help="instead: RSS of one worker holding N idle keep-alive connections, serve against uvicorn",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 1, 2
@@ -688,6 +710,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIO_NAMES)}")
     return args
+
+
+def compile_package() -> None:
+    """Compile serve (and the bench apps) to bytecode, as an installed package is.
+
+    A tree edited since its last run, with PYTHONDONTWRITEBYTECODE set, is compiled at every
+    start: startup would measure the compiler (about 20 ms here), not serve.
+    """
+    argv = [str(VENV_BIN / "python"), "-m", "compileall", "-q", str(ROOT / "supervisor"), str(SCRIPTS)]
+    subprocess.run(argv, capture_output=True, check=False, timeout=120)
 
 
 def preflight() -> None:
@@ -713,6 +745,39 @@ def contestants(aa: bool) -> tuple[Contestant, Contestant, str]:
     return uvicorn, Contestant("serve", (str(serve), "run")), version or "serve"
 
 
+def main_other(args: argparse.Namespace, argv: list[str]) -> int:
+    """The scenarios outside the pairwise table: many workers (bench_workers), idle connections (bench_idle)."""
+    import bench_idle
+    import bench_workers
+
+    try:
+        preflight()
+        compile_package()
+        with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+            if args.workers:
+                name = "bench-workers"
+                section = bench_workers.main(args.rounds, args.duration, Path(workdir), args.extra_venv)
+            else:
+                name = "bench-idle"
+                uvicorn, serve, _ = contestants(aa=False)
+                section = bench_idle.main(args.rounds, args.idle_connections, Path(workdir), (uvicorn, serve))
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server it started has been stopped", file=sys.stderr)
+        return 130
+    section = (
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{' '.join(['scripts/bench', *argv])}`.\n\n"
+        + section
+    )
+    print(section)
+    if not args.no_write:
+        write_doc(section, name)
+        print(f"\nwritten to {DOC.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through `running`, which stops the servers
 
@@ -721,8 +786,13 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     chosen = args.scenarios.split(",")
+    if args.workers or args.idle_connections:
+        return main_other(args, argv)
     try:
         preflight()
+        if "fastapi" in chosen and importlib.util.find_spec("fastapi") is None:
+            raise BenchError("the fastapi scenario needs FastAPI in .venv: pip install -e '.[bench]'")
+        compile_package()
         baseline, candidate, candidate_version = contestants(args.aa)
         with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
             options = Options(
@@ -757,4 +827,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("bench", sys.modules[__name__])  # bench_workers and bench_idle import it by that name
     sys.exit(main(sys.argv[1:]))

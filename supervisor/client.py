@@ -1,5 +1,8 @@
 """Talking to a running master over its control socket (`serve status|top|reload|scale|stop`).
 
+Which master: `--socket`, else the file (`-c`, else serve.toml here), else the one master of
+this user that registered itself (registry.py): `serve status` works from anywhere.
+
 When nothing answers on the control socket, `ask` looks for a master that still runs the
 file anyway (its pid file, then the file's addresses): a deleted socket file must not make
 the operator start a second master, which fails on the first address the old one holds.
@@ -11,10 +14,11 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
+from supervisor import registry
 from supervisor.config.convert import Bind, TcpBind, UnixBind
-from supervisor.config.peek import ControlTarget
+from supervisor.config.peek import ControlTarget, control_target
 from supervisor.control import MAX_LINE_BYTES, Command, MessageError, Reply, decode_reply, encode_request
-from supervisor.errors import ControlError
+from supervisor.errors import ConfigError, ControlError
 
 if TYPE_CHECKING:
     import psutil
@@ -25,8 +29,62 @@ PROBE_TIMEOUT_S = 1.0  # connecting to one of the file's addresses, on loopback 
 PID_FILE_SLACK_S = 2.0  # process start times are rounded (boot time to the second); a reused pid starts later
 
 
+DEFAULT_CONFIG = "serve.toml"
+
+
 class NoMasterError(ControlError):
     """Nothing listens on the control socket: the file is missing, or connections to it are refused."""
+
+
+class SeveralMastersError(ControlError):
+    """No file was named, and several of this user's masters run: the operator must choose."""
+
+    exit_code = 2
+
+
+def find_target(config_path: str | None, socket_path: str | None) -> tuple[ControlTarget, str | None]:
+    """The master a control command talks to, and a note saying which when it was looked up.
+
+    `--socket` wins; then `-c` (read leniently: the file may be mid-edit); then serve.toml in the
+    working directory; then this user's running masters (registry.py), when exactly one runs.
+
+    Raises:
+        ConfigError: the named file cannot be read.
+        ControlError: nothing was named and no master runs (SeveralMastersError: several do).
+    """
+    if socket_path is not None:
+        return _socket_target(config_path, os.path.abspath(socket_path)), None
+    if config_path is not None:
+        return control_target(config_path), None
+    if os.path.exists(DEFAULT_CONFIG):
+        return control_target(DEFAULT_CONFIG), None
+    masters = registry.live_masters()
+    if len(masters) == 1:
+        (found,) = masters
+        note = f"using the master of {found.config_path} (pid {found.pid})"
+        return ControlTarget(found.config_path, found.control_socket, None, ()), note
+    if masters:
+        listed = "\n".join(f"  {m.config_path}  (pid {m.pid}, control socket {m.control_socket})" for m in masters)
+        raise SeveralMastersError(
+            f"no {DEFAULT_CONFIG} here, and {len(masters)} masters of yours are running:\n{listed}\n"
+            "choose one with -c CONFIG or --socket PATH"
+        )
+    raise ControlError(
+        f"no {DEFAULT_CONFIG} in {os.getcwd()}, and no running master of yours was found; name the file with "
+        "-c CONFIG (for a master started by scripts/up: -c serve.toml.example), or its socket with --socket PATH"
+    )
+
+
+def _socket_target(config_path: str | None, socket_path: str) -> ControlTarget:
+    """`--socket`: that socket, named in messages by the file that registered it (or by -c), else by itself."""
+    if config_path is not None:
+        try:
+            found = control_target(config_path)
+        except ConfigError:  # the file only names the master in messages: the socket is what counts
+            return ControlTarget(config_path, socket_path, None, ())
+        return ControlTarget(config_path, socket_path, found.pid_file, found.binds)
+    owner = next((m.config_path for m in registry.live_masters() if m.control_socket == socket_path), socket_path)
+    return ControlTarget(owner, socket_path, None, ())
 
 
 def ask(target: ControlTarget, command: Command, *, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
@@ -60,6 +118,8 @@ def request(socket_path: str, command: Command, *, config_path: str, timeout: fl
         try:
             sock.connect(socket_path)
         except (FileNotFoundError, ConnectionRefusedError) as error:
+            if config_path == socket_path:  # --socket, and no file known to name the master by
+                raise NoMasterError(f"no master listens on {socket_path}") from error
             raise NoMasterError(
                 f"no master is running for {config_path} (nothing listens on {socket_path}); start one with "
                 f"`serve up -c {config_path}`"

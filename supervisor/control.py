@@ -15,18 +15,23 @@ Control socket wire format: JSON lines, UTF-8, one request and one reply per lin
               {"command": "reopen_logs"}
               {"command": "status"}
               {"command": "restart", "app": "api", "pid": 4312}
-              {"command": "logs", "lines": 200}
+              {"command": "logs", "lines": 200, "app": null, "after": null}
+              {"command": "upgrade"}
     reply:    {"ok": true, "error": null, "result": ...}     (result: JSON; a snapshot for status,
-                                                              a list of lines for logs)
+                                                              a LogsAnswer for logs)
               {"ok": false, "error": "no app named 'apii'", "result": null}
 
 Arguments with a default (every "app" but scale's and restart's, "delta"'s app, "now",
-"lines") may be left out.
+"lines", "after") may be left out.
 
-`logs` answers with the master's latest output lines (`app[pid] text` for a worker's,
-`serve[pid] ...` for its own), oldest first: what the dashboard's log pane shows, for
-`serve top`. They are kept out of the status snapshot so that `serve status --json` stays
-small; `Logs.pick` bounds the reply well under `MAX_LINE_BYTES`.
+`logs` answers with output lines the master kept (master/logring.py), each with its app
+("master" for the master's own), pid and a sequence number, oldest first: the newest ones
+(`serve logs`, `serve top`'s log pane), or those after a cursor (`serve logs -f`, which
+polls). They are kept out of the status snapshot so that `serve status --json` stays small;
+an answer holds at most LOG_REPLY_CHARS of lines, well under `MAX_LINE_BYTES`.
+
+    result:   {"lines": [{"seq": 41, "app": "api", "pid": 4312, "text": "..."}, ...],
+               "cursor": 57, "more": false, "gap": false}
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -89,33 +94,97 @@ class Restart:
     pid: int
 
 
-LOG_LINES_MOST = 1000
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """Start a new master from the installed serve on the same sockets; once it serves, this one drains and exits.
+
+    Answered when the new master is ready (result: {"pid": NEW_PID}) or has failed (the error says why)."""
+
+
+LOG_LINES_MOST = 1000  # lines in one `logs` answer; the master keeps as many per app (master/logring.py)
 LOG_LINE_CHARS = 2000  # a longer line is cut: the pane shows one screen row of it anyway
 LOG_REPLY_CHARS = 256 * 1024  # JSON text of the lines at most; the reply has its own limit
+LOG_MASTER = "master"  # the `app` of the master's own lines
 
 
 @dataclass(frozen=True, slots=True)
 class Logs:
-    """Answer with the master's latest `lines` output lines, oldest first."""
+    """Answer with the output lines the master kept of `app` (every app when None), oldest first:
+    its newest `lines`, or, given `after` (the cursor of an earlier answer), the oldest `lines` after it."""
 
     lines: int = 200
-
-    def pick(self, recent: Iterable[str]) -> list[str]:
-        """The reply's lines from the master's recent ones (oldest first): the newest `lines`, each cut
-        to LOG_LINE_CHARS, as many as fit in LOG_REPLY_CHARS of JSON."""
-        kept: list[str] = []
-        room = LOG_REPLY_CHARS
-        for line in reversed(list(recent)[-self.lines :]):
-            cut = line[:LOG_LINE_CHARS]
-            room -= len(json.dumps(cut, ensure_ascii=False)) + 1
-            if room < 0:
-                break
-            kept.append(cut)
-        kept.reverse()
-        return kept
+    app: str | None = None
+    after: int | None = None
 
 
-Command: TypeAlias = Reload | Scale | ScaleBy | Stop | ReopenLogs | Status | Restart | Logs
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line the master kept: `seq` numbers every kept line, of every app, in arrival order."""
+
+    seq: int
+    app: str  # LOG_MASTER for the master's own
+    pid: int
+    text: str
+
+    def prefixed(self) -> str:
+        """As the master prints it: `app[pid] text`, `serve[pid] text` for its own."""
+        return f"{'serve' if self.app == LOG_MASTER else self.app}[{self.pid}] {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class LogsAnswer:
+    """The result of `logs`.
+
+    Attributes:
+        lines: oldest first, each cut to LOG_LINE_CHARS, together at most LOG_REPLY_CHARS of JSON.
+        cursor: `after` for the next request, to get only lines that came since.
+        more: lines after these were left out (a limit): ask again at once.
+        gap: lines after `after` are gone from the master's rings: a follower fell behind.
+    """
+
+    lines: tuple[LogLine, ...]
+    cursor: int
+    more: bool = False
+    gap: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "lines": [dataclasses.asdict(line) for line in self.lines],
+            "cursor": self.cursor,
+            "more": self.more,
+            "gap": self.gap,
+        }
+
+    @classmethod
+    def from_dict(cls, result: object) -> LogsAnswer:
+        """The answer in a reply's result.
+
+        Raises:
+            MessageError: the result is not shaped like one (a master older than `serve logs`
+                answers with a plain list).
+        """
+        if not isinstance(result, dict) or not isinstance(result.get("lines"), list):
+            raise MessageError(f"logs: expected an object with lines, got {json.dumps(result)[:40]}")
+        cursor = result.get("cursor")
+        if type(cursor) is not int:
+            raise MessageError(f"logs: cursor must be an integer, got {json.dumps(cursor)}")
+        try:
+            lines = tuple(_log_line(item) for item in result["lines"])
+        except (TypeError, ValueError) as error:
+            raise MessageError(f"logs: {error}") from None
+        return cls(lines, cursor, more=result.get("more") is True, gap=result.get("gap") is True)
+
+
+def _log_line(item: object) -> LogLine:
+    if not isinstance(item, dict):
+        raise TypeError(f"a line must be an object, got {json.dumps(item)[:40]}")
+    seq, app, pid, text = item.get("seq"), item.get("app"), item.get("pid"), item.get("text")
+    if type(seq) is not int or type(pid) is not int or not isinstance(app, str) or not isinstance(text, str):
+        raise ValueError(f"a line needs seq, app, pid and text, got {json.dumps(item)[:80]}")
+    return LogLine(seq, app, pid, text)
+
+
+Command: TypeAlias = Reload | Scale | ScaleBy | Stop | ReopenLogs | Status | Restart | Logs | Upgrade
 
 _NAMES: dict[type[Command], str] = {
     Reload: "reload",
@@ -126,6 +195,7 @@ _NAMES: dict[type[Command], str] = {
     Status: "status",
     Restart: "restart",
     Logs: "logs",
+    Upgrade: "upgrade",
 }
 _TYPES: dict[str, type[Command]] = {name: kind for kind, name in _NAMES.items()}
 
@@ -142,6 +212,7 @@ _SIGNAL_COMMANDS: dict[int, Command] = {
     signal.SIGTTIN: ScaleBy(+1),
     signal.SIGTTOU: ScaleBy(-1),
     signal.SIGUSR1: ReopenLogs(),
+    signal.SIGUSR2: Upgrade(),
 }
 
 
@@ -211,6 +282,7 @@ _ARGUMENTS: dict[str, tuple[str, Callable[[object], bool]]] = {
         f"an integer from 1 to {LOG_LINES_MOST}",
         lambda value: type(value) is int and 1 <= value <= LOG_LINES_MOST,
     ),
+    "after": ("a cursor (an integer, 0 or more)", lambda value: type(value) is int and value >= 0),
 }
 
 

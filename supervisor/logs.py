@@ -2,8 +2,14 @@
 
 Logger names mirror uvicorn's with "serve." for "uvicorn.": "serve" (the parent, holding
 the error handler), "serve.error", "serve.access" and "serve.asgi". A uvicorn log config
-ports over by renaming those loggers and pointing "()" at `supervisor.logs.DefaultFormatter`
-and `supervisor.logs.AccessFormatter`, which take the same arguments as uvicorn's.
+works as it is: its "uvicorn*" loggers are taken as serve's, and its formatters
+`uvicorn.logging.DefaultFormatter` and `AccessFormatter` as `supervisor.logs`' own, which
+take the same arguments (unless the config names serve's loggers itself).
+
+`log_format = "json"` swaps both default formatters for `JsonFormatter`: one object per
+line, the app and worker index taken from the SERVE_APP and SERVE_WORKER_ID the master
+puts in each worker's environment. `access_log_format` (gunicorn's atoms) is compiled once
+by `configure_logging`; unset, the access line costs what it always did.
 
 The master alone swaps the handlers that write to stderr for a `LineHandler`
 (`stderr_diverted`): its lines then share the non-blocking stderr writer that worker output
@@ -13,6 +19,7 @@ Workers keep plain blocking handlers: their stderr is their pipe to the master.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import copy
 import http
@@ -21,9 +28,11 @@ import logging
 import logging.config
 import os
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TextIO, cast
 
+from supervisor.config.access_format import AccessFormat, AccessRecord, compile_format
 from supervisor.errors import ConfigError, Problem
 
 TRACE = 5
@@ -44,6 +53,8 @@ access_logger = logging.getLogger("serve.access")
 
 # Turned off by configure_logging(access_log=False); read on every response.
 _access_on = True
+# Set by configure_logging(access_log_format=...); None: uvicorn's line.
+_access_format: AccessFormat | None = None
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -137,6 +148,10 @@ class AccessFormatter(DefaultFormatter):
     ) -> None:
         super().__init__(fmt=fmt or ACCESS_FORMAT, datefmt=datefmt, style=style, use_colors=use_colors)
 
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        line = record.__dict__.get("access_line")
+        return line if isinstance(line, str) else super().formatMessage(record)  # access_log_format's, as it is
+
     def add_fields(self, record: logging.LogRecord) -> None:
         args = record.args
         status = args[4] if isinstance(args, tuple) and len(args) == 5 else None
@@ -159,6 +174,68 @@ class AccessFormatter(DefaultFormatter):
         record.duration = format_duration(duration_s) if duration_s is not None else ""
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts (UTC), level, logger, app, worker, pid, message.
+
+    Access records add method, path, status, duration_ms, client and bytes; an exception
+    adds exc (the traceback). `app` and `worker` default to the SERVE_APP and SERVE_WORKER_ID
+    of the process (null in the master). Extra keyword arguments of the other formatters
+    (fmt, use_colors) are accepted and ignored, so a log config can switch by name.
+    """
+
+    def __init__(self, app: str | None = None, worker: int | None = None, **ignored: object) -> None:
+        super().__init__()
+        self.app = app if app is not None else os.environ.get("SERVE_APP")
+        index = os.environ.get("SERVE_WORKER_ID", "")
+        self.worker = worker if worker is not None else (int(index) if index.isdigit() else None)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": iso_time(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "app": self.app,
+            "worker": self.worker,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        args = record.args
+        duration_s = record.__dict__.get("duration_s")
+        if duration_s is not None and isinstance(args, tuple) and len(args) == 5:
+            client, method, target, _, status = args
+            line = record.__dict__.get("access_line")
+            if isinstance(line, str):
+                entry["message"] = line
+            entry.update(
+                method=method,
+                path=target,
+                status=status,
+                duration_ms=round(duration_s * 1000, 3),
+                client=client,
+                bytes=record.__dict__.get("sent", 0),
+            )
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def iso_time(created: float) -> str:
+    """ "2026-12-07T15:31:24.123Z": UTC, to the millisecond."""
+    whole = int(created)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((created - whole) * 1000):03d}Z"
+
+
+def local_time(created: float) -> str:
+    """ "2026-12-07 16:31:24.123+0100": local time with its offset, for text lines."""
+    whole = int(created)
+    local = time.localtime(whole)
+    return (
+        time.strftime("%Y-%m-%d %H:%M:%S", local) + f".{int((created - whole) * 1000):03d}" + time.strftime("%z", local)
+    )
+
+
 def format_duration(seconds: float) -> str:
     """ "0.3ms", "12.5ms", "1.25s": milliseconds below a second, seconds above."""
     if seconds < 1.0:
@@ -166,8 +243,12 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.2f}s"
 
 
-def default_config(use_colors: bool | None = None) -> dict[str, Any]:
+def default_config(use_colors: bool | None = None, log_format: str = "text") -> dict[str, Any]:
     """The logging config used when no --log-config is given: errors to stderr, access to stdout."""
+    if log_format == "json":
+        config = default_config(use_colors=False)
+        config["formatters"] = {"default": {"()": JsonFormatter}, "access": {"()": JsonFormatter}}
+        return config
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -201,6 +282,8 @@ def configure_logging(
     log_level: str | None,
     use_colors: bool | None,
     access_log: bool,
+    log_format: str,
+    access_log_format: str | None = None,
 ) -> None:
     """Set up serve's loggers; call once per process, before serving (again on reload).
 
@@ -214,17 +297,22 @@ def configure_logging(
             applies to the default config, and to a dict config's "default" and "access"
             formatters when they are ours.
         access_log: False silences serve.access, and `log_access` then costs one check.
+        log_format: "text" (uvicorn's lines) or "json" (`JsonFormatter`), for the default
+            config; a log_config's own formatters are left as they are.
+        access_log_format: gunicorn-style atoms for the access line; None: uvicorn's line.
 
     Raises:
-        ConfigError: the log config file is missing, unreadable or invalid, or the level is unknown.
+        ConfigError: the log config file is missing, unreadable or invalid, the level is
+            unknown, or the access log format does not compile.
     """
-    global _access_on
+    global _access_on, _access_format
     logging.addLevelName(TRACE, "TRACE")
     level = _level_number(log_level) if log_level is not None else None
+    _access_format = _compiled(access_log_format)
     if log_config is None:
-        _apply_dict(default_config(use_colors), "<default log config>")
+        _apply_dict(default_config(use_colors, log_format), "<default log config>")
     elif isinstance(log_config, dict):
-        _apply_dict(_with_colours(log_config, use_colors), "<log_config>")
+        _apply_dict(_with_colours(_from_uvicorn(log_config), use_colors), "<log_config>")
     else:
         _apply_file(log_config)
     if level is not None:
@@ -372,6 +460,60 @@ def log_access(client: str, method: str, target: str, http_version: str, status:
         )
 
 
+def log_request(
+    scope: Mapping[str, Any], status: int, headers: Sequence[tuple[bytes, bytes]], sent: int, duration_s: float
+) -> None:
+    """Write the access line of one finished HTTP request, in the configured format.
+
+    Args:
+        scope: the request's ASGI scope.
+        status: the response status code.
+        headers: the response headers the app sent.
+        sent: response body bytes handed to the connection.
+        duration_s: seconds from the request head to the end of the response.
+    """
+    if not (_access_on and access_logger.isEnabledFor(logging.INFO)):
+        return
+    client = scope["client"]
+    query = scope["query_string"]
+    target = scope["raw_path"].decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    extra: dict[str, object] = {"duration_s": duration_s, "sent": sent}
+    access_format = _access_format
+    if access_format is not None:
+        record = AccessRecord(scope, status, headers, sent, duration_s)
+        if access_format.needs_time:
+            record.time_text = _clf_now()
+        extra["access_line"] = access_format.render(record)
+    access_logger.info(
+        '%s - "%s %s HTTP/%s" %d',
+        f"{client[0]}:{client[1]}" if client else "-",
+        scope["method"],
+        target,
+        scope["http_version"],
+        status,
+        extra=extra,
+    )
+
+
+_clf_cache: list[Any] = [0, ""]  # [second, its "[07/Dec/2026:15:31:24 +0000]"]: one strftime a second
+
+
+def _clf_now() -> str:
+    now = int(time.time())
+    if _clf_cache[0] != now:
+        _clf_cache[:] = [now, time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(now))]
+    return str(_clf_cache[1])
+
+
+def _compiled(access_log_format: str | None) -> AccessFormat | None:
+    if access_log_format is None:
+        return None
+    try:
+        return compile_format(access_log_format, pid=os.getpid(), environ=os.environ)
+    except ValueError as error:
+        raise ConfigError([Problem("<options>", None, "access_log_format", str(error))]) from None
+
+
 def _level_number(name: str) -> int:
     try:
         return LOG_LEVELS[name.lower()]
@@ -403,7 +545,7 @@ _OUR_FORMATTERS = (
 
 def _apply_dict(config: dict[str, Any], source: str) -> None:
     try:
-        logging.config.dictConfig(config)
+        logging.config.dictConfig(_from_uvicorn(config))
     except (ValueError, TypeError, AttributeError, ImportError) as exc:
         raise _invalid(source, None, f"invalid logging configuration: {_reason(exc)}") from exc
 
@@ -416,9 +558,58 @@ def _apply_file(path: str) -> None:
         return
     try:
         # disable_existing_loggers=False: the app's loggers exist already and must keep working.
-        logging.config.fileConfig(path, disable_existing_loggers=False)
+        logging.config.fileConfig(_ini_from_uvicorn(path), disable_existing_loggers=False)
     except Exception as exc:  # configparser, KeyError and friends: all mean a bad file
         raise _invalid(path, None, f"invalid logging configuration: {_reason(exc)}") from exc
+
+
+_UVICORN_FORMATTERS = {
+    "uvicorn.logging.DefaultFormatter": "supervisor.logs.DefaultFormatter",
+    "uvicorn.logging.AccessFormatter": "supervisor.logs.AccessFormatter",
+    "uvicorn.logging.ColourizedFormatter": "supervisor.logs.DefaultFormatter",
+}
+
+
+def _serve_name(name: str) -> str:
+    """ "uvicorn.access" -> "serve.access"; other names as they are."""
+    return "serve" + name[len("uvicorn") :] if name == "uvicorn" or name.startswith("uvicorn.") else name
+
+
+def _speaks_uvicorn(names: Sequence[str]) -> bool:
+    """Names uvicorn's loggers and none of serve's: written for uvicorn, and silent under serve as it is."""
+    return any(_serve_name(name) != name for name in names) and not any(
+        name == "serve" or name.startswith("serve.") for name in names
+    )
+
+
+def _from_uvicorn(config: dict[str, Any]) -> dict[str, Any]:
+    """A dictConfig written for uvicorn, its loggers and formatters renamed to serve's."""
+    loggers = config.get("loggers")
+    if not isinstance(loggers, dict) or not _speaks_uvicorn(list(loggers)):
+        return config
+    config = copy.deepcopy(config)
+    config["loggers"] = {_serve_name(name): value for name, value in loggers.items()}
+    for formatter in (config.get("formatters") or {}).values():
+        for key in ("()", "class"):
+            if isinstance(formatter, dict) and formatter.get(key) in _UVICORN_FORMATTERS:
+                formatter[key] = _UVICORN_FORMATTERS[formatter[key]]
+    return config
+
+
+def _ini_from_uvicorn(path: str) -> str | configparser.RawConfigParser:
+    """An .ini log config written for uvicorn, its logger qualnames and formatter classes renamed."""
+    parser = configparser.ConfigParser()  # as fileConfig reads it
+    parser.read(path, encoding="utf-8")
+    loggers = [parser[section] for section in parser.sections() if section.startswith("logger_")]
+    if not _speaks_uvicorn([logger.get("qualname", "") for logger in loggers]):
+        return path
+    for logger in loggers:
+        logger["qualname"] = _serve_name(logger.get("qualname", ""))
+    for section in parser.sections():
+        target = parser[section].get("class")
+        if section.startswith("formatter_") and target in _UVICORN_FORMATTERS:
+            parser[section]["class"] = _UVICORN_FORMATTERS[target]
+    return parser
 
 
 def _read_dict_file(path: str) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from typing import Protocol, runtime_checkable
 
 from supervisor.errors import BindError
 
-DEFAULT_BACKLOG = 2048  # uvicorn's default
 # How long to wait for something listening on an existing unix socket file to answer.
 UNIX_PROBE_TIMEOUT_S = 1.0
 
@@ -54,7 +53,7 @@ class FdAddress(Protocol):
 def open_listener(
     address: TcpAddress | UnixAddress | FdAddress,
     *,
-    backlog: int = DEFAULT_BACKLOG,
+    backlog: int,
     uds_mode: int | None = None,
     listen: bool = True,
 ) -> socket.socket:
@@ -62,7 +61,7 @@ def open_listener(
 
     Args:
         address: any object with `host` and `port`, `path`, or `fd`.
-        backlog: the listen queue length.
+        backlog: the listen queue length (a setting: the caller passes the configured value).
         uds_mode: permission bits for a unix socket file, e.g. 0o660; None keeps the umask's.
         listen: False leaves a bound TCP or unix socket not yet listening: connections are
             refused until a worker starts serving it (its event loop calls listen). An adopted
@@ -81,7 +80,7 @@ def open_listener(
     raise TypeError(f"not a bind address (needs host and port, path, or fd): {address!r}")
 
 
-def bind_tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG, listen: bool = True) -> socket.socket:
+def bind_tcp(host: str, port: int, *, backlog: int, listen: bool = True) -> socket.socket:
     """Bind and listen on HOST:PORT; an IPv6 socket is IPv6-only, so "::" and "0.0.0.0" can coexist.
 
     Raises:
@@ -106,9 +105,7 @@ def bind_tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG, listen: bo
     return _finish(sock)
 
 
-def bind_unix(
-    path: str, *, backlog: int = DEFAULT_BACKLOG, mode: int | None = None, listen: bool = True
-) -> socket.socket:
+def bind_unix(path: str, *, backlog: int, mode: int | None = None, listen: bool = True) -> socket.socket:
     """Bind and listen on a unix socket, replacing a stale socket file but never a live one.
 
     A file already at `path` is removed only if it is a socket and nothing accepts a
@@ -136,7 +133,7 @@ def bind_unix(
     return _finish(sock)
 
 
-def adopt_fd(fd: int, *, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
+def adopt_fd(fd: int, *, backlog: int) -> socket.socket:
     """Take over an inherited stream socket; its family (TCP, IPv6, unix) is read from the descriptor.
 
     The socket is not bound again. If it is bound but not yet listening, `listen(backlog)`

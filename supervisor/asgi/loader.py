@@ -26,6 +26,36 @@ INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
 logger = logging.getLogger("serve.error")
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+# serve's own source and the import machinery: frames there are how the app was reached, not
+# where it failed ("<frozen importlib._bootstrap>" and the like start with "<").
+_NOT_THE_APP = (
+    "<",
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+    os.path.dirname(os.path.abspath(importlib.__file__)) + os.sep,
+)
+
+
+def failure_line(error: BaseException) -> str:
+    """The one line that says why an app could not start, for the master's events and replies.
+
+    The app's own error when there is one, as Python names it, with where it was raised:
+    "SyntaxError: invalid syntax (/srv/chat.py, line 8)", "ModuleNotFoundError: No module
+    named 'chatt'", "RuntimeError: no database (/srv/app.py:12)". serve's own refusals (no
+    such attribute, not callable, lifespan.startup.failed) are told in serve's words.
+    """
+    original = error.__cause__
+    if original is None and isinstance(error.__context__, ImportError):
+        original = error.__context__  # a missing module, re-raised `from None`: Python's words name it
+    if original is None:
+        return str(error)
+    if isinstance(original, SyntaxError):
+        where = f" ({original.filename}, line {original.lineno})" if original.filename else ""
+        return f"{type(original).__name__}: {original.msg}{where}"
+    frames = [
+        frame for frame in traceback.extract_tb(original.__traceback__) if not frame.filename.startswith(_NOT_THE_APP)
+    ]
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(original).__name__}: {original}{where}"
 
 
 def load_app(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 from abc import ABC, abstractmethod
@@ -358,13 +359,45 @@ class Target(Kind):
 
     def convert(self, raw: object) -> Any:
         if isinstance(raw, str):
-            module, colon, attribute = raw.partition(":")
-            names = [*module.split("."), *attribute.split(".")]
-            if colon and all(name.isidentifier() for name in names):
+            if _is_import_string(raw):
                 return raw
         elif callable(raw):
             return raw
         self.reject(raw)
+
+
+def _is_import_string(text: str) -> bool:
+    """Whether `text` reads "MODULE:ATTRIBUTE", both dotted Python names (syntax only: nothing is imported)."""
+    module, colon, attribute = text.partition(":")
+    return bool(colon) and all(name.isidentifier() for name in (*module.split("."), *attribute.split(".")))
+
+
+class Hooks(Kind):
+    """A table of hooks, `names` only, each a "module:function" string; imported where the hook runs."""
+
+    metavar = "TABLE"
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.expected = "a table of hooks (" + ", ".join(names) + ') whose values are "module:function"'
+
+    def convert(self, raw: object) -> Mapping[str, str]:
+        if not isinstance(raw, Mapping):
+            self.reject(raw)
+        errors: list[tuple[str | int, str]] = []
+        for name, value in raw.items():
+            if name not in self.names:
+                close = difflib.get_close_matches(str(name), self.names, n=1)
+                guess = f'; did you mean "{close[0]}"?' if close else ""
+                errors.append((str(name), f"unknown hook{guess} (hooks here: {', '.join(self.names)})"))
+            elif not isinstance(value, str) or not _is_import_string(value):
+                errors.append((name, f'expected "module:function", got {show(value)}'))
+        if errors:
+            raise ItemError(errors)
+        return MappingProxyType(dict(raw))
+
+    def to_toml(self, value: Mapping[str, str]) -> dict[str, str]:
+        return dict(value)
 
 
 class Environment(Kind):

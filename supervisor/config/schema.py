@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from supervisor.config.access_format import AccessLogFormat
 from supervisor.config.convert import Bind, TcpBind
 from supervisor.config.kinds import (
     Address,
@@ -22,6 +23,7 @@ from supervisor.config.kinds import (
     Environment,
     FilePath,
     Header,
+    Hooks,
     Host,
     Integer,
     Kind,
@@ -89,6 +91,7 @@ def _key(help: str, kind: Kind, **where: Any) -> dict[str, Key]:  # noqa: A002 -
 _AUTO_ASYNCIO_UVLOOP = Choice("auto", "asyncio", "uvloop", aliases={"none": "asyncio"})
 _SECONDS = Seconds()
 _PING = Maybe(Seconds(positive=True), off=False)
+_PING_INTERVAL = Maybe(Seconds(), off=False)  # 0 turns pings off, as in uvicorn
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,8 +256,8 @@ class AppConfig:
     ws_ping_interval: float | None = field(
         default=20.0,
         metadata=_key(
-            "Seconds between pings sent to each WebSocket client. false in TOML, None in Python: no pings.",
-            _PING,
+            "Seconds between pings sent to each WebSocket client. 0, false in TOML or None in Python: no pings.",
+            _PING_INTERVAL,
             flag="--ws-ping-interval",
             keyword="ws_ping_interval",
         ),
@@ -303,6 +306,27 @@ class AppConfig:
             "Log one line per request.", Boolean(), flag="--access-log/--no-access-log", keyword="access_log"
         ),
     )
+    access_log_format: str | None = field(
+        default=None,
+        metadata=_key(
+            "The access line, in gunicorn's access_log_format atoms: %(h)s %(r)s %(s)s %(M)sms and the others"
+            " docs/operations.md lists. Unset: uvicorn's line. An unknown atom is an error.",
+            Maybe(AccessLogFormat()),
+            flag="--access-log-format",
+            keyword="access_log_format",
+        ),
+    )
+    log_format: str = field(
+        default="text",
+        metadata=_key(
+            "How log lines are written: text, as uvicorn writes them, or json, one object per line (ts, level,"
+            " logger, app, worker, pid, message; access lines add method, path, status, duration_ms, client,"
+            " bytes).",
+            Choice("text", "json"),
+            flag="--log-format",
+            keyword="log_format",
+        ),
+    )
     log_config: str | dict[str, Any] | None = field(
         default=None,
         metadata=_key(
@@ -342,6 +366,18 @@ class AppConfig:
             flag="--forwarded-allow-ips",
             keyword="forwarded_allow_ips",
             fallback_env="FORWARDED_ALLOW_IPS",
+        ),
+    )
+    proxy_protocol: bool = field(
+        default=False,
+        metadata=_key(
+            "Expect every connection to start with a PROXY protocol header, v1 or v2 (HAProxy send-proxy, an AWS"
+            " Network Load Balancer), whose source address becomes the client address. Only peers in"
+            " forwarded_allow_ips may connect; a connection from another peer, or without a valid header, is"
+            " closed before it reaches the app. The header counts against timeout_request_header.",
+            Boolean(),
+            flag="--proxy-protocol",
+            keyword="proxy_protocol",
         ),
     )
     server_header: bool = field(
@@ -586,12 +622,97 @@ class AppConfig:
     http2: bool = field(
         default=False,
         metadata=_key(
-            "HTTP/2 (uvicorn's --http2, which needs its zttp parser). serve speaks HTTP/1.1 only: asking for"
-            " HTTP/2 is an error rather than a silent downgrade.",
+            "Serve HTTP/2 besides HTTP/1.1: offered by ALPN over TLS, taken in cleartext from a connection that"
+            " opens with the HTTP/2 preface (prior knowledge) or asks for Upgrade: h2c. See docs/http2.md.",
             Boolean(),
             flag="--http2",
             keyword="http2",
-            toml=False,
+        ),
+    )
+    h2_max_concurrent_streams: int = field(
+        default=100,
+        metadata=_key(
+            "HTTP/2: streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS).",
+            Integer(minimum=1, maximum=2**31 - 1),
+            flag="--h2-max-concurrent-streams",
+            keyword="h2_max_concurrent_streams",
+        ),
+    )
+    h2_initial_window_size: int = field(
+        default=65535,
+        metadata=_key(
+            "HTTP/2: bytes of request body a client may send on a stream before the app reads them"
+            " (SETTINGS_INITIAL_WINDOW_SIZE): with the 64 KiB the server buffers, what one stream can hold.",
+            Integer(minimum=1, maximum=2**31 - 1),
+            flag="--h2-initial-window-size",
+            keyword="h2_initial_window_size",
+        ),
+    )
+    h2_max_header_list_size: int | None = field(
+        default=None,
+        metadata=_key(
+            "HTTP/2: largest decoded request header list (RFC 9113 §6.5.2 counting, 32 bytes per field), also the"
+            " most bytes of HEADERS and CONTINUATION frames in one block. Unset: max_request_header_size.",
+            Maybe(Size(minimum=1)),
+            flag="--h2-max-header-list-size",
+            keyword="h2_max_header_list_size",
+        ),
+    )
+    h2_max_header_fields: int = field(
+        default=100,
+        metadata=_key(
+            "HTTP/2: most header fields in one request; more closes the connection (HPACK bombs cost little to send).",
+            Integer(minimum=1),
+            flag="--h2-max-header-fields",
+            keyword="h2_max_header_fields",
+        ),
+    )
+    h2_max_streams_per_connection: int = field(
+        default=10000,
+        metadata=_key(
+            "HTTP/2: streams served on one connection; then a graceful GOAWAY asks the client for a new one.",
+            Integer(minimum=1),
+            flag="--h2-max-streams-per-connection",
+            keyword="h2_max_streams_per_connection",
+        ),
+    )
+    h2_reset_budget: int = field(
+        default=200,
+        metadata=_key(
+            "HTTP/2: stream resets per connection per minute, the client's RST_STREAM and those it provokes from the"
+            " server together (rapid reset, MadeYouReset); more closes it with ENHANCE_YOUR_CALM.",
+            Integer(minimum=1),
+            flag="--h2-reset-budget",
+            keyword="h2_reset_budget",
+        ),
+    )
+    h2_control_frame_budget: int = field(
+        default=1000,
+        metadata=_key(
+            "HTTP/2: SETTINGS, PING, PRIORITY, WINDOW_UPDATE and empty DATA frames per connection per second (each"
+            " DATA frame the server sends earns two back); more closes it with ENHANCE_YOUR_CALM.",
+            Integer(minimum=1),
+            flag="--h2-control-frame-budget",
+            keyword="h2_control_frame_budget",
+        ),
+    )
+    h2_max_continuation_frames: int = field(
+        default=16,
+        metadata=_key(
+            "HTTP/2: CONTINUATION frames after one HEADERS frame; more closes the connection (CONTINUATION flood).",
+            Integer(minimum=0),
+            flag="--h2-max-continuation-frames",
+            keyword="h2_max_continuation_frames",
+        ),
+    )
+    h2_stall_timeout: float = field(
+        default=30.0,
+        metadata=_key(
+            "HTTP/2: seconds a stream may wait on a client window of zero with response bytes to send (then it is"
+            " reset and its buffer freed), and a connection whose client reads nothing (then it is closed).",
+            Seconds(positive=True),
+            flag="--h2-stall-timeout",
+            keyword="h2_stall_timeout",
         ),
     )
     timeout_worker_healthcheck: float = field(
@@ -622,6 +743,17 @@ class AppConfig:
             Maybe(FilePath()),
         ),
     )
+    hooks: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata=_key(
+            'Functions called in each worker, written "module:function" in an [apps.NAME.hooks] table:'
+            " post_fork after fork and the switch to user, before the app is imported (where OpenTelemetry and"
+            " database pools are set up; a failure is a failed start), worker_exit as the worker exits. Each"
+            " is imported in the worker, with app_dir on sys.path, and called with a HookContext"
+            " (docs/operations.md, Hooks).",
+            Hooks("post_fork", "worker_exit"),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -631,7 +763,7 @@ class ServerSection:
     control_socket: str = field(
         default="serve.sock",
         metadata=_key(
-            "Unix socket on which the running master answers serve status, top, reload, scale and stop;"
+            "Unix socket on which the running master answers serve status, top, logs, reload, scale and stop;"
             " created with mode 0600. A relative path is relative to the TOML file.",
             FilePath(),
         ),
@@ -644,6 +776,21 @@ class ServerSection:
         ),
     )
     log_level: str = field(default="info", metadata=_key("Lowest level the master logs.", LogLevel()))
+    log_format: str = field(
+        default="text",
+        metadata=_key(
+            "The master's own lines: text, or json (one object per line, as an app's log_format json).",
+            Choice("text", "json"),
+        ),
+    )
+    log_timestamps: bool = field(
+        default=True,
+        metadata=_key(
+            "Start each line serve up writes (worker output, the master's own, log_file lines) with the local"
+            " time; serve run leaves it off, as uvicorn does. JSON lines carry ts instead.",
+            Boolean(),
+        ),
+    )
     graceful_timeout: float = field(
         default=30.0,
         metadata=_key(
@@ -687,6 +834,16 @@ class ServerSection:
         ),
     )
     watch_config: bool = field(default=False, metadata=_key("Reload when the TOML file changes.", Boolean()))
+    hooks: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata=_key(
+            'Functions the master calls, written "module:function" in a [server.hooks] table: on_starting before'
+            " it binds and forks (a failure stops it, exit code 1), when_ready once every app's first workers are"
+            " ready, on_reload as a reload begins (a failure refuses the reload). Each is imported in the master,"
+            " with the current directory on sys.path, and called with a HookContext (docs/operations.md, Hooks).",
+            Hooks("on_starting", "when_ready", "on_reload"),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -730,7 +887,11 @@ def server_for_one_app(app: AppConfig) -> ServerSection:
     [server] graceful_timeout becomes each app's own (config/loader.py).
     """
     server = ServerSection(
-        control_socket="", healthcheck_timeout=app.timeout_worker_healthcheck, log_level=app.log_level
+        control_socket="",
+        healthcheck_timeout=app.timeout_worker_healthcheck,
+        log_level=app.log_level,
+        log_format=app.log_format,
+        log_timestamps=False,
     )
     if app.graceful_timeout is None:
         return server

@@ -70,10 +70,9 @@ def unknown_key_message(name: str, known: Iterable[str], hints: Mapping[str, str
 def check_app(values: Mapping[str, Any]) -> list[Issue]:
     """Rules between the settings of one app (each value on its own is already valid)."""
     issues = []
-    if values.get("http2"):
-        issues.append(
-            Issue(("http2",), "serve speaks HTTP/1.1 only; put an HTTP/2 proxy (nginx, a load balancer) in front")
-        )
+    if values.get("proxy_protocol") and values.get("ssl_certfile"):
+        # The PROXY header comes before the TLS handshake; serve reads it only on cleartext connections.
+        issues.append(Issue(("proxy_protocol",), "cannot be combined with ssl_certfile: terminate TLS in the proxy"))
     if values.get("ssl_keyfile") and not values.get("ssl_certfile"):
         # The key alone cannot make a TLS context; the certificate file may hold both.
         issues.append(Issue(("ssl_certfile",), "required when ssl_keyfile is set (the certificate to go with the key)"))

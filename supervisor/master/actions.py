@@ -4,7 +4,8 @@ Pure data.
 
 The arbiter carries out actions in the order given:
     Spawn  fork a worker of `app` for `generation` with `max_requests` as its own request
-           limit (its config's max_requests: the worker enforces it), then answer with
+           limit (its config's max_requests: the worker enforces it) and `index` as its
+           SERVE_WORKER_ID, then answer with
            Pool.spawned(pid, ...) or Pool.spawn_failed(...), in order, before the next tick;
     Retire send SIGTERM: the worker stops accepting, drains, runs lifespan shutdown, exits;
     Kill   send the named signal (SIGABRT: dump the stack and die; SIGQUIT: stop at once;
@@ -50,7 +51,8 @@ class Spawn:
 
     app: str
     generation: int
-    max_requests: int = 0  # this worker's own limit, jitter included; 0: none. The worker stops itself there.
+    max_requests: int  # this worker's own limit, jitter included; 0: none. The worker stops itself there.
+    index: int = 0  # its place in the app, 0..workers-1, taken over from the worker it replaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +129,4 @@ class WorkerView:
     requests: int
     rss_bytes: int
     reason: Reason | None  # why it is retiring, or why it will be replaced
+    index: int = 0  # its place in the app (SERVE_WORKER_ID), 0..workers-1

@@ -14,20 +14,16 @@ next status poll, whichever comes first.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
 import signal
+import socket
 import time
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
-from supervisor.asgi.loader import load_app
-from supervisor.config.loader import load_file
-from supervisor.config.schema import AppConfig, ServeFile
+from supervisor.config.schema import ServeFile
 from supervisor.control import (
     Command,
     Logs,
@@ -38,63 +34,41 @@ from supervisor.control import (
     ScaleBy,
     Status,
     Stop,
+    Upgrade,
     signal_to_command,
 )
 from supervisor.errors import (
     EXIT_MASTER_FAILED,
     EXIT_OK,
-    AppLoadError,
     BindError,
-    ConfigError,
     StartupError,
 )
+from supervisor.hooks import call, call_logged, master_context
 from supervisor.master import exits, pidfile, probes
-from supervisor.master.actions import Action, Kill, Note, PoolLimits, Retire, Spawn
+from supervisor.master.actions import Action, Kill, Note, Retire, Spawn
+from supervisor.master.apps import Apps
 from supervisor.master.control_desk import ControlDesk, Reloaded
 from supervisor.master.control_server import ControlServer
 from supervisor.master.fdbudget import FdBudget
+from supervisor.master.handover import Handover
 from supervisor.master.http_endpoint import HttpEndpoint
 from supervisor.master.listeners import Listeners
 from supervisor.master.notify import Notifier
 from supervisor.master.output import OutputRouter, PlainLog
-from supervisor.master.plan import ReloadPlan, binds_in_use, plan_reload
-from supervisor.master.pool import Pool
+from supervisor.master.processes import Exited, Workers
 from supervisor.master.reactor import READ, Reactor
-from supervisor.master.reloads import Outcome, Progress, Waiting, describe, outcome, restart_needed
-from supervisor.master.report import EventRecord, Reporter, WorkerInfo
+from supervisor.master.reloads import Outcome, Waiting
+from supervisor.master.report import Reporter
 from supervisor.master.side_server import SideServer
-from supervisor.master.spawn import spawn_worker
 from supervisor.master.systemd_link import SystemdLink
+from supervisor.master.upgrade import START_GRACE_S, Upgrader, Upgrading
 from supervisor.master.wakeup import Wakeup
-from supervisor.master.watcher import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, Watcher, WatchSpec
-from supervisor.status.slots import SlotsExhaustedError, SlotState, SlotTable, capacity_for
-from supervisor.status.snapshot import EventKind, Snapshot, WorkerState
+from supervisor.status.slots import SlotsExhaustedError, capacity_for
+from supervisor.status.snapshot import AppState, EventKind, Snapshot
 
 logger = logging.getLogger("serve.error")
 
 STATUS_POLL_S = 0.25  # how often slots are read: readiness, heartbeats, counters
-EVENTS_KEPT = 200
-
-
-@dataclass
-class WorkerRecord:
-    """What the master keeps about one live worker process."""
-
-    app: str
-    generation: int
-    slot: int
-    output_fd: int
-    ready: bool = False
-
-
-@dataclass
-class AppRuntime:
-    """An app as the master runs it: its policy and the settings of each live generation."""
-
-    pool: Pool
-    generations: dict[int, AppConfig] = field(default_factory=dict)
-    ever_ready: bool = False
-    failed_at_start: bool = False
 
 
 class Display(Protocol):
@@ -124,19 +98,13 @@ class Arbiter:
         display: Display | None = None,
         from_file: bool = True,
     ) -> None:
-        self.file = serve_file
-        self.from_file = from_file  # False for `serve run`: a reload rolls the code, the settings stay
         self.display = display
         self.listeners = Listeners()
-        self.apps: dict[str, AppRuntime] = {}
-        self.workers: dict[int, WorkerRecord] = {}
-        self.events: deque[EventRecord] = deque(maxlen=EVENTS_KEPT)
         self.reporter = Reporter()
         self.control: ControlServer | None = None
         self.desk = ControlDesk(self)  # carries out control requests, owes each `serve reload` its answer
         self.endpoints: list[HttpEndpoint] = []
         self.fd_budget = FdBudget()  # shared by the side servers: probes cannot use up the master's descriptors
-        self.watchers: list[Watcher] = []
         self.systemd: SystemdLink | None = None
         self.reactor = Reactor()
         self.reactor.on_failure = self._handler_failed
@@ -145,13 +113,31 @@ class Arbiter:
         self.sink = sink or PlainLog(to_stream=display is None)
         self.sink.attach(self.reactor)
         self.output = OutputRouter(self.sink, self.reactor)
+        self.workers = Workers(self.listeners, self.output)
+        self.apps = Apps(
+            serve_file,
+            from_file=from_file,
+            listeners=self.listeners,
+            sink=self.sink,
+            reactor=self.reactor,
+            record=self.reporter.record,
+            on_change=self.execute,
+            stopping=lambda: self.stopping,
+        )
         self.loop_failures: dict[str, int] = {}  # loop step -> failures, logged in full once each
-        self.table: SlotTable | None = None
         self.wakeup: Wakeup | None = None
         self.stopping = False
         self.interrupted = False
         self.exit_code = EXIT_OK
         self.started_at = time.time()
+        self.was_ready = False  # every app's first workers were ready once: when_ready was called
+        self.upgrader = Upgrader(self.reactor)  # `serve upgrade`, SIGUSR2: the new master this one starts
+        self.handover: Handover | None = None  # this master was started by one: what it owes the old one
+
+    @property
+    def file(self) -> ServeFile:
+        """The configuration the master runs now (a reload replaces it)."""
+        return self.apps.file
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -163,39 +149,30 @@ class Arbiter:
         """
         file = self.file
         self.systemd = SystemdLink(Notifier(os.environ))  # read, and removed from the environment, before any fork
-        inherited = self.listeners.inherit_systemd(os.environ)
-        if inherited:
-            logger.info("Adopted %d socket(s) from systemd socket activation.", inherited)
-            used = {b for name, app in file.apps.items() for b in self.listeners.binds_for(name, app.bind)}
-            for bind in sorted(self.listeners.inherited - used, key=str):
-                logger.warning("systemd passed %s, which no app binds or is named after: it stays unused.", bind)
-        for app in file.apps.values():
-            self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
-        self.table = SlotTable(capacity_for(app.workers for app in file.apps.values()))
-        pidfile.write(file.server.pid_file)
+        self.listeners.open_apps(file.apps, os.environ)
+        self.handover = Handover.take(os.environ)  # started by `serve upgrade`: the old master waits to hear
+        self.workers.open_table(capacity_for(app.workers for app in file.apps.values()))
+        self.apps.slots = self.workers.capacity
+        if self.handover is None:  # else the old master's until this one takes over (`_take_over`)
+            pidfile.write(file.server.pid_file)
         try:
             # Signal intake stays installed until everything is shut (restored in `_shut`): a
             # further Ctrl-C or TERM while it cleans up is recorded, not a KeyboardInterrupt.
             wakeup = self.wakeup = Wakeup()
             self.reactor.watch(wakeup.fileno(), READ, lambda _: self._signals(), name="signal wake-ups")
-            if file.server.control_socket:
-                self.control = self.desk.server = ControlServer(
-                    file.server.control_socket,
-                    self.reactor,
-                    self.desk.request,
-                    on_gone=self.desk.gone,
-                    budget=self.fd_budget,
-                )
+            if file.server.control_socket and self.handover is None:
+                self._open_control(None)
             self._open_endpoints()
             if self.display is not None:
                 fd = self.display.fileno()
                 self.reactor.watch(fd, READ, lambda _: self._keys(fd), name="dashboard keys")
-            for name, app in file.apps.items():
-                self._add_app(name, app)
-            if file.server.watch_config:
-                self._watch(WatchSpec("", (file.path,), includes=(), excludes=()))
+            self.apps.start()
             logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
             self._supervise()
+        except Exception as error:
+            if self.handover is not None:  # an old master waits: it hears why before this one's exit
+                self.handover.failed(f"the new master could not start: {error}")
+            raise
         finally:
             self._shut()
         return self.exit_code
@@ -209,10 +186,13 @@ class Arbiter:
                 "The master failed and stops; every worker drains (exit code %d).", EXIT_MASTER_FAILED, exc_info=True
             )
             self.exit_code = EXIT_MASTER_FAILED
-            self._drain_all(self.file.server.graceful_timeout)
+            self.workers.drain(self.file.server.graceful_timeout)
 
     def _loop(self) -> None:
-        steps = (self._observe, self.desk.answer, self._decide, self._notify, self._draw, self._sleep)
+        steps = (
+            *(self._observe, self._when_ready, self.desk.answer, self._decide, self._notify, self._upgrades),
+            *(self._draw, self._sleep),
+        )
         while not (self.stopping and all(runtime.pool.stopped for runtime in self.apps.values())):
             now = time.monotonic()
             for step in steps:
@@ -227,10 +207,10 @@ class Arbiter:
         if count == 1:
             logger.error("The master's %s step failed; supervision goes on.", step, exc_info=error)
         if count in (1, 10, 100, 1000) or count % 10000 == 0:
-            self._record("", EventKind.MASTER_ERROR, f"the master's {step} step failed ({count}x): {error!r}")
+            self.reporter.record("", EventKind.MASTER_ERROR, f"the master's {step} step failed ({count}x): {error!r}")
 
     def _handler_failed(self, name: str, error: BaseException) -> None:
-        self._record("", EventKind.MASTER_ERROR, f"the master's handler for {name} failed: {error!r}")
+        self.reporter.record("", EventKind.MASTER_ERROR, f"the master's handler for {name} failed: {error!r}")
 
     def _draw(self, now: float) -> None:
         display = self.display
@@ -266,6 +246,8 @@ class Arbiter:
             deadlines.append(watchdog)
         if self.display is not None:
             deadlines.append(self.display.due(now))
+        if (upgrade := self.upgrader.next_deadline()) is not None:
+            deadlines.append(upgrade)
         for side in self._side_servers():
             side.expire(now)
             if (deadline := side.next_deadline()) is not None:
@@ -275,58 +257,49 @@ class Arbiter:
     # --- observations --------------------------------------------------------------------
 
     def _observe(self, now: float) -> None:
-        self._reap(now)
-        table = self.table
-        assert table is not None  # noqa: S101 - created before the loop
-        samples = {}
-        for pid, record in self.workers.items():
-            sample = table.read(record.slot)
-            pool = self.apps[record.app].pool
-            if not record.ready and sample.state == SlotState.READY and sample.pid == pid:
-                record.ready = True
-                self.apps[record.app].ever_ready = True
-                pool.ready(pid, now)
-            if sample.pid == pid:
-                samples[pid] = sample
-                pool.observe(pid, heartbeat_at=sample.heartbeat, requests=sample.requests, rss_bytes=sample.rss_bytes)
-        self.reporter.observe(now, self._infos(), samples)
-
-    def _reap(self, now: float) -> None:
         reaped = False
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            record = self.workers.pop(pid, None)
-            if record is not None:
-                self._reaped(pid, record, os.waitstatus_to_exitcode(status), now)
-                reaped = True
+        for exited in self.workers.reap():
+            self._reaped(exited, now)
+            reaped = True
         if reaped:
-            self._close_unused_listeners()
+            self.apps.release((record.app, record.generation) for record in self.workers.records.values())
+        samples = {}
+        for pid, record, sample in self.workers.samples():
+            runtime = self.apps[record.app]
+            if self.workers.became_ready(record, sample):
+                runtime.ever_ready = True
+                runtime.pool.ready(pid, now)
+            samples[pid] = sample
+            runtime.pool.observe(
+                pid, heartbeat_at=sample.heartbeat, requests=sample.requests, rss_bytes=sample.rss_bytes
+            )
+        self.reporter.observe(now, self.workers.infos(), samples)
 
-    def _reaped(self, pid: int, record: WorkerRecord, code: int, now: float) -> None:
+    def _when_ready(self, _: float) -> None:
+        """[server.hooks] when_ready, once: when every app's first workers are all ready."""
+        if self.was_ready or self.stopping:  # a stop before every app was ready never calls it
+            return
+        if all(rt.pool.ready_count >= rt.pool.desired for rt in self.apps.values()):
+            self.was_ready = True
+            if failed := call_logged(self.file.server.hooks, "when_ready", master_context()):
+                self.reporter.record("", EventKind.MASTER_ERROR, str(failed))
+
+    def _reaped(self, exited: Exited, now: float) -> None:
+        pid, record, last = exited.pid, exited.record, exited.last
         runtime = self.apps[record.app]
-        assert self.table is not None  # noqa: S101
         try:
             self.output.worker_exited(record.output_fd)  # what is there now; the pipe stays watched until EOF
-            last = self.table.read(record.slot)
-            if last.pid == pid:  # its last figures: a limit reached between two polls is a planned exit
+            if last is not None:  # its last figures: a limit reached between two polls is a planned exit
                 runtime.pool.observe(pid, heartbeat_at=last.heartbeat, requests=last.requests, rss_bytes=last.rss_bytes)
-            why = exits.exit_reason(pid, runtime.pool.workers(), stopping=self.stopping)
-            self.reporter.worker_exited(record.app, pid, last if last.pid == pid else None, why)
+            on_trial = runtime.pool.on_trial(record.generation)
+            why = exits.exit_reason(pid, runtime.pool.workers(), stopping=self.stopping, on_trial=on_trial)
+            self.reporter.worker_exited(record.app, pid, last, why)
         finally:
             # Whatever failed above, the pool must hear of the exit: a worker it still counts
             # would hold capacity and keep a graceful stop from ever finishing.
-            self.table.release(record.slot)
-            if exits.failed_at_start(code, was_ready=record.ready, app_ever_ready=runtime.ever_ready):
+            if exits.failed_at_start(exited.code, was_ready=record.ready, app_ever_ready=runtime.ever_ready):
                 runtime.failed_at_start = True
-            if code < 0:
-                runtime.pool.exited(pid, now, signal=_signal_name(-code))
-            else:
-                runtime.pool.exited(pid, now, code=code)
+            runtime.pool.exited(pid, now, code=exited.exit_code, signal=exited.signal, reason=exited.reason)
 
     # --- decisions and actions -----------------------------------------------------------
 
@@ -343,7 +316,8 @@ class Arbiter:
                 except Exception as error:
                     self._step_failed(f"{name} {type(action).__name__.lower()}", error)
         if not self.stopping and exits.no_app_can_start(rt.failed_at_start for rt in self.apps.values()):
-            logger.error("No app could start; stopping (exit code %d).", StartupError.exit_code)
+            why = "; ".join(runtime.pool.last_error or name for name, runtime in self.apps.items())
+            logger.error("No app could start (%s); stopping (exit code %d).", why, StartupError.exit_code)
             self.exit_code = StartupError.exit_code
             self._stop(Stop(now=True))
 
@@ -351,49 +325,33 @@ class Arbiter:
         if isinstance(action, Spawn):
             self._spawn(action, now)
         elif isinstance(action, Retire):
-            self._send(action.pid, signal.SIGTERM)
+            self.workers.send(action.pid, signal.SIGTERM)
         elif isinstance(action, Kill):
-            self._send(action.pid, signal.Signals[action.signal])
+            self.workers.send(action.pid, signal.Signals[action.signal])
         elif isinstance(action, Note):
-            self._record(action.app, action.kind, action.message)
+            self.reporter.record(action.app, action.kind, action.message)
 
     def _spawn(self, action: Spawn, now: float) -> None:
         runtime = self.apps[action.app]
         # The worker enforces its own request limit: the one the pool drew for it (jitter included).
         config = dataclasses.replace(runtime.generations[action.generation], max_requests=action.max_requests)
-        table = self.table
-        assert table is not None  # noqa: S101
         try:
-            slot = table.allocate(generation=action.generation, started_at=now)
+            pid = self.workers.spawn(action.app, action.generation, config, now, index=action.index)
         except SlotsExhaustedError as error:
+            # Never a failure of the app: older generations' workers free their slots as they drain.
+            runtime.pool.spawn_deferred(action.generation)
+            if not runtime.waiting_for_slot:
+                runtime.waiting_for_slot = True
+                self.reporter.record(action.app, EventKind.START, f"{action.app}: a new worker waits: {error}")
+            return
+        except Exception as error:  # a fork or pipe that failed (EMFILE, EAGAIN): retried with backoff
             runtime.pool.spawn_failed(action.generation, now, str(error))
             return
-        try:
-            spawned = spawn_worker(
-                config,
-                sockets=self.listeners.sockets_for(self.listeners.binds_for(action.app, config.bind)),
-                table=table,
-                slot=slot,
-            )
-        except Exception as error:  # a fork or pipe that failed (EMFILE, EAGAIN) is retried with backoff
-            table.release(slot)
-            runtime.pool.spawn_failed(action.generation, now, str(error))
-            return
-        # The pool and the reaper hear of the new process first: whatever fails after this
-        # (watching its pipe), the worker is known, supervised, and reaped.
-        self.workers[spawned.pid] = WorkerRecord(action.app, action.generation, slot, spawned.output_fd)
-        runtime.pool.spawned(spawned.pid, action.generation, now)
-        self.output.add(spawned.output_fd, action.app, spawned.pid)
-
-    def _send(self, pid: int, sig: int) -> None:
-        if pid in self.workers:
-            with contextlib.suppress(ProcessLookupError):  # exited already: the next reap tells the pool
-                os.kill(pid, sig)
-
-    def _record(self, app: str, kind: EventKind, message: str) -> None:
-        self.events.append(EventRecord(time.time(), app, kind, message))
-        level = logging.WARNING if kind in _WARNING_KINDS else logging.INFO
-        logger.log(level, "%s", message)
+        runtime.waiting_for_slot = False
+        # The pool hears of the new process first: whatever fails after this (watching its
+        # pipe), the worker is known, supervised, and reaped.
+        runtime.pool.spawned(pid, action.generation, now)
+        self.workers.follow(pid)
 
     # --- commands ------------------------------------------------------------------------
 
@@ -427,32 +385,122 @@ class Arbiter:
 
     def execute(self, command: Command) -> object:
         """Carry out one command from a signal, the control socket or the dashboard."""
-        if isinstance(command, Reload):
-            return self.reload(command)
-        if isinstance(command, Stop):
-            self._stop(command)
-            return None
-        if isinstance(command, ScaleBy):
-            for name, runtime in self.apps.items():
-                if command.app in (None, name):
-                    runtime.pool.scale_by(command.delta)
-            return None
-        if isinstance(command, Scale):
-            self.apps[command.app].pool.scale(command.workers)
-            return None
-        if isinstance(command, ReopenLogs):
-            self._restore_control_socket()
-            self.sink.reopen()
-            logger.info("Log files closed: each reopens at its next line.")
-            return None
-        if isinstance(command, Restart):
-            restarted = self.apps.get(command.app)
-            return restarted.pool.restart(command.pid) if restarted is not None else f"no app named {command.app!r}"
-        if isinstance(command, Logs):
-            return command.pick(self.sink.recent)
-        if isinstance(command, Status):
-            return None
-        raise TypeError(f"unknown command {command!r}")
+        handlers: dict[type[Command], Callable[[Any], object]] = {
+            Reload: self.reload,
+            Stop: self._stop,
+            ScaleBy: self.apps.scale_by,
+            Scale: self.apps.scale,
+            ReopenLogs: self._reopen_logs,
+            Restart: self.apps.restart,
+            Logs: self.sink.ring.answer,
+            Status: lambda _: None,
+            Upgrade: self.upgrade,
+        }
+        handler = handlers.get(type(command))
+        if handler is None:
+            raise TypeError(f"unknown command {command!r}")
+        return handler(command)
+
+    # --- upgrading serve itself (master/upgrade.py, master/handover.py) -----------------------
+
+    def upgrade(self, _: Upgrade) -> Upgrading | str:
+        """Start a new master on this one's sockets. Returns what it waits for, or why it refused."""
+        if self.stopping:
+            refusal = "stopping: not upgrading"
+        elif not self.apps.from_file:
+            refusal = "only a master started by `serve up` from a TOML file can be upgraded"
+        elif os.getpid() == 1:  # its exit would end the container, the new master with it
+            refusal = "the master is PID 1 (a container's init): replace the container instead"
+        elif (pid := self.upgrader.in_progress) is not None:
+            refusal = f"an upgrade is already in progress (new master {pid})"
+        elif self.handover is not None and self.handover.pending:
+            refusal = "this master is itself still taking over from an older one"
+        else:
+            systemd = self.systemd.successor_environment() if self.systemd is not None else {}
+            try:
+                return self.upgrader.start(
+                    self.file.path,
+                    self.listeners,
+                    self.control.sock if self.control is not None else None,
+                    endpoints={str(endpoint.bind): endpoint.sock for endpoint in self.endpoints},
+                    environ={**os.environ, **systemd},
+                    bound_s=self.file.server.startup_timeout + START_GRACE_S,
+                    graceful_s=self.file.server.graceful_timeout,
+                    now=time.monotonic(),
+                )
+            except OSError as error:
+                refusal = f"the new master could not be started: {error}"
+        logger.warning("Upgrade refused: %s", refusal)
+        return refusal
+
+    def _upgrades(self, now: float) -> None:
+        """As a new master: say when every app is ready. As an old one: act on how the upgrade went."""
+        if self.handover is not None and self.handover.pending:
+            self._take_over(self.handover)
+        self.upgrader.turn(now)
+        for outcome in self.upgrader.take():
+            if outcome.ok:  # the sockets and files are the new master's, even if this one was stopping anyway
+                logger.info("The new master %d serves every app: this master drains and exits.", outcome.pid)
+                if self.control is not None:
+                    self.control.hand_over()  # answers the clients it has; the new master accepts from now on
+                self.listeners.hand_over()
+                for endpoint in self.endpoints:  # before the stop: a probe accepted already hears "ready"
+                    endpoint.hand_over()
+                if self.systemd is not None:
+                    self.systemd.hand_over(outcome.pid)
+                if not self.stopping:
+                    self._stop(Stop(now=False))
+            else:
+                self.reporter.record("", EventKind.MASTER_ERROR, f"upgrade failed: {outcome.error}")
+            self.desk.upgraded(outcome)
+
+    def _take_over(self, handover: Handover) -> None:
+        failing = [
+            f"{name}: {runtime.pool.last_error or 'its workers fail at start'}"
+            for name, runtime in self.apps.items()
+            if runtime.failed_at_start or runtime.pool.state is AppState.CRASHLOOP
+        ]
+        if failing or self.stopping:
+            handover.failed("; ".join(failing) or "the new master was told to stop")
+            if not self.stopping:  # gracefully: the workers of its other apps may be serving already
+                self._stop(Stop(now=False))
+            return
+        if not all(rt.pool.ready_count >= rt.pool.desired for rt in self.apps.values()):
+            return
+        server = self.file.server
+        try:
+            if server.control_socket:
+                self._open_control(handover.control_socket(server.control_socket))
+            pidfile.write(server.pid_file)
+        except (BindError, OSError) as error:
+            if self.control is not None:
+                self.control.hand_over()  # still the old master's: its file stays
+            handover.failed(f"the new master cannot take over: {error}")
+            self._stop(Stop(now=False))
+            return
+        for endpoint in self.endpoints:  # the probes: this master answers them from now on
+            endpoint.take_over()
+        handover.own_sockets(self.listeners)  # their files are this master's to remove from now on
+        handover.ready()
+        logger.info("Master %d took over from the old master: every app is ready.", os.getpid())
+
+    def _open_control(self, sock: socket.socket | None) -> None:
+        """The control socket: bound here, or `sock`, the one an old master handed over."""
+        file = self.file
+        self.control = self.desk.server = ControlServer(
+            file.server.control_socket,
+            self.reactor,
+            self.desk.request,
+            on_gone=self.desk.gone,
+            budget=self.fd_budget,
+            config_path=file.path if self.apps.from_file else None,
+            sock=sock,
+        )
+
+    def _reopen_logs(self, _: ReopenLogs) -> None:
+        self.desk.restore_socket()
+        self.sink.reopen()
+        logger.info("Log files closed: each reopens at its next line.")
 
     def _stop(self, command: Stop) -> None:
         if not self.stopping:
@@ -463,166 +511,23 @@ class Arbiter:
         for runtime in self.apps.values():
             runtime.pool.stop(immediate=command.now)
 
-    def _restore_control_socket(self) -> None:
-        """SIGHUP and USR1 bind the control socket again when its file was removed."""
-        if self.control is None:
-            return
-        try:
-            if self.control.restore():
-                logger.warning("The control socket %s had been removed: bound again.", self.control.path)
-        except (BindError, OSError) as error:
-            logger.error(
-                "The control socket %s had been removed and cannot be bound again: %s", self.control.path, error
-            )
-
     def reload(self, command: Reload) -> Reloaded | str:
-        """Re-read the file; roll kept apps to a new generation. Returns what it waits for, or why it refused."""
-        self._restore_control_socket()
-        prepared = self._prepare_reload()
-        if isinstance(prepared, str):
-            return prepared
-        new, plan, apps = prepared
-        # A [server] setting the running master cannot take keeps its running value, and says so.
-        unchanged = restart_needed(plan.server_changes)
-        old_server = self.file.server
-        kept = {name: getattr(old_server, name) for name in unchanged}
-        self.file = dataclasses.replace(new, server=dataclasses.replace(new.server, **kept))
-        for name in plan.removed:
-            self.apps[name].pool.stop()
-        for name in plan.added:
-            self._add_app(name, apps[name])
-        rolled = tuple(name for name in plan.kept if command.app in (None, name))
-        for name in rolled:
-            runtime = self.apps[name]
-            runtime.pool.reload(PoolLimits.of(apps[name], new.server))
-            runtime.generations[runtime.pool.generation] = apps[name]
-            self._route_log(name, apps[name])
-        self._record("", EventKind.RELOAD, f"reload: {describe(plan.added, plan.removed, rolled)}")
-        for name in unchanged:
-            change = f"{getattr(old_server, name)!r} -> {getattr(new.server, name)!r}"
-            self._record(
-                "", EventKind.CONFIG_ERROR, f"[server] {name} changed ({change}): takes a restart of the master"
-            )
-        waiting = self._waiting_for(command)
-        if self.systemd is not None:
-            self.systemd.reloading(waiting)
-        return Reloaded(waiting, tuple(unchanged))
-
-    def _prepare_reload(self) -> tuple[ServeFile, ReloadPlan, dict[str, AppConfig]] | str:
-        """The new file, its plan, its apps (imported when preloaded) and their sockets bound; or why not."""
+        """Re-read the file and roll the apps (master/apps.py). Returns what it waits for, or why it refused."""
+        self.desk.restore_socket()
         if self.stopping:
             return "stopping: not reloading"
-        try:
-            new = load_file(self.file.path) if self.from_file else self.file
-        except ConfigError as error:
-            for problem in error.problems:
-                self._record("", EventKind.CONFIG_ERROR, f"reload refused: {problem}")
-            return str(error)
-        plan = plan_reload(self.file, new)
-        draining = [name for name in plan.added if name in self.apps]
-        if draining:
-            # Removed by an earlier reload and still draining: its old workers must finish
-            # under their own pool before a new one takes the name.
-            refusal = (
-                f"reload refused: {', '.join(draining)} removed by an earlier reload and still draining; "
-                f"try again within {self.file.server.graceful_timeout:g} s"
-            )
-            self._record("", EventKind.RELOAD_FAILED, refusal)
-            return refusal
-        try:
-            apps = {name: preloaded(new.apps[name]) for name in (*plan.added, *plan.kept)}
-            for app in apps.values():
-                self.listeners.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
-            pidfile.move(self.file.server.pid_file, new.server.pid_file)
-        except (BindError, AppLoadError, OSError) as error:
-            self._record("", EventKind.RELOAD_FAILED, f"reload refused: {error}")
-            return str(error)
-        return new, plan, apps
-
-    def _waiting_for(self, command: Reload) -> Waiting:
-        """What a reload that just began waits for: every targeted app still in the file, at its new generation."""
-        targets = {
-            name: runtime.pool.generation
-            for name, runtime in self.apps.items()
-            if command.app in (None, name) and name in self.file.apps and not runtime.pool.stopped
-        }
-        restarts = {name: self.apps[name].pool.restarts for name in targets}
-        return Waiting.begin(targets, restarts, now=time.monotonic(), startup_timeout=self.file.server.startup_timeout)
+        reloaded = self.apps.reload(command)
+        if isinstance(reloaded, Reloaded) and self.systemd is not None:
+            self.systemd.reloading(reloaded.waiting)
+        return reloaded
 
     def settle(self, waiting: Waiting, now: float) -> Outcome | None:
         """The outcome of a reload (master/reloads.py), from each target's pool now."""
-        return outcome(waiting, {name: self._progress(name, gen) for name, gen in waiting.targets.items()}, now)
-
-    def _progress(self, name: str, generation: int) -> Progress | None:
-        runtime = self.apps.get(name)
-        if runtime is None:
-            return None
-        pool = runtime.pool
-        ready = sum(1 for w in pool.workers() if w.generation == generation and w.state == WorkerState.READY)
-        return Progress(
-            generation=pool.generation,
-            desired=pool.desired,
-            ready=ready,
-            restarts=pool.restarts,
-            ever_ready=runtime.ever_ready,
-            stopped=pool.stopped,
-            last_error=pool.last_error,
-        )
+        return self.apps.settle(waiting, now)
 
     def app_names(self) -> list[str]:
         """The apps the master runs now."""
         return list(self.apps)
-
-    def _add_app(self, name: str, app: AppConfig) -> None:
-        app = preloaded(app)
-        pool = Pool(name, PoolLimits.of(app, self.file.server))
-        self.apps[name] = AppRuntime(pool, {pool.generation: app})
-        self._route_log(name, app)
-        if app.reload:
-            self._watch(
-                WatchSpec(
-                    name,
-                    app.reload_dirs or (app.app_dir or os.getcwd(),),
-                    includes=app.reload_includes or DEFAULT_INCLUDES,
-                    excludes=app.reload_excludes or DEFAULT_EXCLUDES,
-                    delay_s=app.reload_delay,
-                )
-            )
-
-    def _watch(self, spec: WatchSpec) -> None:
-        watcher = Watcher(spec)
-        self.watchers.append(watcher)
-        self.reactor.watch(watcher.fileno(), READ, lambda _: self._changed(watcher), name=f"watcher {spec.name}")
-        what = f"{spec.name}'s files" if spec.name else "the configuration file"
-        logger.info("Watching %s: %s", what, ", ".join(spec.paths))
-
-    def _changed(self, watcher: Watcher) -> None:
-        """Files a watcher looks at changed: roll its app (or reload the file) as SIGHUP would."""
-        paths = watcher.read()
-        if paths is None:
-            self.reactor.forget(watcher.fileno())
-            watcher.stop()  # closes its pipe
-            self.watchers.remove(watcher)
-            logger.warning("The watcher of %s stopped; changes are no longer noticed.", watcher.spec.name or "the file")
-            return
-        if not paths or self.stopping:
-            return
-        name = watcher.spec.name
-        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        logger.info("%s changed: %s; reloading %s", "Files" if len(paths) > 1 else "A file", shown, name or "every app")
-        if name and name not in self.apps:
-            return
-        self.execute(Reload(name or None))
-
-    def _route_log(self, name: str, app: AppConfig) -> None:
-        self.sink.set_log_file(name, app.log_file)
-
-    def _close_unused_listeners(self) -> None:
-        live = (self.apps[record.app].generations[record.generation].bind for record in self.workers.values())
-        self.listeners.keep_only(binds_in_use(self.file, live, self.listeners.inherited))
-        for name in [n for n, rt in self.apps.items() if rt.pool.stopped and n not in self.file.apps]:
-            del self.apps[name]
-            self.sink.set_log_file(name, None)
 
     # --- status and the control socket ---------------------------------------------------
 
@@ -630,9 +535,14 @@ class Arbiter:
         """[server] metrics_bind and health_bind: one endpoint per address, with the routes of each."""
         tables = probes.routes(self.file.server, snapshot=self.snapshot, readiness=self._readiness)
         for bind, table in tables.items():
-            endpoint = HttpEndpoint(bind, table, self.reactor, budget=self.fd_budget)
+            # Handed over by an old master: its socket, answered by this master once it takes over.
+            sock = self.handover.endpoint_socket(bind) if self.handover is not None else None
+            standby = sock is not None
+            endpoint = HttpEndpoint(bind, table, self.reactor, budget=self.fd_budget, sock=sock, standby=standby)
             self.endpoints.append(endpoint)
-            logger.info("Serving %s on %s", " ".join(sorted(table)), bind)
+            logger.info("Serving %s on %s%s", " ".join(sorted(table)), bind, " (once this master takes over)" * standby)
+        if self.handover is not None:
+            self.handover.close_endpoints()
 
     def _readiness(self) -> probes.Answer:
         waiting = [name for name, runtime in self.apps.items() if runtime.pool.ready_count == 0]
@@ -640,9 +550,6 @@ class Arbiter:
 
     def _side_servers(self) -> list[SideServer]:
         return [*self.endpoints, *([self.control] if self.control is not None else [])]
-
-    def _infos(self) -> list[WorkerInfo]:
-        return [WorkerInfo(pid, record.app, record.slot) for pid, record in self.workers.items()]
 
     def snapshot(self) -> Snapshot:
         """Every app and worker now: what `serve status` prints and the dashboard draws."""
@@ -656,35 +563,20 @@ class Arbiter:
                 name: tuple(str(b) for b in self.listeners.binds_for(name, app.bind))
                 for name, app in self.file.apps.items()
             },
-            workers=self._infos(),
-            events=self.events,
+            workers=self.workers.infos(),
+            events=self.reporter.events,
             lines_dropped=self.sink.dropped,
         )
 
     # --- the end -------------------------------------------------------------------------
 
-    def _drain_all(self, timeout: float) -> None:
-        """Outside the loop: SIGTERM every worker and reap them for up to `timeout` seconds."""
-        for pid in list(self.workers):
-            self._send(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.workers and time.monotonic() < deadline:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid:
-                self.workers.pop(pid, None)
-            else:
-                time.sleep(0.05)  # no loop to wait in any more: poll the children
-
     def _shut(self) -> None:
+        if self.handover is not None:  # stopped before it took over: the old master serves on
+            self.handover.failed(f"the new master stopped (exit code {self.exit_code}) before every app was ready")
+            self.handover.close()
+        self.upgrader.close()
         # Normally every worker has exited by now; these are the ones a failure left behind.
-        for pid in list(self.workers):
-            self._send(pid, signal.SIGKILL)
-        for pid in list(self.workers):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        self.workers.kill_all()
         self.output.close_all()  # what each pipe holds now, without waiting
         self.desk.shut()
         if self.control is not None:
@@ -693,48 +585,17 @@ class Arbiter:
             endpoint.close()
         if self.systemd is not None:
             self.systemd.close()
-        for watcher in self.watchers:
-            self.reactor.forget(watcher.fileno())
-            watcher.stop()
+        self.apps.close()
         self.listeners.close_all()
         self.sink.attach(None)
         self.reactor.close_selector()
-        if self.table is not None:
-            self.table.close()
+        self.workers.close()
         pidfile.remove(self.file.server.pid_file)
         logger.info("Master %d stopped.", os.getpid())
         if self.owns_sink:
             self.sink.close()
         if self.wakeup is not None:
             self.wakeup.restore()  # after the selector that watched it is closed
-
-
-_WARNING_KINDS = frozenset(
-    (EventKind.CRASH, EventKind.RELOAD_FAILED, EventKind.CONFIG_ERROR, EventKind.HEALTH_KILL, EventKind.MASTER_ERROR)
-)
-
-
-def _signal_name(number: int) -> str:
-    """SIGTERM for 15; a real-time signal (SIGRTMIN+n) has no Signals member: "signal 40"."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def preloaded(app: AppConfig) -> AppConfig:
-    """With `preload`, the app imported here, once, for every worker to inherit (copy-on-write).
-
-    Like gunicorn's --preload, a reload then re-reads the settings but not the code: a module
-    already imported stays as it is until the master restarts.
-
-    Raises:
-        AppLoadError: the app could not be imported.
-    """
-    if not app.preload or not isinstance(app.app, str):
-        return app
-    target = load_app(app.app, factory=app.factory, interface=app.interface, app_dir=app.app_dir or ".")
-    return dataclasses.replace(app, app=target, factory=False, interface="asgi3")
 
 
 def run_master(
@@ -744,7 +605,9 @@ def run_master(
 
     Raises:
         StartupError: an address could not be bound.
+        HookError: [server.hooks] on_starting failed (exit code 1); nothing was started.
     """
+    call(serve_file.server.hooks, "on_starting", master_context(serve_file.apps))
     try:
         return Arbiter(serve_file, display=display, sink=sink, from_file=from_file).run()
     except BindError:

@@ -23,9 +23,9 @@ _MAX_EXPONENT = 30
 class Backoff:
     """When the next worker of a failing app may start."""
 
-    initial_s: float = 0.5
-    cap_s: float = 30.0
-    crashloop_after: int = 5
+    initial_s: float  # the policy's numbers (PoolLimits), never restated here
+    cap_s: float
+    crashloop_after: int
     failures: int = 0  # in a row, since a worker was last ready
     start_failures: int = 0  # in a row, each before the worker was ready
     crashloop: bool = False

@@ -11,16 +11,21 @@ say which: the arbiter `hold`s that client, which exempts it from REPLY_TIMEOUT_
 arbiter answers within its own bound). A held client that hangs up is closed and reported
 to `on_gone`. The control socket has its own cap and a smaller descriptor reserve than the
 HTTP endpoints, so probes can neither crowd nor starve it (fdbudget.py).
+
+Given the TOML file it serves, the socket is registered in this user's runtime directory once
+bound (registry.py), so `serve status` finds the master without the file; the entry goes with
+the socket.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 
-from supervisor import sockets
+from supervisor import registry, sockets
 from supervisor.control import Command, MessageError, Reply, decode_request, encode_reply
 from supervisor.master.fdbudget import FdBudget
 from supervisor.master.reactor import Watch
@@ -56,13 +61,18 @@ class ControlServer(SideServer):
         request_timeout: float = REQUEST_TIMEOUT_S,
         reply_timeout: float = REPLY_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
+        config_path: str | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
+        """`sock`: an already bound control socket to serve (handed over by `serve upgrade`), not bound again."""
         self.path = path
+        self.handed_over = False
+        self.config_path = config_path
         self.on_request = on_request
         self.on_gone = on_gone
         self._farewell = encode_reply(Reply.failure("the master is exiting"))
         super().__init__(
-            sockets.bind_unix(path, backlog=BACKLOG, mode=SOCKET_MODE),
+            sock if sock is not None else sockets.bind_unix(path, backlog=BACKLOG, mode=SOCKET_MODE),
             watch,
             name=f"control socket {path}",
             cap=cap,
@@ -73,6 +83,15 @@ class ControlServer(SideServer):
             reply_timeout=reply_timeout,
             clock=clock,
         )
+        self._register()
+
+    def _register(self) -> None:
+        if self.config_path is None:
+            return
+        try:
+            registry.register(self.path, self.config_path)
+        except OSError as error:  # control commands still work with -c; only the lookup without it is lost
+            logger.warning("The control socket is not registered for `serve status` without -c: %s", error)
 
     def reply(self, client: ControlClient, reply: Reply) -> None:
         """Write the reply without blocking, then close; nothing happens if the client is gone or answered."""
@@ -101,13 +120,24 @@ class ControlServer(SideServer):
         if os.path.exists(self.path):
             return False
         self.replace_listener(sockets.bind_unix(self.path, backlog=BACKLOG, mode=SOCKET_MODE))
+        self._register()
         return True
+
+    def hand_over(self) -> None:
+        """A new master serves this socket from now on (`serve upgrade`): stop accepting; clients already
+        connected are still answered; the file is the new master's, not removed at close."""
+        self.handed_over = True
+        self._shut = True  # never watched again
+        self.watch.forget(self.listen_fd)
 
     def close(self, reason: str = "the master is exiting") -> None:
         """Tell every client still waiting why it gets no answer, close them and the socket, remove its file."""
         self._farewell = encode_reply(Reply.failure(reason))
         self.shut()
-        sockets.unlink(self.path)
+        if not self.handed_over:
+            sockets.unlink(self.path)
+        if self.config_path is not None:
+            registry.unregister(self.path)
 
     def _received(self, client: SideClient, now: float) -> None:
         if b"\n" not in client.received:

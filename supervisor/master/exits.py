@@ -2,7 +2,9 @@
 
 - A reaped worker's exit reason (counted per app in `serve status`, `exits`): the reason it
   was retired or killed for, as its pool recorded it (max_requests, memory, scale, reload,
-  health, ...); "stop" for one that went while the master stops; else "crash".
+  health, ...); "stop" for one that went while the master stops; "reload_failed" for one
+  of a generation a reload was trying that went before it was ready (the reload failed, the
+  app did not crash); else "crash".
 - A worker that exits with code 3 before it was ever ready, in an app that was never ready,
   failed at start (its import or lifespan startup failed).
 - The master gives up (exit code 3) only when every app failed at start: while any app
@@ -14,17 +16,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from supervisor.errors import EXIT_STARTUP
-from supervisor.master.actions import WorkerView
+from supervisor.master.actions import Reason, WorkerView
 from supervisor.status.snapshot import WorkerState
 
 
-def exit_reason(pid: int, workers: Iterable[WorkerView], *, stopping: bool) -> str:
-    """Why worker `pid`, just reaped, went (its pool's view of it, taken before the pool hears of the exit)."""
+def exit_reason(pid: int, workers: Iterable[WorkerView], *, stopping: bool, on_trial: bool) -> str:
+    """Why worker `pid`, just reaped, went (its pool's view of it, taken before the pool hears of the exit).
+
+    `on_trial`: its generation is one a reload is trying, with an older one to fall back to.
+    """
     for view in workers:
         if view.pid == pid:
             if view.state == WorkerState.RETIRING and view.reason is not None:
                 return view.reason.value
-            return "stop" if stopping else "crash"
+            if stopping:
+                return "stop"
+            return Reason.RELOAD_FAILED.value if on_trial and view.state == WorkerState.STARTING else "crash"
     return "crash"
 
 

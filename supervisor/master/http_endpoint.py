@@ -8,10 +8,20 @@ as the client takes it. side_server.SideServer bounds what a client may cost: RE
 to send its request, REPLY_TIMEOUT_S to read its reply, CLIENT_CAP clients at once, and none
 accepted while fewer than DESCRIPTOR_RESERVE descriptors remain. The probes and scrapers that
 call these (Prometheus, kubelet) are on a trusted network by configuration, not the app's port.
+
+`serve upgrade` (master/upgrade.py, master/handover.py) moves a listening socket from one
+master to the next without a moment in which the address refuses a probe: the new master
+builds its endpoint on the socket it was handed, in standby (not accepting, its unix file
+not its own) until it takes over; it accepts from then on, and the old master, told so,
+stops accepting (`hand_over`). Connections waiting in the kernel's queue of the shared
+socket are taken by whichever master accepts; a client the old master had accepted, whose
+request is still arriving, is answered as the old master would have answered at the hand
+over, not "stopping" (its drain has nothing to do with the new master's readiness).
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -49,11 +59,17 @@ class HttpEndpoint(SideServer):
         request_timeout: float = REQUEST_TIMEOUT_S,
         reply_timeout: float = REPLY_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
+        sock: socket.socket | None = None,
+        standby: bool = False,
     ) -> None:
+        """`sock`: a socket already listening on `bind` (handed over by `serve upgrade`), not bound again.
+        `standby`: accept nobody, and leave a unix socket's file alone, until `take_over()`."""
         self.bind = bind
         self.routes = routes
+        self.standby = standby  # set before the base class arms the listener: `_arm` reads it
+        self.owns_file = not standby  # a unix socket's file is removed at close
         super().__init__(
-            sockets.open_listener(bind, backlog=BACKLOG),
+            sock if sock is not None else sockets.open_listener(bind, backlog=BACKLOG),
             watch,
             name=f"endpoint {bind} ({' '.join(sorted(routes))})",
             cap=cap,
@@ -65,11 +81,29 @@ class HttpEndpoint(SideServer):
             clock=clock,
         )
 
+    def take_over(self) -> None:
+        """This master serves the handed-over socket from now on: accept, and own its file."""
+        self.standby = False
+        self.owns_file = True
+        self._arm()
+
+    def hand_over(self) -> None:
+        """A new master accepts on this socket from now on: stop accepting; the clients already
+        here get the answers of this moment; the file is the new master's, not removed at close."""
+        self.routes = {path: _fixed(route) for path, route in self.routes.items()}
+        self.owns_file = False
+        self._shut = True  # never watched again
+        self.watch.forget(self.listen_fd)
+
     def close(self) -> None:
-        """Close every client and the listening socket; remove a unix socket's file."""
+        """Close every client and the listening socket; remove a unix socket's file if it is this master's."""
         self.shut()
-        if isinstance(self.bind, UnixBind):
+        if isinstance(self.bind, UnixBind) and self.owns_file:
             sockets.unlink(self.bind.path)
+
+    def _arm(self) -> None:
+        if not self.standby:
+            super()._arm()
 
     def _received(self, client: SideClient, now: float) -> None:
         head = client.received
@@ -97,6 +131,15 @@ class HttpEndpoint(SideServer):
 
     def _refusal(self) -> bytes:
         return _response(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"the master is short of file descriptors\n")
+
+
+def _fixed(route: Route) -> Route:
+    """`route`'s answer now, from now on; `route` itself if it fails now (it is then answered live)."""
+    try:
+        answer = route()
+    except Exception:  # the hand over must go on; a live route fails as it would have
+        return route
+    return lambda: answer
 
 
 def _response(status: int, content_type: str, body: bytes, *, length: int | None = None, headers: str = "") -> bytes:

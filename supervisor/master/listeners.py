@@ -19,12 +19,16 @@ it (FileDescriptorName=, LISTEN_FDNAMES), every app of that name as well.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterable, Mapping, MutableMapping
 
 from supervisor import sockets
 from supervisor.config.convert import Bind, TcpBind, UnixBind
+from supervisor.config.schema import APP_DEFAULTS, AppConfig
+
+logger = logging.getLogger("serve.error")
 
 SD_LISTEN_FDS_START = 3
 
@@ -32,12 +36,12 @@ SD_LISTEN_FDS_START = 3
 class Listeners:
     """Owns every listening socket of the master."""
 
-    def __init__(self, *, backlog: int = sockets.DEFAULT_BACKLOG) -> None:
-        self.backlog = backlog
+    def __init__(self) -> None:
         self.open: dict[Bind, socket.socket] = {}
         self.inherited: set[Bind] = set()  # adopted from systemd: never unlinked
         self.named: dict[str, list[Bind]] = {}  # LISTEN_FDNAMES name -> its sockets' addresses
         self.inodes: dict[Bind, int] = {}  # unix socket file bound here -> its inode, to notice it went
+        self.spare: set[Bind] = set()  # inherited, and no app has asked for it
 
     def inherit_systemd(self, environ: MutableMapping[str, str]) -> int:
         """Adopt the sockets systemd passed to this process; return how many.
@@ -53,7 +57,9 @@ class Listeners:
         for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
             environ.pop(key, None)
         for index in range(count):
-            sock = sockets.adopt_fd(SD_LISTEN_FDS_START + index)
+            # systemd's sockets arrive listening, with its Backlog=; one passed bound but not
+            # listening yet is not matched to an app until it is adopted: the key's default.
+            sock = sockets.adopt_fd(SD_LISTEN_FDS_START + index, backlog=APP_DEFAULTS["backlog"])
             bind = address_of(sock)
             self.open[bind] = sock
             self.inherited.add(bind)
@@ -62,12 +68,46 @@ class Listeners:
                 self.named.setdefault(name, []).append(bind)
         return count
 
+    def open_apps(self, apps: Mapping[str, AppConfig], environ: MutableMapping[str, str]) -> None:
+        """At start: adopt systemd's sockets, then bind every address of these apps not adopted.
+
+        Raises:
+            BindError: an address could not be bound or adopted.
+        """
+        inherited = self.inherit_systemd(environ)
+        if inherited:
+            logger.info("Adopted %d socket(s) from systemd socket activation or the upgraded master.", inherited)
+            used = {b for name, app in apps.items() for b in self.binds_for(name, app.bind)}
+            self.spare = set(self.open) - used
+            for bind in sorted(self.spare, key=str):
+                logger.warning("Inherited %s, which no app binds or is named after: it stays unused.", bind)
+        for app in apps.values():
+            self.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
+
+    def own(self, fds: Iterable[int]) -> None:
+        """Inherited sockets on these descriptors were bound by a previous master (`serve upgrade`),
+        not by systemd: their unix socket files are removed when this master closes them. Called
+        once this master took over: those no app asked for are closed now (their files removed)."""
+        wanted = set(fds)
+        for bind, sock in list(self.open.items()):
+            if sock.fileno() in wanted and bind in self.inherited:
+                self.inherited.discard(bind)
+                if isinstance(bind, UnixBind) and (inode := _inode(bind.path)) is not None:
+                    self.inodes[bind] = inode
+                if bind in self.spare:
+                    logger.info("Closed %s, handed over by the old master: no app of this file binds it.", bind)
+                    self.close([bind])
+
+    def hand_over(self) -> None:
+        """Another master serves every socket from now on (`serve upgrade`): closing them removes no file."""
+        self.inherited.update(self.open)
+
     def binds_for(self, app: str, binds: Iterable[Bind]) -> list[Bind]:
         """An app's own binds, then the inherited sockets systemd named after it."""
         own = list(binds)
         return own + [bind for bind in self.named.get(app, ()) if bind not in own]
 
-    def ensure(self, binds: Iterable[Bind], *, backlog: int | None = None, uds_mode: int | None = None) -> list[Bind]:
+    def ensure(self, binds: Iterable[Bind], *, backlog: int, uds_mode: int | None) -> list[Bind]:
         """Bind every address not open yet; return the ones this call opened.
 
         Raises:
@@ -76,12 +116,11 @@ class Listeners:
         opened: list[Bind] = []
         try:
             for bind in binds:
+                self.spare.discard(bind)
                 if bind in self.open and self._vanished(bind):
                     self.close([bind])  # workers keep their own copies; new ones get the new socket
                 if bind not in self.open:
-                    self.open[bind] = sockets.open_listener(
-                        bind, backlog=backlog or self.backlog, uds_mode=uds_mode, listen=False
-                    )
+                    self.open[bind] = sockets.open_listener(bind, backlog=backlog, uds_mode=uds_mode, listen=False)
                     if isinstance(bind, UnixBind):
                         self.inodes[bind] = os.stat(bind.path).st_ino
                     opened.append(bind)
@@ -104,13 +143,7 @@ class Listeners:
             if isinstance(bind, UnixBind) and bind not in self.inherited and inode == _inode(bind.path):
                 sockets.unlink(bind.path)  # only the file bound here, not one that replaced it
             self.inherited.discard(bind)
-
-    def keep_only(self, needed: Iterable[Bind]) -> list[Bind]:
-        """Close every address not in `needed`; return the ones closed."""
-        keep = set(needed)
-        unused = [bind for bind in self.open if bind not in keep]
-        self.close(unused)
-        return unused
+            self.spare.discard(bind)
 
     def close_all(self) -> None:
         self.close(list(self.open))

@@ -1,9 +1,12 @@
 """Worker output: each worker's stdout and stderr arrive on one pipe; the master turns them into lines.
 
 A line is delivered as (app, pid, text) to a sink: the plain-log writer below prefixes it
-(`api[1234] ...`) on the master's stderr and appends it to the app's `log_file`; the
-dashboard keeps the latest ones in its log pane. A worker that writes without newlines
-cannot make the master buffer without bound: past MAX_LINE_BYTES the text is cut into lines.
+(`api[1234] ...`, after the local time under [server] log_timestamps) on the master's stderr
+and in the app's `log_file`; the dashboard keeps the latest ones in its log pane. An app
+with log_format = "json" gets its lines through as they are, and any that is not a JSON
+object (a `print`, a stack dump, a C library's message) wrapped into one. A worker that
+writes without newlines cannot make the master buffer without bound: past MAX_LINE_BYTES
+the text is cut into lines.
 
 A pipe is read only when the loop says it is readable, and stays watched until its end of
 file, which can come long after the worker was reaped: a helper process the app started
@@ -14,15 +17,23 @@ a stalled or failed one costs dropped, counted lines, never a wait.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from supervisor.control import LOG_MASTER
+from supervisor.logs import JsonFormatter, LineHandler, iso_time, local_time
+from supervisor.master.logring import LogRing
 from supervisor.master.outlets import CLOSE_WAIT_S, Outlet, open_file, open_stream
 from supervisor.master.reactor import READ, Watch
+
+if TYPE_CHECKING:
+    from supervisor.config.schema import AppConfig, ServerSection
 
 logger = logging.getLogger("serve.error")
 
@@ -127,17 +138,34 @@ class PlainLog:
 
     def __init__(self, *, to_stream: bool = True, watch: Watch | None = None) -> None:
         self.recent: deque[str] = deque(maxlen=RECENT_LINES)
+        self.ring = LogRing()  # every line, the master's own too, for `serve logs` and `serve top`
         self.watch = watch
         self.pid = os.getpid()
         self.stderr = Outlet("stderr", open_stream, notice=self._notice, watch=watch) if to_stream else None
         self.files: dict[str, Outlet] = {}  # app -> its log file
         self.retired: Counter[str] = Counter()  # lines dropped by outlets no longer in use
+        self.timestamps = False  # [server] log_timestamps: text lines start with the local time
+        self.json_master = False  # [server] log_format = "json"
+        self.json_apps: set[str] = set()  # apps whose log_format is json
+        self.indexes: dict[int, int] = {}  # pid -> worker index, as its JSON lines say (for wrapped lines)
 
     def attach(self, watch: Watch | None) -> None:
         """Flush stalled destinations from `watch`'s loop (the arbiter's); None before that loop closes."""
         self.watch = watch
         for outlet in self._outlets():
             outlet.attach(watch)
+
+    def set_app(self, name: str, app: AppConfig, server: ServerSection) -> None:
+        """How `name`'s lines are written (log_format, log_file) and the [server] table's log keys."""
+        self.set_log_file(name, app.log_file)
+        if app.log_format == "json":
+            self.json_apps.add(name)
+        else:
+            self.json_apps.discard(name)
+        self.timestamps = server.log_timestamps
+        if server.log_format == "json" and not self.json_master:
+            self.json_master = True
+            _json_master_lines()
 
     def set_log_file(self, app: str, path: str | None) -> None:
         """Where `app`'s lines also go; None for nowhere. The same path again is reopened (and retried)."""
@@ -158,14 +186,49 @@ class PlainLog:
     def __call__(self, app: str, pid: int, text: str) -> None:
         line = f"{app}[{pid}] {text}"
         self.recent.append(line)
+        if app in self.json_apps:
+            line = self._json_line(app, pid, text)
+        elif self.timestamps:
+            line = f"{_stamp()} {line}"
+        self.ring.add(app, pid, text)
         if self.stderr is not None:
             self.stderr.write(_encode(line))
         outlet = self.files.get(app)
         if outlet is not None:
-            outlet.write(_encode(text))
+            outlet.write(_encode(line))
+
+    def _json_line(self, app: str, pid: int, text: str) -> str:
+        """`text` if it is a JSON object (a worker's log record), else `text` wrapped into one."""
+        if text.startswith("{") and text.endswith("}"):
+            try:
+                entry = json.loads(text)
+            except ValueError:
+                entry = None
+            if isinstance(entry, dict):
+                worker = entry.get("worker")
+                if isinstance(worker, int) and self.indexes.get(pid) != worker:
+                    if len(self.indexes) >= MAX_INDEXES_KEPT:  # pids of workers long gone
+                        del self.indexes[next(iter(self.indexes))]
+                    self.indexes[pid] = worker
+                return text
+        return json.dumps(
+            {
+                "ts": iso_time(time.time()),
+                "level": "INFO",
+                "logger": "output",
+                "app": app,
+                "worker": self.indexes.get(pid),
+                "pid": pid,
+                "message": text,
+            },
+            ensure_ascii=False,
+        )
 
     def master_line(self, text: str) -> None:
         """One of the master's own log records, formatted, onto its stderr (see logs.stderr_diverted)."""
+        self.ring.add(LOG_MASTER, self.pid, text)
+        if self.timestamps and not self.json_master:
+            text = f"{_stamp()} {text}"
         if self.stderr is not None:
             self.stderr.write(_encode(text), urgent=True)
 
@@ -203,6 +266,31 @@ class PlainLog:
             logger.warning(text)  # wherever the master's own lines go: its stderr, or the dashboard
 
 
+MAX_INDEXES_KEPT = 4096
+_stamp_second: dict[int, tuple[str, str]] = {}  # the current second's date-time and offset: one strftime a second
+
+
+def _stamp() -> str:
+    """ "2026-12-07 16:31:24.123+0100": the local time a line is written, to the millisecond."""
+    now = time.time()
+    second = int(now)
+    parts = _stamp_second.get(second)
+    if parts is None:
+        text = local_time(second)  # "... HH:MM:SS.000+0100"
+        parts = text[:-9], text[-5:]
+        _stamp_second.clear()
+        _stamp_second[second] = parts
+    return f"{parts[0]}.{int((now - second) * 1000):03d}{parts[1]}"
+
+
+def _json_master_lines() -> None:
+    """The master's own lines as JSON objects: its stderr handlers (line handlers under the loop) get `JsonFormatter`."""
+    for name in ("serve", "serve.error", "serve.access", ""):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, LineHandler) or type(handler) is logging.StreamHandler:
+                handler.setFormatter(JsonFormatter())
+
+
 def _encode(text: str) -> bytes:
     return (text + "\n").encode("utf-8", "backslashreplace")
 
@@ -217,6 +305,8 @@ class RecentHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.log.recent.append(f"serve[{self.pid}] {self.format(record)}")
+            text = self.format(record)
+            self.log.recent.append(f"serve[{self.pid}] {text}")
+            self.log.ring.add(LOG_MASTER, self.pid, text)
         except Exception:
             self.handleError(record)

@@ -62,13 +62,32 @@ def binds_of(serve_file: ServeFile) -> tuple[Bind, ...]:
     return _unique(bind for app in serve_file.apps.values() for bind in app.bind)
 
 
-def binds_in_use(serve_file: ServeFile, live: Iterable[Iterable[Bind]], inherited: Iterable[Bind]) -> set[Bind]:
-    """The addresses whose sockets must stay open: the file's, those of every live worker's own
-    generation (an app removed or moved on still drains on them), and those systemd passed."""
-    needed = set(binds_of(serve_file)) | set(inherited)
+def still_closing(closing: Iterable[Bind], plan: ReloadPlan) -> frozenset[Bind]:
+    """The sockets to close once unused, after `plan` is carried out: those earlier reloads
+    dropped and this one's closed binds, less any address the new file uses (again)."""
+    return frozenset(closing).union(plan.closed_binds).difference(plan.open_binds, plan.kept_binds)
+
+
+def closable(closing: Iterable[Bind], live: Iterable[Iterable[Bind]], inherited: Iterable[Bind]) -> tuple[Bind, ...]:
+    """Of the sockets reloads dropped, those to close now: no live worker's generation binds them
+    (an app removed or moved on still drains on its own), and systemd did not pass them (not ours
+    to close: the master could not bind them again)."""
+    needed = set(inherited)
     for binds in live:
         needed.update(binds)
-    return needed
+    return tuple(bind for bind in closing if bind not in needed)
+
+
+def scoped(running: ServeFile, new: ServeFile, app: str | None) -> ServeFile:
+    """What a reload takes from the file just read: all of it; or, for `serve reload APP`, APP's
+    table alone (changed, or gone: APP stops), the other apps and [server] as they run, until a
+    reload of the whole file."""
+    if app is None:
+        return new
+    apps = {name: new.apps.get(name, config) if name == app else config for name, config in running.apps.items()}
+    if app not in new.apps:
+        apps.pop(app, None)
+    return dataclasses.replace(running, apps=apps)
 
 
 def plan_reload(old: ServeFile, new: ServeFile) -> ReloadPlan:

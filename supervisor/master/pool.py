@@ -30,9 +30,13 @@ The rules (SPEC §3), each enforced in the method named:
   early. Ready workers never drop below `desired` through a planned retirement. (SPEC §3
   forks the replacement when a worker starts retiring; forking it first is the stronger form
   of that promise.)
-- Scale down (`_retire_surplus`) retires the surplus: starting workers first, newest first
-  (they serve nothing yet), then the oldest ready ones, as gunicorn does: they carry the most
-  heap growth and are nearest their max_requests.
+- Worker index (`_spawn_missing`). Each worker has an index, its SERVE_WORKER_ID: a new one
+  takes the lowest index no counting worker of the current generation holds, so the indexes
+  stay 0..desired-1 and a replacement (retirement, crash, reload) takes over the index of
+  the worker it replaces.
+- Scale down (`_retire_surplus`) retires the surplus, highest index first, so the indexes
+  left are 0..desired-1; at the same index, a starting worker (it serves nothing yet) before
+  a ready one.
 - Drain limit (`_escalate`). A retired worker still there graceful_timeout later gets SIGKILL.
 - Health (`_expire_heartbeats`, `_expire_startups`). A ready worker whose heartbeat (its
   slot flush) is healthcheck_timeout old gets SIGABRT (it dumps its stack) and SIGKILL
@@ -57,6 +61,7 @@ The rules (SPEC §3), each enforced in the method named:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable
@@ -107,8 +112,8 @@ class Pool:
         self._jitter = jitter
         self._backoff = self._new_backoff()
         self._roster = Roster()
-        # generation -> (request limit, memory limit) of each Spawn not yet answered, in order
-        self._pending: dict[int, deque[tuple[int, int]]] = {}
+        # generation -> (request limit, memory limit, index) of each Spawn not yet answered, in order
+        self._pending: dict[int, deque[tuple[int, int, int]]] = {}
         self._notes: list[Note] = []
         self._proven: int | None = None  # the newest current generation that had a ready worker
         self._reload: _Reload | None = None
@@ -162,8 +167,10 @@ class Pool:
         Raises:
             ValueError: no Spawn of that generation is waiting for an answer.
         """
-        request_limit, memory_limit = self._answer(generation)
-        self._roster.add(Worker(pid, generation, now, request_limit, heartbeat_at=now, memory_limit=memory_limit))
+        request_limit, memory_limit, index = self._answer(generation)
+        self._roster.add(
+            Worker(pid, generation, now, request_limit, heartbeat_at=now, memory_limit=memory_limit, index=index)
+        )
 
     def spawn_failed(self, generation: int, now: float, error: str) -> None:
         """A Spawn could not be carried out (fork failed, no free status slot): `error` says why.
@@ -172,8 +179,17 @@ class Pool:
             ValueError: no Spawn of that generation is waiting for an answer.
         """
         self._answer(generation)
-        self.restarts += 1
+        self._count_restart(generation)
         self._start_failed(generation, now, f"{self.app}: could not start a worker: {error}")
+
+    def spawn_deferred(self, generation: int) -> None:
+        """A Spawn waits for a free status slot (workers of older generations still drain): nothing
+        failed, nothing counts; the next tick asks for it again.
+
+        Raises:
+            ValueError: no Spawn of that generation is waiting for an answer.
+        """
+        self._answer(generation)
 
     def ready(self, pid: int, now: float) -> None:
         """Worker `pid` finished starting (app imported, lifespan started) and accepts connections."""
@@ -213,8 +229,13 @@ class Pool:
         elif worker.due is None and worker.generation == self._generation:
             worker.due = worker.nearing_limit()
 
-    def exited(self, pid: int, now: float, *, code: int | None = None, signal: str | None = None) -> None:
-        """Worker `pid` was reaped: it exited with `code`, or was killed by the signal named `signal`."""
+    def exited(
+        self, pid: int, now: float, *, code: int | None = None, signal: str | None = None, reason: str | None = None
+    ) -> None:
+        """Worker `pid` was reaped: it exited with `code`, or was killed by the signal named `signal`.
+
+        `reason` is the worker's own line on why its app could not start, when it wrote one.
+        """
         worker = self._roster.pop(pid)
         if worker is None or worker.state is RETIRING or self._stopping or worker.generation in self._abandoned:
             return
@@ -225,11 +246,13 @@ class Pool:
             kind = EventKind.MEMORY_RETIRE if reason is Reason.MEMORY else EventKind.RETIRE
             self._note(kind, f"{self.app}[{pid}] exited at its own limit ({reason.value})")
             return
-        self.restarts += 1
         how = f"exited with code {code}" if code is not None else f"was killed by {signal or 'a signal'}"
         if worker.state is STARTING:
-            self._start_failed(worker.generation, now, f"{self.app}[{pid}] {how} during startup")
+            self._count_restart(worker.generation)
+            what = f"could not start: {reason}" if reason else f"{how} during startup"
+            self._start_failed(worker.generation, now, f"{self.app}[{pid}] {what}")
         else:
+            self.restarts += 1
             kind = EventKind.EXIT if code == 0 else EventKind.CRASH
             self._fail(now, f"{self.app}[{pid}] {how}", at_start=False, kind=kind)
 
@@ -376,7 +399,7 @@ class Pool:
             message = f"{self.app}[{worker.pid}] not ready after {timeout:g} s (startup_timeout)"
             self._note(EventKind.HEALTH_KILL, f"{message}: SIGABRT")
             actions.append(worker.signal("SIGABRT", Reason.STARTUP_TIMEOUT, now, self._limits.kill_grace_s))
-            self.restarts += 1
+            self._count_restart(worker.generation)
             self._start_failed(worker.generation, now, message)
 
     def _expire_heartbeats(self, now: float, actions: list[Action]) -> None:
@@ -401,7 +424,8 @@ class Pool:
     def _retire_surplus(self, now: float, actions: list[Action]) -> None:
         serving, starting = self._serving(), self._starting()
         surplus = len(serving) + len(starting) - self._desired
-        for worker in [*reversed(starting), *serving][: max(0, surplus)]:
+        by_index = sorted([*reversed(starting), *serving], key=lambda worker: -worker.index)  # stable: starting first
+        for worker in by_index[: max(0, surplus)]:
             self._note(EventKind.RETIRE, f"{self.app}[{worker.pid}] retiring: scaled down to {self._desired}")
             actions.append(worker.retire(Reason.SCALE, now, self._limits.graceful_timeout_s))
 
@@ -435,12 +459,17 @@ class Pool:
                 return
             missing = 1  # one probe at a time until a worker is ready again
         pending = self._pending.setdefault(self._generation, deque())
-        for _ in range(missing):
+        for index in self._free_indexes(missing):
             request_limit = self._limits.max_requests
             if request_limit:
                 request_limit += self._jitter(self._limits.max_requests_jitter)
-            pending.append((request_limit, self._limits.max_memory))
-            actions.append(Spawn(self.app, self._generation, max_requests=request_limit))
+            pending.append((request_limit, self._limits.max_memory, index))
+            actions.append(Spawn(self.app, self._generation, max_requests=request_limit, index=index))
+
+    def _free_indexes(self, count: int) -> list[int]:
+        """The `count` lowest indexes no worker that counts holds (a replaced one's index is free)."""
+        held = {worker.index for worker in (*self._serving(), *self._starting())}
+        return list(itertools.islice((index for index in itertools.count() if index not in held), count))
 
     def _finish_reload(self) -> None:
         if len(self._serving()) >= self._desired and self._announced != self._generation:
@@ -456,9 +485,20 @@ class Pool:
 
     # --- helpers -----------------------------------------------------------------------
 
+    def on_trial(self, generation: int) -> bool:
+        """A reload is trying `generation` with a proven one to fall back to: its failure to start
+        fails the reload (abandoned, the old generation serves on), not the app."""
+        reload = self._reload
+        return reload is not None and reload.fallback is not None and generation == reload.target != self._proven
+
+    def _count_restart(self, generation: int) -> None:
+        # A failed reload is a reload failure, not a crash: nothing was restarted.
+        if not self.on_trial(generation):
+            self.restarts += 1
+
     def _start_failed(self, generation: int, now: float, message: str) -> None:
         reload = self._reload
-        if reload is not None and reload.fallback is not None and generation == reload.target != self._proven:
+        if reload is not None and reload.fallback is not None and self.on_trial(generation):
             self._abandon(reload, reload.fallback, message)
         elif generation == self._generation:
             self._fail(now, message, at_start=True, kind=EventKind.CRASH)
@@ -482,8 +522,8 @@ class Pool:
         loop = " (crash loop)" if self._backoff.crashloop else ""
         self._note(kind, f"{message}; next start in {delay:g} s{loop}")
 
-    def _answer(self, generation: int) -> tuple[int, int]:
-        """The request and memory limits of the oldest Spawn of `generation` not yet answered."""
+    def _answer(self, generation: int) -> tuple[int, int, int]:
+        """The request and memory limits and the index of the oldest Spawn of `generation` not yet answered."""
         pending = self._pending.get(generation)
         if not pending:
             raise ValueError(f"{self.app}: no Spawn of generation {generation} is waiting for an answer")

@@ -29,7 +29,7 @@ RELOAD_NEVER_READY_WAIT_S = 10.0
 
 # [server] settings a reload applies: the pool timeouts (taken by every rolled generation)
 # and the pid file (moved). Any other [server] change needs the master restarted.
-APPLIED_AT_RELOAD = frozenset({"graceful_timeout", "healthcheck_timeout", "startup_timeout", "pid_file"})
+APPLIED_AT_RELOAD = frozenset({"graceful_timeout", "healthcheck_timeout", "startup_timeout", "pid_file", "hooks"})
 
 
 @dataclass(frozen=True, slots=True)

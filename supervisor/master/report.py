@@ -13,7 +13,10 @@ app's rate over the last second is the sum of its workers'.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -33,6 +36,14 @@ from supervisor.status.snapshot import HISTORY_SAMPLES, AppStatus, Event, EventK
 
 RATE_WINDOW_S = 1.0
 STATUS_RATE_WINDOW_S = 10.0  # responses by class: a 5xx stays in sight for ten seconds
+
+logger = logging.getLogger("serve.error")
+
+EVENTS_KEPT = 200
+# Logged as warnings; every other event is logged at info.
+WARNING_KINDS = frozenset(
+    (EventKind.CRASH, EventKind.RELOAD_FAILED, EventKind.CONFIG_ERROR, EventKind.HEALTH_KILL, EventKind.MASTER_ERROR)
+)
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,10 @@ class EventRecord:
 
 
 class Reporter:
-    """Keeps the history figures need; builds snapshots on demand."""
+    """Keeps the history figures need and the latest events; builds snapshots on demand."""
 
     def __init__(self) -> None:
+        self.events: deque[EventRecord] = deque(maxlen=EVENTS_KEPT)
         self.meters: dict[str, RateMeter] = {}
         self.retired_requests: dict[str, int] = {}
         self.retired_classes: dict[str, tuple[int, ...]] = {}
@@ -67,6 +79,14 @@ class Reporter:
         self.exits: dict[str, dict[str, int]] = {}
         self.class_meters: dict[str, tuple[RateMeter, ...]] = {}  # app -> a meter per status class
         self.trends: dict[str, Trend] = {}
+        # app -> whether its workers offer HTTP/2, as the live ones last said: kept while it has
+        # none (a crash loop), so the dashboard's HTTP/2 columns do not come and go with them.
+        self.http2: dict[str, bool] = {}
+
+    def record(self, app: str, kind: EventKind, message: str) -> None:
+        """An event for the status (stamped with the wall-clock time) and the log ("" for the master's own)."""
+        self.events.append(EventRecord(time.time(), app, kind, message))
+        logger.log(logging.WARNING if kind in WARNING_KINDS else logging.INFO, "%s", message)
 
     def observe(self, now: float, workers: Iterable[WorkerInfo], samples: Mapping[int, WorkerSample]) -> None:
         """Record one reading of every live worker's slot (called at each slot poll)."""
@@ -84,6 +104,8 @@ class Reporter:
             meters = self.class_meters.setdefault(app, tuple(RateMeter() for _ in range(STATUS_CLASSES)))
             for meter, count in zip(meters, classes, strict=True):
                 meter.add(now, count)
+            if live:
+                self.http2[app] = any(s.http2 for s in live)
             trend = self.trends.setdefault(app, Trend(HISTORY_SAMPLES))
             trend.add(now, self._rate(s.pid for s in live), {s.pid: s.latency_buckets for s in live})
 
@@ -179,6 +201,9 @@ class Reporter:
             status_rates=tuple(m.rate(STATUS_RATE_WINDOW_S) for m in self.class_meters.get(name, ())),
             history_requests_per_s=tuple(trend.requests_per_s) if trend is not None else (),
             history_p99_ms=tuple(trend.p99_ms) if trend is not None else (),
+            http2=self.http2.get(name, False),
+            h2_connections=sum(s.h2_connections for s in samples),
+            h2_streams=sum(s.h2_streams for s in samples),
         )
 
     def _worker_status(self, view: WorkerView, slot: int, now: float) -> WorkerStatus:
@@ -188,6 +213,7 @@ class Reporter:
             pid=view.pid,
             slot=slot,
             generation=view.generation,
+            index=view.index,
             state=view.state,
             age_s=max(0.0, now - view.spawned_at),
             requests=view.requests,
@@ -198,6 +224,8 @@ class Reporter:
             active_connections=sample.active_connections if sample is not None else 0,
             p50_ms=_ms(percentile(buckets, 0.5)),
             p99_ms=_ms(percentile(buckets, 0.99)),
+            h2_connections=sample.h2_connections if sample is not None else 0,
+            h2_streams=sample.h2_streams if sample is not None else 0,
         )
 
 

@@ -53,6 +53,7 @@ class Worker:
     request_limit: int  # max_requests plus this worker's jitter; 0: none. The worker stops itself there.
     heartbeat_at: float
     memory_limit: int = 0  # bytes of RSS (max_memory when it was forked); 0: none. Likewise.
+    index: int = 0  # its place in the app: SERVE_WORKER_ID, taken over by its replacement
     state: WorkerState = STARTING
     ready_at: float | None = None
     requests: int = 0
@@ -160,6 +161,7 @@ class Worker:
             requests=self.requests,
             rss_bytes=self.rss_bytes,
             reason=self.reason or self.due,
+            index=self.index,
         )
 
 

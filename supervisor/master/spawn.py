@@ -40,6 +40,7 @@ def spawn_worker(
     sockets: list[socket.socket],
     table: SlotTable,
     slot: int,
+    index: int | None = None,
 ) -> Spawned:
     """Fork one worker for `config` serving on `sockets`, reporting into `slot`.
 
@@ -48,6 +49,7 @@ def spawn_worker(
         sockets: the app's listening sockets (inherited; the master keeps them open).
         table: the shared status table, created before the first fork.
         slot: the slot allocated for this worker.
+        index: its place in the app (the Spawn's index), in its environment as SERVE_WORKER_ID.
 
     Raises:
         OSError: the fork or the pipe failed (the caller retries with backoff).
@@ -65,8 +67,8 @@ def spawn_worker(
             from supervisor.server.worker import prepare, run_worker  # after fork, never in the master
 
             prepare(config)
-            _bootstrap(config)
-            code = run_worker(config, sockets, table, slot)
+            _bootstrap(config, index)
+            code = run_worker(config, sockets, table, slot, index=index)
         except BaseException as error:
             print(f"{config.name}: worker bootstrap failed: {error!r}", file=sys.stderr, flush=True)
         finally:
@@ -85,11 +87,15 @@ def _redirect_output(output_fd: int) -> None:
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
 
-def _bootstrap(config: AppConfig) -> None:
+def _bootstrap(config: AppConfig, index: int | None) -> None:
     """What a fresh worker needs before the server starts (runs in the child, still privileged)."""
     faulthandler.enable(file=sys.stderr, all_threads=True)  # SIGABRT from the health check dumps the stack
     # Before the drop, while a root-only env_file is readable; settled, so the server leaves it be.
     apply_environment(config.env_file, config.env, settle=True)
+    # Who this worker is, for the app (one job per worker index) and for its JSON log lines.
+    os.environ["SERVE_APP"] = config.name
+    if index is not None:
+        os.environ["SERVE_WORKER_ID"] = str(index)
     _drop_privileges(config.user, config.group)
 
 

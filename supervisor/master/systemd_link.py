@@ -8,7 +8,10 @@ systemd hears (master/notify.py speaks the protocol):
   not: the old generation serving is a ready service too);
 - STOPPING=1 at the first stop command;
 - STATUS= every STATUS_NOTIFY_S, a one-line summary;
-- WATCHDOG=1 as often as WatchdogSec= asks.
+- WATCHDOG=1 as often as WatchdogSec= asks;
+- MAINPID= of the new master when `serve upgrade` hands over, after which this master tells
+  systemd nothing more (not even STOPPING=1: the service goes on). systemd accepts MAINPID=
+  and the new master's messages only with NotifyAccess=all in the unit.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class SystemdLink:
         self.announced_ready = False
         self.reload: Waiting | None = None  # the reload systemd waits on (RELOADING sent)
         self.next_status_at = 0.0
+        self.handed_over = False  # `serve upgrade`: the new master speaks for the service now
 
     @property
     def enabled(self) -> bool:
@@ -51,7 +55,25 @@ class SystemdLink:
             self.reload = waiting
 
     def stopping(self) -> None:
-        self.notifier.stopping()
+        if not self.handed_over:
+            self.notifier.stopping()
+
+    def successor_environment(self) -> dict[str, str]:
+        """What a new master started by `serve upgrade` needs to speak to systemd in this one's place."""
+        notifier = self.notifier
+        if not self.enabled:
+            return {}
+        address = notifier.address
+        env = {"NOTIFY_SOCKET": "@" + address[1:] if address.startswith("\0") else address}
+        if notifier.watchdog_interval_s is not None:
+            env["WATCHDOG_USEC"] = str(round(notifier.watchdog_interval_s * 2e6))
+        return env
+
+    def hand_over(self, pid: int) -> None:
+        """The new master `pid` serves: systemd follows it from now on (MAINPID=); this one falls silent."""
+        if self.enabled:
+            self.notifier.send(mainpid=pid, status=f"upgraded: new master {pid}")
+        self.handed_over = True
 
     def next_deadline(self) -> float | None:
         return self.notifier.next_deadline()
@@ -66,7 +88,7 @@ class SystemdLink:
         snapshot: Callable[[], Snapshot],
     ) -> None:
         """Once per turn of the loop: the watchdog, and whatever there is to announce."""
-        if not self.enabled:
+        if not self.enabled or self.handed_over:
             return
         self.notifier.watchdog(now)
         if stopping:

@@ -34,6 +34,7 @@ MASTER_SIGNALS: tuple[signal.Signals, ...] = (
     signal.SIGTTIN,
     signal.SIGTTOU,
     signal.SIGUSR1,
+    signal.SIGUSR2,
     signal.SIGCHLD,
 )
 _RECV_BYTES = 4096

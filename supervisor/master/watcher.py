@@ -33,9 +33,9 @@ class WatchSpec:
 
     name: str  # the app it reloads, or "" for the configuration file
     paths: tuple[str, ...]
-    includes: tuple[str, ...] = DEFAULT_INCLUDES
-    excludes: tuple[str, ...] = DEFAULT_EXCLUDES
-    delay_s: float = 0.25
+    includes: tuple[str, ...]
+    excludes: tuple[str, ...]
+    delay_s: float  # reload_delay
 
 
 def relevant(path: str, roots: Sequence[str], includes: Sequence[str], excludes: Sequence[str]) -> bool:

@@ -82,6 +82,16 @@ class HttptoolsFront:
         self._switching = False  # the request whose body is read asked to switch protocols
         self._method: bytearray | None = None  # an unknown method, read until it ends
 
+    def release(self) -> None:
+        """The connection is gone: let go of the parser and the sink, which both point back here.
+
+        Without this the front, llhttp's parser and the sink form a cycle that only the garbage
+        collector frees; with it a closed connection is freed by reference counting at once.
+        A second call does nothing.
+        """
+        if hasattr(self, "_sink"):
+            del self._parser, self._sink, self.on_body
+
     def feed(self, data: bytes) -> None:
         """Parse `data`; raise `ParseError` for anything llhttp, body.py or the sink refuses."""
         rest: bytes | None = data

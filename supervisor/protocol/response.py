@@ -1,4 +1,4 @@
-"""Response framing for both fronts: status lines, header checks, length or chunked, keep-alive.
+"""Response framing for both fronts: status lines, header checks, length or chunked, keep-alive, trailers.
 
 The head is built only when the first body message arrives (or the app ends), so that
 head and first chunk leave in one write and a single-message body gets a Content-Length
@@ -230,6 +230,51 @@ def encode_chunk(data: bytes) -> bytes:
     if not data:
         return b""
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+# RFC 9110 §6.5.1: what a trailer may not carry, since a recipient may drop trailers or merge
+# them into the head: framing, routing, connection control, request modifiers, authentication,
+# response control data and content processing fields.
+_NOT_IN_TRAILERS = frozenset(
+    (
+        *(b"content-length", b"transfer-encoding", b"trailer", b"te", b"host", b"connection", b"keep-alive"),
+        *(b"proxy-connection", b"upgrade", b"content-encoding", b"content-type", b"content-range"),
+        *(b"cache-control", b"expires", b"date", b"location", b"retry-after", b"vary", b"age"),
+        *(b"authorization", b"set-cookie"),
+    )
+)
+
+
+def trailer_fields(headers: Headers) -> list[tuple[bytes, bytes]]:
+    """The app's trailers, checked and with lowercase names (for either version of HTTP).
+
+    Raises:
+        RuntimeError: a name or value `header_line` refuses, a pseudo-header, or a field
+            RFC 9110 §6.5.1 keeps out of trailers (the app's error).
+    """
+    fields = []
+    for name, value in headers:
+        if name[:1] == b":":
+            raise RuntimeError(f"pseudo-header {name!r} in trailers")
+        header_line(name, value)
+        lname = name.lower()
+        if lname in _NOT_IN_TRAILERS:
+            raise RuntimeError(f"{name!r} may not be sent as a trailer (RFC 9110 §6.5.1)")
+        fields.append((lname, value))
+    return fields
+
+
+def encode_trailers(fields: list[tuple[bytes, bytes]]) -> bytes:
+    """The end of a chunked body that carries trailers (RFC 9112 §7.1.2): last chunk, fields, CRLF."""
+    return b"".join((b"0\r\n", *(name + b": " + value + b"\r\n" for name, value in fields), b"\r\n"))
+
+
+def accepts_trailers(headers: Headers) -> bool:
+    """Whether the request's TE says the client takes trailers (RFC 9110 §10.1.4)."""
+    for name, value in headers:
+        if name == b"te" and any(item.partition(b";")[0].strip().lower() == b"trailers" for item in value.split(b",")):
+            return True
+    return False
 
 
 def simple_response(status: int, body: bytes, default_headers: bytes) -> bytes:

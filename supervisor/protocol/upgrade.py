@@ -17,13 +17,16 @@ WS_ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.4"}
 
 @dataclass(frozen=True, slots=True)
 class WebSocketSettings:
-    """Plain values every WebSocket connection of a server reads (copied from the config once)."""
+    """Plain values every WebSocket connection of a server reads (copied from the config once).
 
-    max_size: int = 16 * 1024 * 1024
-    max_queue: int = 32
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    per_message_deflate: bool = True
+    No defaults: protocol/ cannot see config/, and the ws_* settings' defaults live there alone.
+    """
+
+    max_size: int
+    max_queue: int
+    ping_interval: float | None
+    ping_timeout: float | None
+    per_message_deflate: bool
 
 
 def _tokens(headers: Headers, name: bytes) -> list[bytes]:
@@ -39,14 +42,14 @@ def is_websocket_upgrade(scope: Scope) -> bool:
 
 
 def websocket_scope(http_scope: Scope) -> Scope:
-    """The `websocket` scope for an upgrade request, from the `http` scope built for it."""
+    """The `websocket` scope for an upgrade request (or an HTTP/2 extended CONNECT), from the `http` scope built for it."""
     subprotocols = [
         token.decode("latin-1") for token in _raw_tokens(http_scope["headers"], b"sec-websocket-protocol") if token
     ]
     return {
         "type": "websocket",
         "asgi": WS_ASGI_VERSION,
-        "http_version": "1.1",
+        "http_version": http_scope["http_version"],  # "1.1", or "2" for an extended CONNECT (RFC 8441)
         "scheme": "wss" if http_scope["scheme"] == "https" else "ws",
         "server": http_scope["server"],
         "client": http_scope["client"],

@@ -13,6 +13,13 @@ generator-based parser and its Frame objects both ways (`_plain_frames`, `_send_
 measured, that parser is most of the server's CPU per message. Everything else (control
 frames, fragments, extensions, errors, closing) goes through the `ServerProtocol`, and the
 fast paths only ever act where it would change no state (see `_plain_frames`).
+
+Over HTTP/2 (RFC 8441, an extended CONNECT on a stream) the same session runs with a
+`StreamAnswer`: the handshake is checked by the same `accept` (the HTTP/1.1-only fields it
+wants, Upgrade, Connection and a key, are supplied, since the stream itself is the upgrade),
+and the HTTP answers (200 instead of 101, a denial, 403, 500, a refusal) go to the answer
+callback as status, fields and body, which the carrier sends as HEADERS and DATA; the
+WebSocket frames that follow are the same bytes either way.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from websockets.datastructures import Headers as WsHeaders
 from websockets.exceptions import ProtocolError
@@ -64,14 +71,35 @@ _DEFAULT_LINES_DROPPED_BY_APP = (b"date", b"server")
 
 logger = logging.getLogger("serve.error")
 
+# RFC 8441 §5: an extended CONNECT carries no Upgrade, Connection or key; the handshake check
+# is given these so everything else (version, extensions, subprotocols) is checked as for HTTP/1.1.
+_H2_UPGRADE_FIELDS = (
+    ("Connection", "Upgrade"),
+    ("Upgrade", "websocket"),
+    ("Sec-WebSocket-Key", "c2VydmU6IGgyIHN0cmVhbQ=="),
+)
+_H2_SKIPPED = frozenset(("sec-websocket-key", "connection", "upgrade"))
+_H2_ANSWER_KEEPS = frozenset(("sec-websocket-extensions",))  # of the handshake's 101 fields: no Accept over HTTP/2
+_TEXT_PLAIN = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+class StreamAnswer(Protocol):
+    """Sends an HTTP answer on the HTTP/2 stream that carries the WebSocket (RFC 8441)."""
+
+    def __call__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, end: bool) -> None:
+        """Status and fields (the carrier adds its defaults), then `body`; `end`: the stream ends with it."""
+
 
 class ClientDisconnected(OSError):  # noqa: N818 - the name uvicorn and Starlette users expect
     """`send()` on a WebSocket that is closed (ASGI 2.4: a server-specific subclass of OSError)."""
 
 
-def _handshake_request(scope: Scope) -> Request:
+def _handshake_request(scope: Scope, over_h2: bool) -> Request:
     target = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"] else b"")
     headers = WsHeaders((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"])
+    if over_h2:
+        headers = WsHeaders((name, value) for name, value in headers.raw_items() if name.lower() not in _H2_SKIPPED)
+        headers.update(_H2_UPGRADE_FIELDS)
     return Request(target.decode("latin-1"), headers)
 
 
@@ -102,10 +130,18 @@ class WebSocketSession:
         "response_body",
         "response_head",
         "status",
+        "stream_answer",
         "upgraded",
     )
 
-    def __init__(self, scope: Scope, settings: WebSocketSettings, default_headers: bytes) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        settings: WebSocketSettings,
+        default_headers: bytes,
+        stream_answer: StreamAnswer | None = None,
+    ) -> None:
+        """`stream_answer`: over HTTP/2, where the HTTP answers go (see the module docstring); None over HTTP/1.1."""
         extensions = []
         if settings.per_message_deflate:
             # websockets' own defaults for servers: 4 KiB windows and memLevel 5 keep the
@@ -118,7 +154,8 @@ class WebSocketSession:
         self.protocol = ServerProtocol(
             extensions=extensions, state=State.OPEN, max_size=settings.max_size, logger=logger
         )
-        self.handshake = self.protocol.accept(_handshake_request(scope))
+        self.stream_answer = stream_answer
+        self.handshake = self.protocol.accept(_handshake_request(scope, stream_answer is not None))
         # Without extensions (or frame-by-frame debug logs), whole data frames take the fast
         # paths below; `_plain_frames` relies on two attributes of the protocol it reads.
         self.plain = (
@@ -154,7 +191,15 @@ class WebSocketSession:
         self.status = self.handshake.status_code
         self.close_transport = True
         self.closed_message = {"type": "websocket.disconnect", "code": ABNORMAL_CLOSURE, "reason": ""}
-        return self.handshake.serialize()
+        if self.stream_answer is None:
+            return self.handshake.serialize()
+        fields = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.handshake.headers.raw_items()
+            if name not in ("Date", "Content-Length")
+        ]
+        self.stream_answer(self.handshake.status_code, fields, bytes(self.handshake.body), True)
+        return b""
 
     # The app's messages --------------------------------------------------------------------
 
@@ -214,7 +259,7 @@ class WebSocketSession:
             return self._accept(message)
         if kind == "websocket.close":
             # ASGI: closing before accepting refuses the handshake with 403.
-            return self._respond(403, simple_response(403, b"", self.default_headers))
+            return self._plain_answer(403, b"")
         if kind == "websocket.http.response.start":
             self.response_head = (message["status"], message.get("headers", ()))
             self.phase = DENIAL
@@ -224,6 +269,16 @@ class WebSocketSession:
         )
 
     def _accept(self, message: Message) -> bytes:
+        head = self._accept_h2(message) if self.stream_answer is not None else self._switching(message)
+        self.phase = OPEN
+        self.upgraded = True
+        if not self.early:
+            return head
+        early, self.early = bytes(self.early), bytearray()
+        return head + self.receive(early)
+
+    def _switching(self, message: Message) -> bytes:
+        """The 101 that accepts an HTTP/1.1 upgrade."""
         lines = [_SWITCHING]
         # Upgrade, Connection, Sec-WebSocket-Accept and -Extensions as websockets negotiated
         # them; its Date is left out for ours.
@@ -239,13 +294,23 @@ class WebSocketSession:
         lines.append(_defaults_without(self.default_headers, app_lines))
         lines.extend(app_lines)
         lines.append(b"\r\n")
-        self.phase = OPEN
-        self.upgraded = True
-        head = b"".join(lines)
-        if not self.early:
-            return head
-        early, self.early = bytes(self.early), bytearray()
-        return head + self.receive(early)
+        return b"".join(lines)
+
+    def _accept_h2(self, message: Message) -> bytes:
+        """RFC 8441 §5: a 200 accepts an extended CONNECT, with what was negotiated and the app's fields."""
+        fields = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.handshake.headers.raw_items()
+            if name.lower() in _H2_ANSWER_KEEPS
+        ]
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None:
+            fields.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
+        for name, value in message.get("headers", ()):
+            header_line(name, value)  # refused here, before anything is sent
+            fields.append((name, value))
+        self.stream_answer(200, fields, b"", False)  # type: ignore[misc]  # set: the caller checked
+        return b""
 
     def _deny_body(self, message: Message) -> bytes:
         self.response_body.append(message.get("body", b""))
@@ -258,7 +323,17 @@ class WebSocketSession:
             body = b""
         elif length != len(body):
             raise RuntimeError("response body does not match its Content-Length")
+        if self.stream_answer is not None:
+            self.stream_answer(status, list(headers), body, True)
+            return self._respond(status, b"")
         return self._respond(status, head + body)
+
+    def _plain_answer(self, status: int, body: bytes) -> bytes:
+        """An answer of ours instead of the upgrade: 403 (the app refused) or 500 (it failed)."""
+        if self.stream_answer is not None:
+            self.stream_answer(status, _TEXT_PLAIN, body, True)
+            return self._respond(status, b"")
+        return self._respond(status, simple_response(status, body, self.default_headers))
 
     def _respond(self, status: int, response: bytes) -> bytes:
         """An HTTP answer instead of the upgrade: the app hears a disconnect, the connection closes."""
@@ -290,9 +365,9 @@ class WebSocketSession:
         """
         phase = self.phase
         if phase == HANDSHAKE and not failed:
-            return self._respond(403, simple_response(403, b"", self.default_headers))
+            return self._plain_answer(403, b"")
         if phase in (HANDSHAKE, DENIAL):
-            return self._respond(500, simple_response(500, b"Internal Server Error", self.default_headers))
+            return self._plain_answer(500, b"Internal Server Error")
         if phase == OPEN:
             return self.fail(INTERNAL_ERROR) if failed else self.close(1000)
         return b""

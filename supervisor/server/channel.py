@@ -65,6 +65,16 @@ class Channel(Protocol):
                 ends once what was accepted before is sent.
         """
 
+    def send_trailers(self, fields: list[tuple[bytes, bytes]]) -> None:
+        """End the response with trailers (`fields` checked, names lowercase), after a body sent with more to come.
+
+        A channel that cannot carry them (HTTP/1.1 without `TE: trailers`, or not chunked)
+        drops them and ends the body as it would have.
+
+        Raises:
+            RuntimeError: the body does not match the length the head declared.
+        """
+
     def finish(self) -> None:
         """The response is complete (its last piece was sent): count it and move on."""
 

@@ -15,13 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections import deque
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from supervisor import logs
 from supervisor.asgi.proxy_headers import apply_proxy_headers
 from supervisor.errors import ParseError
+from supervisor.protocol.front_httptools import HttptoolsFront
+from supervisor.protocol.h2c import (
+    MAYBE_PREFACE,
+    PREFACE_SEEN,
+    SWITCHING,
+    h2c_settings,
+    preface_verdict,
+    upgraded_scope,
+)
+from supervisor.protocol.proxy_protocol import Invalid, NeedMore, read_header
 from supervisor.protocol.request import inspect_head, split_target
 from supervisor.protocol.response import (
     CHUNK_END,
@@ -31,8 +39,10 @@ from supervisor.protocol.response import (
     HTTP_10,
     LENGTH,
     NO_BODY,
+    accepts_trailers,
     encode_chunk,
     encode_head,
+    encode_trailers,
     simple_response,
 )
 from supervisor.protocol.upgrade import is_websocket_upgrade, websocket_scope
@@ -42,6 +52,7 @@ from supervisor.server.state import ASGI_VERSION
 
 if TYPE_CHECKING:
     from supervisor._types import Headers, Scope
+    from supervisor.asgi.proxy_headers import TrustedHosts
     from supervisor.server.state import ServerState
 
 logger = logging.getLogger("serve.error")
@@ -66,9 +77,10 @@ class HttpConnection(FlowControl):
         self.server = server  # known up front for a listener bound to one address
         self.scheme = "http"
         self.peer_trusted = False
+        self.proxy_header: bytearray | None = None  # the PROXY header so far, while one is awaited (proxy_protocol)
         self.cycle: RequestResponseCycle | None = None  # the one being answered
         self.reader: RequestResponseCycle | None = None  # the one whose body is being parsed
-        self.queue: deque[RequestResponseCycle] = deque()
+        self.queue: list[RequestResponseCycle] = []  # rarely more than one: a list is 56 bytes, a deque 760
         self.start_pending = False
         self.task: asyncio.Task[None] | None = None  # the app call for `cycle`
         self.read_paused = False
@@ -82,6 +94,8 @@ class HttpConnection(FlowControl):
         self.refusal: ParseError | None = None  # answered once the requests before it are
         self.idle_since = monotonic()
         self.head_started_at = -1.0
+        # http2 on: the first bytes seen so far, while they may still be the HTTP/2 preface; None: not looking.
+        self.preface: bytes | None = b"" if state.h2 is not None else None
 
     # asyncio.Protocol ------------------------------------------------------------------------
 
@@ -96,10 +110,22 @@ class HttpConnection(FlowControl):
         if trusted is not None:
             self.peer_trusted = (self.client[0] if self.client else None) in trusted
         self.state.connections.add(self)
+        if self.preface is not None and self.scheme == "https":
+            self._negotiated_h2()
+        if self.state.limits.proxy_protocol is not None:
+            self._expect_proxy_header(self.state.limits.proxy_protocol)
 
     def data_received(self, data: bytes) -> None:
+        if self.proxy_header is not None:
+            data = self._read_proxy_header(self.proxy_header, data)
+            if not data:
+                return
         if self.closing or self.refusal is not None:
             return
+        if self.preface is not None:
+            data = self._sniff_preface(data)
+            if not data:
+                return
         if self.reader is None and self.head_started_at < 0:
             self.head_started_at = monotonic()
         try:
@@ -109,6 +135,36 @@ class HttpConnection(FlowControl):
         if self.start_pending:
             self.start_pending = False
             self._start(self.cycle)  # type: ignore[arg-type]
+
+    def _expect_proxy_header(self, senders: TrustedHosts) -> None:
+        """proxy_protocol: only a trusted proxy may connect, and its header counts against timeout_request_header."""
+        if (self.client[0] if self.client else None) not in senders:
+            logger.warning("Closing a connection from %s: not in forwarded_allow_ips (proxy_protocol)", self.client)
+            self.close_after_write()
+            return
+        self.proxy_header = bytearray()
+        self.head_started_at = monotonic()
+
+    def _read_proxy_header(self, header: bytearray, data: bytes) -> bytes:
+        """The bytes after the PROXY header once it is whole; b"" while it is not, or when it is invalid (closed).
+
+        The client and server it names replace the proxy's, and X-Forwarded-* headers are then
+        believed only from a client that is itself trusted: behind a TCP proxy they are the client's own.
+        """
+        header += data
+        result = read_header(header)
+        if isinstance(result, NeedMore):
+            return b""
+        self.proxy_header = None
+        if isinstance(result, Invalid):
+            logger.warning("Closing a connection from %s: %s", self.client, result.reason)
+            self.close_after_write()
+            return b""
+        if result.relayed:
+            self.client, self.server = result.source, result.destination
+            if self.state.trusted is not None:
+                self.peer_trusted = (self.client[0] if self.client else None) in self.state.trusted
+        return result.rest
 
     def _on_parse_error(self, error: ParseError) -> None:
         reader, self.reader = self.reader, None
@@ -150,6 +206,12 @@ class HttpConnection(FlowControl):
                 cycle.lose_connection()
         self.queue.clear()
         self.release_drain()
+        # Break the cycles (cycle <-> channel, front <-> sink, llhttp's parser <-> front) so a
+        # closed connection is freed by reference counting now: left to the garbage collector,
+        # every closed connection cost a share of a collection (docs/benchmarks.md, Connection: close).
+        self.cycle = self.reader = None
+        if isinstance(self.front, HttptoolsFront):
+            self.front.release()
 
     # RequestSink (called by the front, inside feed) -------------------------------------------
 
@@ -174,6 +236,8 @@ class HttpConnection(FlowControl):
         }
         if self.peer_trusted:
             apply_proxy_headers(scope, self.state.trusted)  # type: ignore[arg-type]
+        if accepts_trailers(headers) and http_version == "1.1":
+            scope["extensions"] = {"http.response.trailers": {}}
         started_at = self.head_started_at if self.head_started_at >= 0 else monotonic()
         cycle = RequestResponseCycle(
             self, scope, keep_alive=keep_alive, expect_continue=expect_continue, started_at=started_at
@@ -195,8 +259,10 @@ class HttpConnection(FlowControl):
         self.reader = None
 
     def on_upgrade(self, trailing: bytes) -> bool:
-        # Only a WebSocket upgrade next in line is taken over; anything else (h2c, an upgrade
-        # pipelined behind other requests, ws = "none") is served as plain HTTP by the app.
+        # Only a WebSocket upgrade (or h2c with http2 on) next in line is taken over; anything
+        # else (an upgrade pipelined behind other requests, ws = "none") is served as plain HTTP.
+        if self.state.h2 is not None and self._upgrade_h2c(trailing):
+            return True
         cycle, settings, state = self.cycle, self.state.ws, self.state
         if settings is None or cycle is None or not self.start_pending or self.queue:
             return False
@@ -222,6 +288,63 @@ class HttpConnection(FlowControl):
         )
         websocket.start(trailing)
         return True
+
+    # Handing over to HTTP/2 (only with http2 on) --------------------------------------------------
+
+    def _negotiated_h2(self) -> None:
+        """Over TLS only ALPN decides (RFC 9113 §3.2): HTTP/2 if the client chose h2, and no sniffing."""
+        self.preface = None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+            self._to_http2(b"")
+
+    def _sniff_preface(self, data: bytes) -> bytes:
+        """Prior knowledge: a cleartext connection opening with the preface is HTTP/2 (RFC 9113 §3.3).
+
+        Returns the bytes to parse as HTTP/1.1: b"" while they may still be the preface, or once
+        the connection is HTTP/2's.
+        """
+        seen = self.preface + data if self.preface else data
+        verdict = preface_verdict(seen)
+        if verdict == MAYBE_PREFACE:
+            self.preface = seen
+            return b""
+        self.preface = None
+        if verdict == PREFACE_SEEN:
+            self._to_http2(seen)
+            return b""
+        return seen
+
+    def _upgrade_h2c(self, trailing: bytes) -> bool:
+        """`Upgrade: h2c` on a request next in line without a body: 101, and its answer on stream 1."""
+        cycle = self.cycle
+        if cycle is None or not self.start_pending or self.queue:
+            return False
+        settings = h2c_settings(cycle.scope)
+        if settings is None:
+            return False  # a body, or no valid HTTP2-Settings: answered over HTTP/1.1, body intact
+        self.start_pending = False
+        self.cycle = None
+        self.write(SWITCHING)
+        self._to_http2(trailing, settings, upgraded_scope(cycle.scope))
+        return True
+
+    def _to_http2(self, data: bytes, settings: bytes | None = None, scope: Scope | None = None) -> None:
+        # Imported here, not at the top: a server with http2 off never loads h2 (server.py imports it when on).
+        from supervisor.server.h2_connection import Http2Connection
+
+        self.resume_reading()
+        self.closing = True  # the transport is the HTTP/2 connection's from now on
+        self.state.connections.discard(self)
+        http2 = Http2Connection(
+            self.state,
+            self.transport,
+            client=self.client,
+            server=self.server,
+            scheme=self.scheme,
+            peer_trusted=self.peer_trusted,
+        )
+        http2.start(data, upgrade_settings=settings, upgrade_scope=scope)
 
     # Running the app -------------------------------------------------------------------------
 
@@ -316,6 +439,13 @@ class HttpConnection(FlowControl):
         elif body:
             self.write_soon(body)
 
+    def send_trailers(self, fields: list[tuple[bytes, bytes]]) -> None:
+        """Trailers go out after a chunked body to a client that asked for them (`TE: trailers`); else dropped."""
+        if self.framing == CHUNKED and "http.response.trailers" in self.cycle.scope.get("extensions", ()):  # type: ignore[union-attr]
+            self.write(encode_trailers(fields))
+        else:
+            self.send_body(b"", False)
+
     def _abort_length(self) -> None:
         self.cycle.keep_alive = False  # type: ignore[union-attr]
         self.close_after_write()
@@ -326,18 +456,12 @@ class HttpConnection(FlowControl):
         cycle: RequestResponseCycle = self.cycle  # type: ignore[assignment]  # only the current cycle sends
         state = self.state
         now = monotonic()  # one reading for the figures, the access log and the idle timer
-        state.total_requests += 1
-        if state.total_requests == state.limits.max_requests:
-            state.max_requests_reached()
-        if state.counters is not None:
-            state.counters.observe_response(cycle.status, now - cycle.started_at)
-        if state.limits.access_log:
-            self._log_access(cycle, now - cycle.started_at)
+        state.count_response(cycle, now)
         if not cycle.keep_alive:
             self.close_after_write()
             return
         if self.queue:
-            self.cycle = self.queue.popleft()
+            self.cycle = self.queue.pop(0)
             self._start(self.cycle)
             if not self.queue and self.refusal is None:
                 self.resume_reading()
@@ -348,20 +472,6 @@ class HttpConnection(FlowControl):
             return
         self.idle_since = now
         self.resume_reading()
-
-    def _log_access(self, cycle: RequestResponseCycle, duration_s: float) -> None:
-        scope = cycle.scope
-        client = scope["client"]
-        query = scope["query_string"]
-        target = scope["raw_path"].decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
-        logs.log_access(
-            f"{client[0]}:{client[1]}" if client else "-",
-            scope["method"],
-            target,
-            scope["http_version"],
-            cycle.status,
-            duration_s,
-        )
 
     # Flow control and closing ----------------------------------------------------------------
 

@@ -6,7 +6,12 @@ message so both leave together and a one-message body gets a Content-Length. A h
 body is slow to come is sent as soon as the app waits on `receive()` (streaming responses
 listen for the disconnect that way), else by the server clock within a second: no timer
 per request. The cycle hands status, headers and body to its `Channel`, which frames them
-(HTTP/1.1 today) and owns the flow control: see server/channel.py.
+(HTTP/1.1 or an HTTP/2 stream) and owns the flow control: see server/channel.py.
+
+Trailers (the ASGI "HTTP Trailers" extension): after `trailers: True` in the start message,
+the last body message ends the body but not the response; the channel is told more is to
+come, and the `http.response.trailers` message with `more_trailers` False ends it, checked
+here once for both versions and handed over with `Channel.send_trailers`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
+
+from supervisor.protocol.response import trailer_fields
 
 if TYPE_CHECKING:
     from supervisor._types import Message, Scope
@@ -43,9 +50,12 @@ class RequestResponseCycle:
         "more_body",
         "peer_done",
         "scope",
+        "sent",
         "started",
         "started_at",
         "status",
+        "trailers",
+        "trailing",
         "waiter",
     )
 
@@ -76,7 +86,10 @@ class RequestResponseCycle:
         self.complete = False
         self.status = 0
         self.headers: Any = ()
+        self.sent = 0  # response body bytes handed to the channel (the access log's bytes)
         self.failure: RuntimeError | None = None  # a head refused while the app was not sending
+        self.trailers: list[tuple[bytes, bytes]] | None = None  # the app said `trailers: True`: those so far
+        self.trailing = False  # the body is over; the response ends with the app's last trailers message
 
     # Fed by the channel ------------------------------------------------------------------
 
@@ -143,18 +156,27 @@ class RequestResponseCycle:
         channel = self.channel
         if channel.write_paused and not self.disconnected:
             await channel.drain()
-        if message["type"] != "http.response.body" or not self.started or self.complete:
+        if message["type"] != "http.response.body" or not self.started or self.complete or self.trailing:
             if message["type"] == "http.response.start" and not self.started:
                 self.status = message["status"]
                 self.headers = message.get("headers", ())
                 self.started = True
+                if message.get("trailers", False):
+                    self.trailers = []
+                return
+            if message["type"] == "http.response.trailers" and self.trailing and not self.complete:
+                self._take_trailers(message)
                 return
             self._refuse_message(message)
         body = message.get("body", b"")
         more_body = message.get("more_body", False)
+        if not more_body and self.trailers is not None:
+            # The body ends here but the response does not: to the channel, more is to come.
+            self.trailing = more_body = True
         if self.disconnected:
             self.complete = not more_body
             return
+        self.sent += len(body)
         if self.head_sent:
             channel.send_body(body, more_body)
         else:
@@ -164,12 +186,24 @@ class RequestResponseCycle:
             self.complete = True
             channel.finish()
 
+    def _take_trailers(self, message: Message) -> None:
+        """An `http.response.trailers` message after the body: the last one (`more_trailers` False) ends the response."""
+        self.trailers += trailer_fields(message.get("headers", ()))  # type: ignore[operator]  # set with `trailing`
+        if message.get("more_trailers", False):
+            return
+        self.complete = True
+        if not self.disconnected:
+            self.channel.send_trailers(self.trailers)
+            self.channel.finish()
+
     def _refuse_message(self, message: Message) -> None:
         kind = message["type"]
         if self.failure is not None:
             raise self.failure
         if self.complete:
             raise RuntimeError(f"unexpected {kind!r}: the response is already complete")
+        if self.trailing:
+            raise RuntimeError(f"expected 'http.response.trailers', got {kind!r}")
         if self.started:
             raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
         raise RuntimeError(f"expected 'http.response.start', got {kind!r}")

@@ -47,6 +47,8 @@ def configure_logging(config: AppConfig) -> None:
         log_level=config.log_level,
         use_colors=config.use_colors,
         access_log=config.access_log,
+        log_format=config.log_format,
+        access_log_format=config.access_log_format,
     )
 
 
@@ -146,13 +148,15 @@ class Server:
         try:
             await self._serve_on(bound, loop)
         finally:
+            # Setting should_exit after serve() returned must not reach a loop that may be closed.
+            self._loop = self._exit_requested = None
             if sockets is None:
                 _close_all(bound, config)
 
     async def _serve_on(self, bound: list[socket.socket], loop: asyncio.AbstractEventLoop) -> None:
         config = self.config
         # Before the app: a bad certificate must not wait for (or run) the app's startup.
-        ssl_context = create_ssl_context(config)
+        ssl_context = create_ssl_context(config, http2=config.http2)
         apply_environment(config.env_file, config.env)  # under a master, the worker's bootstrap has done it
         # uvicorn puts its --app-dir (default: the working directory) first on sys.path.
         app = load_app(config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir or ".")
@@ -234,6 +238,11 @@ class Server:
             ws=_websocket_settings(config),
             reset_contextvars=config.reset_contextvars,
         )
+        if config.http2:
+            # Imported only then: a server without HTTP/2 never loads the h2 library.
+            from supervisor.server.h2_connection import h2_limits
+
+            state.h2 = h2_limits(config)
         state.tick_date(time.time())
         return state
 

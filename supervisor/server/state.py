@@ -8,15 +8,18 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
 
+from supervisor import logs
+from supervisor.asgi.proxy_headers import TrustedHosts
 from supervisor.config.schema import APP_DEFAULTS
 from supervisor.protocol.base import Front, RequestSink
 from supervisor.protocol.front_httptools import HttptoolsFront
 
 if TYPE_CHECKING:
     from supervisor._types import ASGIApp
-    from supervisor.asgi.proxy_headers import TrustedHosts
     from supervisor.config.schema import AppConfig
+    from supervisor.protocol.h2_limits import H2Limits
     from supervisor.protocol.upgrade import WebSocketSettings
+    from supervisor.server.cycle import RequestResponseCycle
     from supervisor.status.slots import WorkerCounters
 
 # 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4).
@@ -51,6 +54,8 @@ class ConnectionLimits:
     timeout_keep_alive: float = APP_DEFAULTS["timeout_keep_alive"]
     timeout_request_header: float = APP_DEFAULTS["timeout_request_header"]
     access_log: bool = APP_DEFAULTS["access_log"]
+    # proxy_protocol: the peers that may (and must) open with a PROXY header; None when it is off.
+    proxy_protocol: TrustedHosts | None = None
 
     @classmethod
     def of(cls, config: AppConfig, *, http: str) -> ConnectionLimits:
@@ -66,6 +71,7 @@ class ConnectionLimits:
             timeout_keep_alive=config.timeout_keep_alive,
             timeout_request_header=config.timeout_request_header,
             access_log=config.access_log,
+            proxy_protocol=TrustedHosts(config.forwarded_allow_ips) if config.proxy_protocol else None,
         )
 
 
@@ -76,10 +82,10 @@ class ServerState:
     app: ASGIApp
     loop: asyncio.AbstractEventLoop
     limits: ConnectionLimits
-    http: str = "httptools"
+    http: str  # the front in use: "httptools" or "h11" ("auto" resolved by server/loops.py)
     trusted: TrustedHosts | None = None
-    server_header: bool = True
-    date_header: bool = True
+    server_header: bool = APP_DEFAULTS["server_header"]
+    date_header: bool = APP_DEFAULTS["date_header"]
     extra_headers: bytes = b""
     lifespan_state: dict[str, Any] = field(default_factory=dict)
     connections: set[LiveConnection] = field(default_factory=set)
@@ -92,6 +98,9 @@ class ServerState:
     counters: WorkerCounters | None = None  # set under the master: per-response figures for the status slot
     ws: WebSocketSettings | None = None  # None (ws = "none"): upgrade requests are served as plain HTTP
     websockets: int = 0  # accepted WebSocket connections still open
+    h2: H2Limits | None = None  # None: HTTP/2 is off (http2 = false), nothing is sniffed or offered
+    h2_connections: int = 0  # HTTP/2 connections open
+    h2_streams: int = 0  # HTTP/2 streams open (requests in flight on them)
 
     def __post_init__(self) -> None:
         self.tick_date(0.0)
@@ -113,6 +122,16 @@ class ServerState:
 
             return H11Front(sink, max_head_size=self.limits.max_head_size)
         return HttptoolsFront(sink, max_head_size=self.limits.max_head_size)
+
+    def count_response(self, cycle: RequestResponseCycle, now: float) -> None:
+        """A response sent whole, over either HTTP version: the total, max_requests, the slot's figures, the access log."""
+        self.total_requests += 1
+        if self.total_requests == self.limits.max_requests:
+            self.max_requests_reached()
+        if self.counters is not None:
+            self.counters.observe_response(cycle.status, now - cycle.started_at)
+        if self.limits.access_log:
+            logs.log_request(cycle.scope, cycle.status, cycle.headers, cycle.sent, now - cycle.started_at)
 
     def max_requests_reached(self) -> None:
         """The connection counted the `max_requests`-th response (0 never matches: counts start at 1)."""

@@ -38,8 +38,11 @@ class TLSSettings(Protocol):
     def ssl_ciphers(self) -> str | None: ...
 
 
-def create_ssl_context(config: TLSSettings) -> ssl.SSLContext | None:
+def create_ssl_context(config: TLSSettings, *, http2: bool = False) -> ssl.SSLContext | None:
     """The context to wrap accepted connections in, or None to serve plain HTTP.
+
+    With `http2`, ALPN offers h2 before http/1.1 (RFC 9113 §3.2); the connection reads the
+    client's choice when the handshake is done.
 
     TLS is on when `ssl_certfile` is set. `ssl_version` PROTOCOL_TLS (uvicorn's old default)
     is read as PROTOCOL_TLS_SERVER, which means the same thing for a server without
@@ -66,6 +69,8 @@ def create_ssl_context(config: TLSSettings) -> ssl.SSLContext | None:
             context.set_ciphers(config.ssl_ciphers)
         except ssl.SSLError as exc:
             raise StartupError(f'ssl_ciphers: "{config.ssl_ciphers}": no cipher can be selected') from exc
+    if http2:
+        context.set_alpn_protocols(["h2", "http/1.1"])
     return context
 
 

@@ -21,8 +21,10 @@ import threading
 
 import psutil
 
+from supervisor.asgi.loader import failure_line
 from supervisor.config.schema import AppConfig, ServerSection
-from supervisor.errors import EXIT_OK, EXIT_STARTUP, StartupError
+from supervisor.errors import EXIT_OK, EXIT_STARTUP, AppLoadError, StartupError
+from supervisor.hooks import HookContext, HookError, call, call_logged
 from supervisor.server.loops import new_event_loop, resolve_http
 from supervisor.server.server import Server, configure_logging
 from supervisor.server.state import ServerState
@@ -84,6 +86,8 @@ class SlotObserver:
         counters.active_connections = len(state.connections)
         counters.active_requests = state.active_requests
         counters.websockets = state.websockets
+        counters.h2_connections = state.h2_connections
+        counters.h2_streams = state.h2_streams
         times = os.times()
         counters.cpu_seconds = times.user + times.system
         counters.rss_bytes = self._rss(counters.rss_bytes)
@@ -152,11 +156,16 @@ def prepare(config: AppConfig) -> None:
         import supervisor.server.ws_connection  # noqa: F401
 
 
-def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable, slot: int) -> int:
+def run_worker(
+    config: AppConfig, sockets: list[socket.socket], table: SlotTable, slot: int, *, index: int | None = None
+) -> int:
     """Serve `config` on `sockets` until told to stop; return the process exit code.
 
     `config.max_requests` is this worker's own limit (the master drew its jitter), and
     `config.max_memory` its RSS limit: at either it stops accepting and drains by itself.
+    `index` is its place in the app, told to its hooks: post_fork runs before the app is
+    imported (a failure is a failed start), worker_exit after the server stopped (a failure is
+    only logged).
 
     Returns:
         0 after a clean stop (asked to, or at its own limit), 3 when the app could not start
@@ -164,7 +173,7 @@ def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable
     """
     configure_logging(config)
     writer = SlotWriter(table, slot)
-    counters = WorkerCounters()
+    counters = WorkerCounters(http2=config.http2)  # said from the first flush: the status shows HTTP/2 figures
     writer.flush(counters, state=SlotState.STARTING)
     observer = SlotObserver(
         writer,
@@ -174,17 +183,27 @@ def run_worker(config: AppConfig, sockets: list[socket.socket], table: SlotTable
     )
     server = Server(config, worker=True, observer=observer, counters=counters, tick_interval=HEARTBEAT_INTERVAL_S)
     observer.server = server
+    context = HookContext(config.name, index, os.getpid(), table.read(slot).generation)
     try:
+        call(config.hooks, "post_fork", context, path=config.app_dir or ".")
         server.run(sockets)
+    except HookError as error:  # its traceback is logged; the master reports the line, as for an import error
+        writer.write_reason(str(error))
+        return EXIT_STARTUP
     except StartupError as error:
         if server.started:  # 3 means "could not start" to the master and in the docs, nothing else
             logger.error("%s: worker %d failed: %s", config.name, os.getpid(), error)
             return EXIT_CRASH
-        logger.error("%s: %s", config.name, error)
+        # The log has the whole story (a SyntaxError's caret, full paths) at any level; lifespan
+        # logged its own. The master reports the one line left in the slot.
+        traceback = error.__cause__ if isinstance(error, AppLoadError) else None
+        logger.error("%s: %s", config.name, error, exc_info=traceback)
+        writer.write_reason(failure_line(error))
         return EXIT_STARTUP
     except Exception:
         logger.exception("%s: worker %d failed", config.name, os.getpid())
         return EXIT_CRASH
     finally:
+        call_logged(config.hooks, "worker_exit", context, path=config.app_dir or ".")
         writer.flush(counters, state=SlotState.EXITED)
     return EXIT_OK

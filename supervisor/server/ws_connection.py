@@ -6,6 +6,11 @@ app's receive() takes messages from the session's inbox without awaiting while t
 any; reading pauses once `ws_max_queue` of them wait. Like HTTP connections, timeouts
 other than the keepalive ping are checked by the server clock (`sweep`), which also starts
 the 1012 close when the server drains.
+
+The transport is whatever carries the WebSocket's bytes: the TCP connection an HTTP/1.1
+upgrade hands over, or one HTTP/2 stream (`server/h2_websocket.py`, RFC 8441) dressed as an
+asyncio transport, so both run this one class. Over HTTP/2 the session's HTTP answers go
+to `stream_answer` (HEADERS on the stream) instead of being written.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from supervisor.server.flow import FlowControl
 
 if TYPE_CHECKING:
     from supervisor._types import Message, Scope
+    from supervisor.protocol.websocket import StreamAnswer
     from supervisor.server.state import ServerState
 
 logger = logging.getLogger("serve.error")
@@ -51,13 +57,14 @@ class WebSocketConnection(FlowControl):
         *,
         read_paused: bool,
         write_paused: bool,
+        stream_answer: StreamAnswer | None = None,
     ) -> None:
         self.state = state
         self.loop = state.loop
         self.settings = settings
         self.transport = transport
         self.scope = scope
-        self.session = WebSocketSession(scope, settings, state.default_headers)
+        self.session = WebSocketSession(scope, settings, state.default_headers, stream_answer)
         self.max_queue = settings.max_queue
         self.low_water = settings.max_queue // 4  # resume reading only once the app has caught up
         self.read_paused = read_paused

@@ -19,6 +19,13 @@ relies on stores becoming visible in program order, which x86-64 guarantees; on 
 window is theoretical and costs at worst one stale status figure. The heartbeat, the field the
 master acts on, is an aligned 8-byte double written by a single store on both.
 
+Reasons: a worker whose app cannot start writes one line saying why (the exception, its
+message, file and line) into its own reason field, kept after all the slots, before it exits.
+The master reads it once it has reaped the worker, when nothing writes it any more, so it
+needs no seqlock. It is a slot field rather than a marked line on the worker's output pipe
+because the pipe can be flooded, stalled or cut short (its lines are dropped rather than
+waited for, master/outlets.py), and because an app could print a line that looks like one.
+
 Clock: `started_at` and `heartbeat` are `time.monotonic()` readings, which Linux and macOS share
 between processes, so the master can age them against its own clock.
 """
@@ -55,20 +62,50 @@ class SlotState(IntEnum):
 
 _SEQUENCE = struct.Struct("<Q")
 # started_at, heartbeat, cpu_seconds (doubles); requests, rss_bytes; status classes; latency
-# buckets; state, generation, pid, active connections, active requests, websockets.
+# buckets; state, generation, pid, active connections, active requests, websockets, HTTP/2
+# connections, HTTP/2 streams, HTTP/2 on (0 or 1).
 # 8-byte fields first so every double stays 8-byte aligned (the heartbeat store must not tear).
-_RECORD = struct.Struct(f"<3d2Q{STATUS_CLASSES}Q{LATENCY_BUCKETS}QIIi3I")
+_RECORD = struct.Struct(f"<3d2Q{STATUS_CLASSES}Q{LATENCY_BUCKETS}QIIi6I")
 _CACHE_LINE = 64
 SLOT_BYTES = -(-(_SEQUENCE.size + _RECORD.size) // _CACHE_LINE) * _CACHE_LINE
+# One reason per slot: a length, then UTF-8; room for an exception, its message and a full path.
+REASON_BYTES = 256
+_REASON_LENGTH = struct.Struct("<H")
+_REASON_ROOM = REASON_BYTES - _REASON_LENGTH.size
+_ELLIPSIS = "\u2026".encode()
 
 
 class SlotsExhaustedError(RuntimeError):
     """Every slot is in use; the master must not fork another worker until one is released."""
 
 
+def encode_reason(text: str) -> bytes:
+    """A reason as stored: its length, then its UTF-8, cut at a character boundary (and marked) when too long."""
+    data = text.encode("utf-8", "replace")
+    if len(data) > _REASON_ROOM:
+        data = data[: _REASON_ROOM - len(_ELLIPSIS)].decode("utf-8", "ignore").encode() + _ELLIPSIS
+    return _REASON_LENGTH.pack(len(data)) + data
+
+
+def decode_reason(stored: bytes) -> str:
+    """The text of a stored reason ("" for none); a length past the room (a torn write) reads what fits."""
+    (length,) = _REASON_LENGTH.unpack_from(stored)
+    return stored[_REASON_LENGTH.size : _REASON_LENGTH.size + min(length, _REASON_ROOM)].decode("utf-8", "replace")
+
+
 def capacity_for(workers: Iterable[int]) -> int:
     """A slot-table size for apps with these worker counts, with room for replacements, reloads and scaling."""
     return max(MIN_SLOTS, SLOTS_PER_WORKER * sum(workers))
+
+
+def workers_that_fit(capacity: int, others: Iterable[int]) -> int:
+    """The most workers one app may run in a table of `capacity` slots beside apps running `others`.
+
+    The table cannot grow (every worker has it mapped since its fork), so counts are held to the
+    rule it was sized by: a slot per worker, one for its replacement, and as many again while a
+    reload rolls every app. A count beyond this is refused up front, never found short later.
+    """
+    return capacity // SLOTS_PER_WORKER - sum(others)
 
 
 @dataclass(slots=True)
@@ -79,6 +116,9 @@ class WorkerCounters:
     active_connections: int = 0
     active_requests: int = 0
     websockets: int = 0
+    h2_connections: int = 0  # HTTP/2 connections open now
+    h2_streams: int = 0  # HTTP/2 streams open now (requests in flight on them)
+    http2: bool = False  # the worker offers HTTP/2 (its app's http2 setting): the status shows its figures
     rss_bytes: int = 0
     cpu_seconds: float = 0.0
     status_classes: list[int] = field(default_factory=lambda: [0] * STATUS_CLASSES)
@@ -113,6 +153,9 @@ class WorkerSample:
     status_classes: tuple[int, ...]
     latency_buckets: tuple[int, ...]
     rss_bytes: int
+    h2_connections: int = 0
+    h2_streams: int = 0
+    http2: bool = False
     consistent: bool = True
 
 
@@ -140,6 +183,9 @@ def encode(
         counters.active_connections,
         counters.active_requests,
         counters.websockets,
+        counters.h2_connections,
+        counters.h2_streams,
+        int(counters.http2),
     )
 
 
@@ -148,7 +194,9 @@ def decode(index: int, record: bytes, *, consistent: bool = True) -> WorkerSampl
     values = _RECORD.unpack(record)
     started_at, heartbeat, cpu_seconds, requests, rss_bytes = values[:5]
     histogram_end = 5 + STATUS_CLASSES + LATENCY_BUCKETS
-    state, generation, pid, active_connections, active_requests, websockets = values[histogram_end:]
+    state, generation, pid, active_connections, active_requests, websockets, h2_connections, h2_streams, http2 = values[
+        histogram_end:
+    ]
     return WorkerSample(
         index=index,
         state=SlotState(state),
@@ -164,6 +212,9 @@ def decode(index: int, record: bytes, *, consistent: bool = True) -> WorkerSampl
         status_classes=tuple(values[5 : 5 + STATUS_CLASSES]),
         latency_buckets=tuple(values[5 + STATUS_CLASSES : histogram_end]),
         rss_bytes=rss_bytes,
+        h2_connections=h2_connections,
+        h2_streams=h2_streams,
+        http2=bool(http2),
         consistent=consistent,
     )
 
@@ -202,7 +253,7 @@ class SlotTable:
         if capacity < 1:
             raise ValueError(f"a slot table needs at least one slot, got {capacity}")
         self._capacity = capacity
-        self._memory = mmap.mmap(-1, capacity * SLOT_BYTES)
+        self._memory = mmap.mmap(-1, capacity * (SLOT_BYTES + REASON_BYTES))
         self._free = list(range(capacity))  # a heap: the lowest free index is reused first
 
     @property
@@ -227,6 +278,7 @@ class SlotTable:
             raise SlotsExhaustedError(f"all {self._capacity} worker status slots are in use")
         index = heapq.heappop(self._free)
         self._write(index, SlotState.STARTING, generation=generation, started_at=started_at)
+        self._write_reason(index, "")
         return index
 
     def release(self, index: int) -> None:
@@ -239,6 +291,7 @@ class SlotTable:
         if index in self._free:
             raise ValueError(f"slot {index} is not allocated")
         self._write(index, SlotState.FREE, generation=0, started_at=0.0)
+        self._write_reason(index, "")
         heapq.heappush(self._free, index)
 
     def read(self, index: int) -> WorkerSample:
@@ -250,6 +303,21 @@ class SlotTable:
             lambda: _record_at(self._memory, offset),
         )
         return decode(index, record, consistent=consistent)
+
+    def reason(self, index: int) -> str:
+        """Why slot `index`'s worker could not start, as it wrote it ("" when it did not): read it once reaped."""
+        self._check_index(index)
+        offset = self.reason_offset(index)
+        return decode_reason(self._memory[offset : offset + REASON_BYTES])
+
+    def reason_offset(self, index: int) -> int:
+        """Where slot `index`'s reason lives: after every slot record."""
+        return self._capacity * SLOT_BYTES + index * REASON_BYTES
+
+    def _write_reason(self, index: int, text: str) -> None:
+        stored = encode_reason(text)
+        offset = self.reason_offset(index)
+        self._memory[offset : offset + len(stored)] = stored
 
     def read_all(self) -> list[WorkerSample]:
         """Readings of every allocated slot, by index."""
@@ -310,6 +378,8 @@ class SlotWriter:
         table._check_index(index)
         self._memory = table._memory
         self._offset = index * SLOT_BYTES
+        self._table = table
+        self._index = index
         # The master wrote these before the fork and does not write the slot again until release.
         allocated = decode(index, _record_at(self._memory, self._offset))
         self._generation = allocated.generation
@@ -319,6 +389,10 @@ class SlotWriter:
         self._pid = os.getpid() if pid is None else pid
         self._clock = clock
         self.state = SlotState.STARTING
+
+    def write_reason(self, text: str) -> None:
+        """Say why this worker could not start (one line): the master reads it after reaping it."""
+        self._table._write_reason(self._index, text)
 
     def flush(self, counters: WorkerCounters, *, state: SlotState | None = None) -> None:
         """Write every counter, the state and a fresh heartbeat to the slot in one record.

@@ -24,6 +24,9 @@ not know so that older clients can read newer masters):
           "requests_per_s": 1204.5,
           "active_connections": 37,
           "websockets": 3,
+          "http2": true,                   # its workers offer HTTP/2 (the app's http2 setting)
+          "h2_connections": 5,             # HTTP/2 connections open now, of all its workers
+          "h2_streams": 12,                # HTTP/2 streams open now (requests in flight on them)
           "p50_ms": 1.8,                   # null until a request was timed
           "p99_ms": 41.0,
           "rss_bytes": 241172480,
@@ -37,9 +40,10 @@ not know so that older clients can read newer masters):
           "history_requests_per_s": [1150.0, ...],      # one sample a second, oldest first, the last minute
           "history_p99_ms": [38.2, null, ...],          # p99 of each second's responses; null: none
           "workers": [
-            {"pid": 4312, "slot": 0, "generation": 2, "state": "ready", "age_s": 812.4,
+            {"pid": 4312, "slot": 0, "generation": 2, "index": 0, "state": "ready", "age_s": 812.4,
              "requests": 45120, "rss_bytes": 60293120, "cpu_percent": 12.5, "active_requests": 2,
-             "requests_per_s": 301.0, "active_connections": 9, "p50_ms": 1.7, "p99_ms": 39.5}
+             "requests_per_s": 301.0, "active_connections": 9, "p50_ms": 1.7, "p99_ms": 39.5,
+             "h2_connections": 1, "h2_streams": 3}
           ]
         }
       ],
@@ -135,6 +139,9 @@ class WorkerStatus:
     active_connections: int = 0
     p50_ms: float | None = None  # over the worker's life; None until a response was timed
     p99_ms: float | None = None
+    index: int = 0  # its place in the app, 0..workers-1 (SERVE_WORKER_ID); a replacement takes it over
+    h2_connections: int = 0  # HTTP/2 connections open now (counted in active_connections too)
+    h2_streams: int = 0  # HTTP/2 streams open now
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +171,14 @@ class AppStatus:
     status_rates: tuple[float, ...] = ()  # responses per second by class (1xx ... 5xx) over the last ten seconds
     history_requests_per_s: tuple[float, ...] = ()  # one sample a second, oldest first (HISTORY_SAMPLES at most)
     history_p99_ms: tuple[float | None, ...] = ()  # each second's p99; None for a second without responses
+    http2: bool = False  # its workers offer HTTP/2, as they last reported: HTTP/2 figures are shown for it
+    h2_connections: int = 0  # HTTP/2 connections open now, over its live workers
+    h2_streams: int = 0  # HTTP/2 streams open now, over its live workers
+
+    @property
+    def serves_http2(self) -> bool:
+        """Whether HTTP/2 figures concern the app: it offers HTTP/2, or has some (a snapshot without the flag)."""
+        return self.http2 or self.h2_connections > 0 or self.h2_streams > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +288,9 @@ def _app(fields: _Fields) -> AppStatus:
         status_rates=tuple(fields.numbers("status_rates")),
         history_requests_per_s=tuple(fields.numbers("history_requests_per_s")),
         history_p99_ms=tuple(fields.maybe_numbers("history_p99_ms")),
+        http2=fields.boolean("http2", default=False),
+        h2_connections=fields.integer("h2_connections", default=0),
+        h2_streams=fields.integer("h2_streams", default=0),
     )
 
 
@@ -291,6 +309,9 @@ def _worker(fields: _Fields) -> WorkerStatus:
         active_connections=fields.integer("active_connections", default=0),
         p50_ms=fields.maybe_number("p50_ms", absent=True),
         p99_ms=fields.maybe_number("p99_ms", absent=True),
+        index=fields.integer("index", default=0),
+        h2_connections=fields.integer("h2_connections", default=0),
+        h2_streams=fields.integer("h2_streams", default=0),
     )
 
 
@@ -344,6 +365,15 @@ class _Fields:
         if absent and key not in self._data:
             return None
         return None if self._get(key) is None else self.number(key)
+
+    def boolean(self, key: str, *, default: bool) -> bool:
+        """true or false; a missing key (a master older than the field) reads as `default`."""
+        if key not in self._data:
+            return default
+        value = self._data[key]
+        if not isinstance(value, bool):
+            raise self._wrong(key, "true or false", value)
+        return value
 
     def text(self, key: str) -> str:
         value = self._get(key)

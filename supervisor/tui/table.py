@@ -6,6 +6,11 @@ Pure. Every column has a width of its own, wide enough for the values it usually
 do not fit are dropped, least important first: which ones depends on the terminal's width
 alone, not on the figures.
 
+The HTTP/2 columns (open connections and streams) are optional: drawn only when an app on
+screen offers HTTP/2 (its workers say so in their slots) or has HTTP/2 figures, so that an
+HTTP/1.1-only master shows exactly the table it always did. They follow the configuration,
+not the traffic: an app with http2 on keeps them at 0 rather than having them come and go.
+
 A row that is selected is drawn in reverse; the selected app also carries the ▸ mark on its
 own row when the cursor is on one of its workers.
 """
@@ -50,6 +55,7 @@ class Column:
     cells: int = 0
     right: bool = True
     flexible: bool = False  # takes the width left over
+    optional: bool = False  # drawn only when some row has a cell for it (the HTTP/2 figures)
 
 
 # In display order. Worker rows fill the columns that mean something for one worker.
@@ -65,13 +71,15 @@ COLUMNS: tuple[Column, ...] = (
     Column("requests", "REQUESTS", 6, 9),
     Column("conn", "CONN", 7, 4),
     Column("ws", "WS", 16, 3),
+    Column("h2", "H2", 17, 3, optional=True),  # HTTP/2 connections open
+    Column("streams", "STRM", 18, 4, optional=True),  # HTTP/2 streams open
     Column("p50", "P50", 13, 6),
     Column("p99", "P99", 5, 6),
     Column("rss", "RSS", 8, 5),
     Column("cpu", "CPU", 12, 5),
     Column("age", "AGE", 15, 6),
     Column("restarts", "↺", 11, 2),
-    Column("binds", "BINDS", 17, right=False, flexible=True),
+    Column("binds", "BINDS", 19, right=False, flexible=True),
 )
 MIN_FLEXIBLE_WIDTH = 14  # "127.0.0.1:8000": narrower, a bind is unreadable and the column is dropped
 
@@ -95,8 +103,10 @@ class Block:
 def block(app: AppStatus, *, cursor: int | None) -> Block:
     """The rows of `app`; `cursor` as in `Block`."""
     shows_error = _shows_error(app)
+    http2 = app.serves_http2
     rows: list[Row] = [
-        _worker_row(worker, last=i == len(app.workers) - 1 and not shows_error) for i, worker in enumerate(app.workers)
+        _worker_row(worker, last=i == len(app.workers) - 1 and not shows_error, http2=http2)
+        for i, worker in enumerate(app.workers)
     ]
     if shows_error:
         rows.append({"span": Text(f"  └ {formats.one_line(app.last_error or '')}", style="red")})
@@ -127,13 +137,16 @@ def block(app: AppStatus, *, cursor: int | None) -> Block:
         "restarts": Text(str(app.restarts), style="yellow" if app.restarts else "dim"),
         "binds": Text(", ".join(app.binds)),
     }
+    if http2:
+        row |= {"h2": Text(str(app.h2_connections)), "streams": Text(str(app.h2_streams))}
     return Block(app=row, details=tuple(rows), cursor=cursor)
 
 
-def _worker_row(worker: WorkerStatus, *, last: bool) -> Row:
-    return {
+def _worker_row(worker: WorkerStatus, *, last: bool, http2: bool) -> Row:
+    row = {
         "name": Text(f"  {'└' if last else '├'} {worker.pid}", style="dim"),
         "state": Text(worker.state.value, style=WORKER_STATE_STYLES[worker.state]),
+        "ready": Text(f"#{worker.index}", style="dim"),  # its index (SERVE_WORKER_ID), under the app's ready count
         "gen": Text(str(worker.generation)),
         "rate": Text(formats.rate(worker.requests_per_s)),
         "requests": Text(formats.count(worker.requests)),
@@ -144,6 +157,9 @@ def _worker_row(worker: WorkerStatus, *, last: bool) -> Row:
         "cpu": Text(formats.percent(worker.cpu_percent)),
         "age": Text(formats.duration(worker.age_s)),
     }
+    if http2:
+        row |= {"h2": Text(str(worker.h2_connections)), "streams": Text(str(worker.h2_streams))}
+    return row
 
 
 def _class_rate(rates: Sequence[float] | None, index: int, *, alarm: str = "") -> Text:
@@ -207,10 +223,11 @@ def _branch(row: Row) -> Row:
 
 def table(blocks: Sequence[Block], width: int) -> list[Text]:
     """The table as lines: a header, then each app's row and its details beneath."""
-    header = {column.key: Text(column.header) for column in COLUMNS}
+    cells = [b.app for b in blocks] + [row for b in blocks for row in b.details if "span" not in row]
+    columns = [c for c in COLUMNS if not c.optional or any(c.key in row for row in cells)]
+    header = {column.key: Text(column.header) for column in columns}
     header["name"] = Text(" " * len(SELECTED_MARK) + COLUMNS[0].header)
-    rows = [header] + [b.app for b in blocks] + [row for b in blocks for row in b.details]
-    widths, gap = column_widths([row for row in rows if "span" not in row], width)
+    widths, gap = column_widths([header, *cells], width, columns)
     lines = [_line(header, widths, gap, width, style="bold dim")]
     for b in blocks:
         lines.append(_line(b.app, widths, gap, width, style="reverse" if b.cursor == 0 else ""))
@@ -237,15 +254,17 @@ def _line(row: Row, widths: dict[Column, int], gap: int, width: int, *, style: s
     return line
 
 
-def column_widths(rows: Sequence[Row], width: int) -> tuple[dict[Column, int], int]:
-    """The columns that fit in `width`, in display order, with their widths, and the gap between them.
+def column_widths(
+    rows: Sequence[Row], width: int, columns: Sequence[Column] = COLUMNS
+) -> tuple[dict[Column, int], int]:
+    """Those of `columns` that fit in `width`, in display order, with their widths, and the gap between them.
 
     Each column is as wide as its own width, its header, or its widest cell, whichever is
     widest. Columns are two cells apart when that costs no column, else one.
     """
     natural = {
         column: max([column.cells, *(row[column.key].cell_len for row in rows if column.key in row)])
-        for column in COLUMNS
+        for column in columns
     }
     airy = _fit(natural, width, gap=2)
     tight = _fit(natural, width, gap=1)
@@ -258,7 +277,7 @@ def _fit(natural: dict[Column, int], width: int, *, gap: int) -> dict[Column, in
     The flexible column takes the width left over, down to `MIN_FLEXIBLE_WIDTH` (narrower, it
     is dropped as well). The first column alone is cut to `width` when nothing else fits.
     """
-    kept = list(COLUMNS)
+    kept = list(natural)
     while len(kept) > 1 and _total(kept, natural, gap) > width:
         kept.remove(max(kept, key=lambda column: column.rank))
     left = width - _total(kept, natural, gap)

@@ -29,7 +29,7 @@ def _app(app: AppStatus) -> list[str]:
     lines = [
         f"{app.name}  {app.state.value}  generation {app.generation}  "
         f"workers {app.workers_ready}/{app.workers_desired}  {app.requests_total} requests  "
-        f"{app.requests_per_s:.1f} req/s  {app.active_connections} conns  {latency}  "
+        f"{app.requests_per_s:.1f} req/s  {app.active_connections} conns  {_h2(app, app)}{latency}  "
         f"{app.rss_bytes / _MIB:.0f} MiB  restarts {app.restarts}",
         f"  binds: {', '.join(app.binds) or '-'}",
         *_responses(app),
@@ -39,17 +39,24 @@ def _app(app: AppStatus) -> list[str]:
         lines.append("  exits: " + ", ".join(f"{why} {count}" for why, count in sorted(app.exits.items())))
     if app.last_error:
         lines.append(f"  last error: {app.last_error}")
-    lines.extend(_worker(worker) for worker in app.workers)
+    lines.extend(_worker(worker, _h2(app, worker)) for worker in app.workers)
     lines.append("")
     return lines
 
 
-def _worker(w: WorkerStatus) -> str:
+def _worker(w: WorkerStatus, h2: str) -> str:
     return (
         f"  pid {w.pid:<7} {w.state.value:<9} gen {w.generation:<3} age {_duration(w.age_s):>7}  "
         f"{w.requests:>8} requests  {w.rss_bytes / _MIB:6.1f} MiB  {w.cpu_percent:5.1f}% cpu  "
-        f"{w.requests_per_s:7.1f} req/s  {w.active_connections:>4} conns  {_latency(w.p50_ms, w.p99_ms)}"
+        f"{w.requests_per_s:7.1f} req/s  {w.active_connections:>4} conns  {h2}{_latency(w.p50_ms, w.p99_ms)}"
     )
+
+
+def _h2(app: AppStatus, figures: AppStatus | WorkerStatus) -> str:
+    """The HTTP/2 connections and streams open, for an app that offers HTTP/2 only ("" otherwise)."""
+    if not app.serves_http2:
+        return ""
+    return f"{figures.h2_connections} h2 conns  {figures.h2_streams} h2 streams  "
 
 
 def _latency(p50_ms: float | None, p99_ms: float | None) -> str:

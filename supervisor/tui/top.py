@@ -16,13 +16,13 @@ import time
 
 from supervisor.client import ask, request, send
 from supervisor.config.peek import ControlTarget
-from supervisor.control import Command, Logs, Reload, Restart, ScaleBy, Status, Stop
+from supervisor.control import Command, Logs, LogsAnswer, MessageError, Reload, Restart, ScaleBy, Status, Stop
 from supervisor.errors import ControlError
 from supervisor.status.snapshot import Snapshot
 from supervisor.tui.screen import Screen
 
 POLL_S = 0.5
-LOG_LINES = 500  # the master keeps as many (master/output.py RECENT_LINES)
+LOG_LINES = 500  # as many as the dashboard of `serve up` shows (master/output.py RECENT_LINES)
 ANSWER_TIMEOUT_S = 5.0
 
 
@@ -82,8 +82,14 @@ def _status(target: ControlTarget) -> Snapshot:
 
 
 def _lines(target: ControlTarget) -> list[str] | None:
-    """The master's latest output lines; None from a master that does not know the command."""
+    """The master's latest output lines, as its log pane shows them; None from a master that does not
+    know the command."""
     reply = request(target.control_socket, Logs(LOG_LINES), config_path=target.config_path)
-    if not reply.ok or not isinstance(reply.result, list):
+    if not reply.ok:
         return None
-    return [line for line in reply.result if isinstance(line, str)]
+    if isinstance(reply.result, list):  # a master from before `serve logs` answers with the lines alone
+        return [line for line in reply.result if isinstance(line, str)]
+    try:
+        return [line.prefixed() for line in LogsAnswer.from_dict(reply.result).lines]
+    except MessageError:
+        return None

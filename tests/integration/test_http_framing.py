@@ -6,7 +6,7 @@ cannot be honoured is a 500 before anything is written. Responses here are read 
 client or proxy reads them (Transfer-Encoding before Content-Length), and a second request
 on the same connection shows the framing kept the two in step.
 
-The app is this module's `app` (the server imports the module, with tests/ on its path):
+The app is this module's `app`, handed to the in-process server as the object itself:
 each request names the response headers (`h=name:value`) and body pieces (`piece=`).
 """
 
@@ -16,16 +16,14 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
 import pytest
-from support import ServeProcess, serve_run
+from inprocess import InProcessServer, serve_inprocess
 
 FRONTS = ("httptools", "h11")
 TIMEOUT_S = 10.0
-HERE = Path(__file__).resolve().parent
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -45,10 +43,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @pytest.fixture(scope="module", params=FRONTS)
-def server(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
-    options = ("--http", request.param, "--app-dir", str(HERE), "--timeout-graceful-shutdown", "1")
-    with serve_run("test_http_framing:app", *options, env={"PYTHONPATH": str(HERE.parent)}) as process:
-        yield process
+def server(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
+    with serve_inprocess(app, http=request.param, timeout_graceful_shutdown=1) as running:
+        yield running
 
 
 def target(path: str = "/", *headers: str, pieces: tuple[str, ...] = (), status: int = 200) -> str:
@@ -64,7 +61,7 @@ def request(path: str, *, version: str = "1.1", close: bool = False) -> bytes:
 Response = tuple[int, list[tuple[str, str]], bytes]
 
 
-def exchange(server: ServeProcess, data: bytes, count: int) -> tuple[list[Response], bool]:
+def exchange(server: InProcessServer, data: bytes, count: int) -> tuple[list[Response], bool]:
     """Send `data`, read `count` responses as a client would; (responses, whether the server then closed)."""
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT_S) as sock:
         sock.sendall(data)
@@ -135,7 +132,7 @@ def header(response: Response, name: str) -> list[str]:
     return [value for key, value in response[1] if key == name]
 
 
-def test_length_and_chunked_from_the_app_go_out_chunked(server: ServeProcess) -> None:
+def test_length_and_chunked_from_the_app_go_out_chunked(server: InProcessServer) -> None:
     both = target("/", "content-length:5", "transfer-encoding:chunked", pieces=("hel", "lo"))
     (first, second), closed = exchange(server, request(both) + request(target(pieces=("next",)), close=True), 2)
     assert (first[0], first[2], header(first, "transfer-encoding")) == (200, b"hello", ["chunked"])
@@ -143,13 +140,13 @@ def test_length_and_chunked_from_the_app_go_out_chunked(server: ServeProcess) ->
     assert (second[2], closed) == (b"next", True)
 
 
-def test_length_and_chunked_with_one_body_message(server: ServeProcess) -> None:
+def test_length_and_chunked_with_one_body_message(server: InProcessServer) -> None:
     both = target("/", "transfer-encoding:chunked", "content-length:3", pieces=("abcdef",))
     (first, second), _ = exchange(server, request(both) + request(target(pieces=("next",)), close=True), 2)
     assert (first[2], header(first, "content-length"), second[2]) == (b"abcdef", [], b"next")
 
 
-def test_a_final_coding_other_than_chunked_is_close_delimited(server: ServeProcess) -> None:
+def test_a_final_coding_other_than_chunked_is_close_delimited(server: InProcessServer) -> None:
     gzip = target("/", "content-length:2", "transfer-encoding:gzip", pieces=("not ", "gzip"))
     [response], closed = exchange(server, request(gzip) + request(target(pieces=("never",))), 1)
     assert (response[0], response[2]) == (200, b"not gzip")
@@ -158,7 +155,7 @@ def test_a_final_coding_other_than_chunked_is_close_delimited(server: ServeProce
     assert closed
 
 
-def test_http_10_gets_no_transfer_encoding(server: ServeProcess) -> None:
+def test_http_10_gets_no_transfer_encoding(server: InProcessServer) -> None:
     chunked = target("/", "transfer-encoding:chunked", "content-length:99", pieces=("a", "b"))
     [response], closed = exchange(server, request(chunked, version="1.0"), 1)
     assert (response[2], header(response, "transfer-encoding"), header(response, "content-length")) == (b"ab", [], [])
@@ -170,19 +167,19 @@ def test_http_10_gets_no_transfer_encoding(server: ServeProcess) -> None:
     [("content-length:5", "content-length:6"), ("transfer-encoding:chunked, chunked",)],
     ids=["differing-lengths", "chunked-twice"],
 )
-def test_framing_the_server_cannot_honour_is_a_500(server: ServeProcess, headers: tuple[str, ...]) -> None:
+def test_framing_the_server_cannot_honour_is_a_500(server: InProcessServer, headers: tuple[str, ...]) -> None:
     [response], closed = exchange(server, request(target("/", *headers, pieces=("hello",))), 1)
     assert (response[0], header(response, "connection"), closed) == (500, ["close"], True)
 
 
-def test_204_carries_neither_length_nor_coding(server: ServeProcess) -> None:
+def test_204_carries_neither_length_nor_coding(server: InProcessServer) -> None:
     no_content = target("/", "content-length:5", "transfer-encoding:chunked", "x-kept:1", status=204)
     [first, second], _ = exchange(server, request(no_content) + request(target(pieces=("next",)), close=True), 2)
     assert (first[0], header(first, "x-kept"), second[2]) == (204, ["1"], b"next")
     assert header(first, "content-length") == header(first, "transfer-encoding") == []
 
 
-def test_a_held_head_the_server_clock_cannot_write_is_a_500(server: ServeProcess) -> None:
+def test_a_held_head_the_server_clock_cannot_write_is_a_500(server: InProcessServer) -> None:
     # The app starts, then waits without sending a body: the server clock writes the head
     # (within a second). Encoding it fails here; the clock must answer 500, not stop.
     started = time.monotonic()

@@ -1,4 +1,4 @@
-"""Ordinary traffic from an ordinary client (httpx) through a real `serve run`, both fronts."""
+"""Ordinary traffic from an ordinary client (httpx) through a `Server` in the test process, both fronts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from apps.protocol_apps import FIXED_BODY, piece
-from support import serve_run
+from inprocess import serve_inprocess
 
 FRONTS = ("httptools", "h11")
 PIECE = 65536
@@ -17,8 +17,8 @@ PIECE = 65536
 
 @pytest.fixture(scope="module", params=FRONTS)
 def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    with serve_run("protocol_apps:app", "--http", request.param, "--no-access-log") as process:
-        yield process.url
+    with serve_inprocess("protocol_apps:app", http=request.param, access_log=False) as server:
+        yield server.url
 
 
 def test_a_pooled_client_reuses_one_connection(base_url: str) -> None:

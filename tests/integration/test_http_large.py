@@ -1,4 +1,4 @@
-"""Large bodies both ways through a real `serve run`, both fronts: intact, and with backpressure.
+"""Large bodies both ways through a `Server` in the test process, both fronts: intact, and with backpressure.
 
 Backpressure is shown from outside: a client that stops reading (or an app that stops
 reading) makes the other side stall with a bounded amount in flight, and once it
@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 from apps.protocol_apps import piece
-from support import ServeProcess, read_until_closed, serve_run, split_responses
+from inprocess import InProcessServer, serve_inprocess
+from support import read_until_closed, split_responses
 
 FRONTS = ("httptools", "h11")
 MiB = 1 << 20
@@ -24,9 +25,9 @@ PIECE = 65536
 
 
 @pytest.fixture(scope="module", params=FRONTS)
-def server(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
-    with serve_run("protocol_apps:app", "--http", request.param, "--no-access-log") as process:
-        yield process
+def server(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
+    with serve_inprocess("protocol_apps:app", http=request.param, access_log=False) as running:
+        yield running
 
 
 def pattern(size: int) -> bytes:
@@ -34,20 +35,20 @@ def pattern(size: int) -> bytes:
     return b"".join(piece(index, min(PIECE, size - offset)) for index, offset in enumerate(range(0, size, PIECE)))
 
 
-def request_once(server: ServeProcess, data: bytes, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+def request_once(server: InProcessServer, data: bytes, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
     with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
         sock.sendall(data)
         [response] = split_responses(read_until_closed(sock, timeout))
     return response
 
 
-def get(server: ServeProcess, target: str) -> bytes:
+def get(server: InProcessServer, target: str) -> bytes:
     status, _, body = request_once(server, f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
     assert status == 200, body
     return body
 
 
-def test_large_request_body_with_content_length_arrives_intact(server: ServeProcess) -> None:
+def test_large_request_body_with_content_length_arrives_intact(server: InProcessServer) -> None:
     body = pattern(8 * MiB)
     head = b"POST /upload HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
     status, _, answer = request_once(server, head + body)
@@ -55,7 +56,7 @@ def test_large_request_body_with_content_length_arrives_intact(server: ServeProc
     assert json.loads(answer) == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
 
 
-def test_large_chunked_request_body_arrives_intact(server: ServeProcess) -> None:
+def test_large_chunked_request_body_arrives_intact(server: InProcessServer) -> None:
     body = pattern(8 * MiB)
     framed = b"".join(
         b"%x\r\n%s\r\n" % (len(c), c) for c in (body[i : i + 100_000] for i in range(0, len(body), 100_000))
@@ -66,7 +67,7 @@ def test_large_chunked_request_body_arrives_intact(server: ServeProcess) -> None
     assert json.loads(answer) == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
 
 
-def test_large_response_arrives_intact(server: ServeProcess) -> None:
+def test_large_response_arrives_intact(server: InProcessServer) -> None:
     size = 8 * MiB
     status, headers, body = request_once(
         server, b"GET /stream?size=%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % size
@@ -93,7 +94,7 @@ def send_until_stalled(sock: socket.socket, data: bytes, stall_s: float = 0.5) -
         sock.setblocking(True)
 
 
-def test_an_app_not_reading_its_body_stops_the_upload(server: ServeProcess) -> None:
+def test_an_app_not_reading_its_body_stops_the_upload(server: InProcessServer) -> None:
     """The server stops reading once the app falls behind, and loses nothing when it catches up."""
     size = 32 * MiB
     body = pattern(size)
@@ -127,11 +128,11 @@ def _read_one(sock: socket.socket) -> bytes:
     raise AssertionError(f"no complete response: {data[:200]!r}")
 
 
-def progress(server: ServeProcess, tag: str) -> int:
+def progress(server: InProcessServer, tag: str) -> int:
     return int(get(server, f"/progress?tag={tag}"))
 
 
-def test_a_client_not_reading_stops_the_app_sending(server: ServeProcess) -> None:
+def test_a_client_not_reading_stops_the_app_sending(server: InProcessServer) -> None:
     """send() blocks once the client stops reading: the server does not buffer the whole response."""
     size = 32 * MiB
     tag = f"flood-{server.port}"

@@ -1,4 +1,4 @@
-"""Malformed and ambiguous requests (tests/data/http/) against a real `serve run`, both fronts.
+"""Malformed and ambiguous requests (tests/data/http/) against a `Server` in the test process, both fronts.
 
 Each is answered with its status and the connection closed; the app is never called
 (its call counter, read over a new connection, does not move), so nothing smuggled
@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ServeProcess, read_until_closed, serve_run, split_responses
+from inprocess import InProcessServer, serve_inprocess
+from support import read_until_closed, split_responses
 
 FRONTS = ("httptools", "h11")
 CORPUS = sorted((Path(__file__).resolve().parent.parent / "data" / "http").glob("*.http"))
@@ -30,17 +31,13 @@ def load_case(path: Path) -> tuple[int, bytes]:
 
 
 @pytest.fixture(scope="module", params=FRONTS)
-def server(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
-    options = ("--http", request.param, "--max-request-header-size", str(HEAD_LIMIT), "--no-access-log")
-    with serve_run("protocol_apps:app", *options) as process:
-        yield process
+def server(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
+    options = {"http": request.param, "max_request_header_size": HEAD_LIMIT, "access_log": False}
+    with serve_inprocess("protocol_apps:app", **options) as running:
+        yield running
 
 
-def front_of(server: ServeProcess) -> str:
-    return server.args[server.args.index("--http") + 1]
-
-
-def send_and_read_until_closed(server: ServeProcess, data: bytes, timeout: float = 10.0) -> bytes:
+def send_and_read_until_closed(server: InProcessServer, data: bytes, timeout: float = 10.0) -> bytes:
     """Send `data` on a new connection; everything the server sends until it closes.
 
     Fails if the server has not closed within `timeout`.
@@ -65,7 +62,7 @@ def send_and_read_until_closed(server: ServeProcess, data: bytes, timeout: float
     return b"".join(chunks)
 
 
-def app_calls(server: ServeProcess) -> int:
+def app_calls(server: InProcessServer) -> int:
     """How many times the app has been called, read over a new connection (which must work)."""
     raw = send_and_read_until_closed(server, b"GET /calls HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     [(status, _, body)] = split_responses(raw)
@@ -74,7 +71,7 @@ def app_calls(server: ServeProcess) -> int:
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=lambda path: path.stem)
-def test_refused_and_closed_without_calling_the_app(server: ServeProcess, case: Path) -> None:
+def test_refused_and_closed_without_calling_the_app(server: InProcessServer, case: Path) -> None:
     status, bad = load_case(case)
     before = app_calls(server)
     raw = send_and_read_until_closed(server, bad + GOOD)
@@ -85,7 +82,7 @@ def test_refused_and_closed_without_calling_the_app(server: ServeProcess, case: 
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=lambda path: path.stem)
-def test_refused_after_the_good_request_before_it(server: ServeProcess, case: Path) -> None:
+def test_refused_after_the_good_request_before_it(server: InProcessServer, case: Path) -> None:
     status, bad = load_case(case)
     before = app_calls(server)
     raw = send_and_read_until_closed(server, GOOD + bad + GOOD)
@@ -100,7 +97,7 @@ def test_corpus_covers_every_status() -> None:
     assert len(CORPUS) >= 40
 
 
-def send_until_answered(server: ServeProcess, start: bytes, piece: bytes, pieces: int = 64) -> bytes:
+def send_until_answered(server: InProcessServer, start: bytes, piece: bytes, pieces: int = 64) -> bytes:
     """Send `start`, then `piece` after `piece` until the server answers; all it sends until it closes."""
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(start)
@@ -112,7 +109,7 @@ def send_until_answered(server: ServeProcess, start: bytes, piece: bytes, pieces
         return read_until_closed(sock)
 
 
-def test_header_that_never_ends_is_refused_while_it_arrives(server: ServeProcess) -> None:
+def test_header_that_never_ends_is_refused_while_it_arrives(server: InProcessServer) -> None:
     """431 once the unfinished header passes the limit, not a wait for the head timeout."""
     before = app_calls(server)
     answer = send_until_answered(server, b"GET /count HTTP/1.1\r\nHost: t\r\nX-Endless: ", b"a" * 1024)
@@ -120,11 +117,11 @@ def test_header_that_never_ends_is_refused_while_it_arrives(server: ServeProcess
     assert app_calls(server) == before
 
 
-def test_header_name_that_never_ends_is_refused_while_it_arrives(server: ServeProcess) -> None:
+def test_header_name_that_never_ends_is_refused_while_it_arrives(server: InProcessServer) -> None:
     answer = send_until_answered(server, b"GET /count HTTP/1.1\r\nHost: t\r\nX-", b"a" * 1024)
     assert [r[0] for r in split_responses(answer)] == [431]
 
 
-def test_request_line_that_never_ends_is_refused_while_it_arrives(server: ServeProcess) -> None:
+def test_request_line_that_never_ends_is_refused_while_it_arrives(server: InProcessServer) -> None:
     answer = send_until_answered(server, b"GET /", b"a" * 1024)
     assert [r[0] for r in split_responses(answer)] == [431]

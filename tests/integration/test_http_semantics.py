@@ -1,9 +1,9 @@
-"""HTTP/1.1 semantics through a real `serve run`, both fronts: keep-alive, pipelining,
-Expect, HEAD, chunked bodies both ways, HTTP/1.0, default headers, broken apps, the scope.
+"""HTTP/1.1 semantics through a `Server` in the test process, both fronts: keep-alive,
+pipelining, Expect, HEAD, chunked bodies both ways, HTTP/1.0, default headers, broken apps,
+the scope.
 
-One server process per front serves every test of the module (the app is
-tests/apps/protocol_apps.py); a second one per front runs with header and root-path
-options.
+One server per front serves every test of the module (the app is tests/apps/protocol_apps.py);
+a second one per front runs with header and root-path options.
 """
 
 from __future__ import annotations
@@ -19,25 +19,24 @@ from typing import Any
 
 import pytest
 from apps.protocol_apps import FIXED_BODY, piece
-from support import ServeProcess, serve_run
+from inprocess import InProcessServer, serve_inprocess
 
 FRONTS = ("httptools", "h11")
 TIMEOUT_S = 10.0
 
 
 @pytest.fixture(scope="module", params=FRONTS)
-def server(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
+def server(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
     # A short graceful timeout: one test leaves an app waiting for a disconnect it never hears.
-    options = ("--http", request.param, "--timeout-graceful-shutdown", "1")
-    with serve_run("protocol_apps:app", *options) as process:
-        yield process
+    with serve_inprocess("protocol_apps:app", http=request.param, timeout_graceful_shutdown=1) as running:
+        yield running
 
 
 @pytest.fixture(scope="module", params=FRONTS)
-def configured(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
-    options = ("--no-date-header", "--no-server-header", "--header", "X-A: b", "--header", "X-Other: c d")
-    with serve_run("protocol_apps:app", "--http", request.param, *options, "--root-path", "/api") as process:
-        yield process
+def configured(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
+    options = {"date_header": False, "server_header": False, "headers": [("X-A", "b"), ("X-Other", "c d")]}
+    with serve_inprocess("protocol_apps:app", http=request.param, root_path="/api", **options) as running:
+        yield running
 
 
 # -- A raw client that reads one response at a time ------------------------------------------
@@ -63,7 +62,7 @@ class Response:
 class Client:
     """One raw connection: send bytes, read exactly one response at a time, see it close."""
 
-    def __init__(self, server: ServeProcess) -> None:
+    def __init__(self, server: InProcessServer) -> None:
         self.sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT_S)
         self.buffer = b""
         self.deadline = time.monotonic() + TIMEOUT_S
@@ -181,7 +180,7 @@ def scope_of(response: Response) -> dict[str, Any]:
     return info
 
 
-def one(server: ServeProcess, request: bytes, *, head: bool = False) -> Response:
+def one(server: InProcessServer, request: bytes, *, head: bool = False) -> Response:
     with Client(server) as client:
         client.send(request)
         return client.read_response(head=head)
@@ -190,7 +189,7 @@ def one(server: ServeProcess, request: bytes, *, head: bool = False) -> Response
 # -- Keep-alive and pipelining ------------------------------------------------------------------
 
 
-def test_keep_alive_serves_several_requests_on_one_connection(server: ServeProcess) -> None:
+def test_keep_alive_serves_several_requests_on_one_connection(server: InProcessServer) -> None:
     with Client(server) as client:
         ports = set()
         for index in range(5):
@@ -202,7 +201,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(server: ServeProce
         assert client.still_open(0.1)
 
 
-def test_connection_close_from_the_client_is_honoured(server: ServeProcess) -> None:
+def test_connection_close_from_the_client_is_honoured(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/fixed", "Connection: close"))
         response = client.read_response()
@@ -210,7 +209,7 @@ def test_connection_close_from_the_client_is_honoured(server: ServeProcess) -> N
         assert client.closed()
 
 
-def test_connection_close_from_the_app_is_honoured(server: ServeProcess) -> None:
+def test_connection_close_from_the_app_is_honoured(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/own-headers") + get("/fixed"))
         response = client.read_response()
@@ -218,7 +217,7 @@ def test_connection_close_from_the_app_is_honoured(server: ServeProcess) -> None
         assert client.closed()
 
 
-def test_pipelined_responses_come_in_order(server: ServeProcess) -> None:
+def test_pipelined_responses_come_in_order(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(
             get("/sleep?s=0.2", method="POST", body=b"first")
@@ -233,7 +232,7 @@ def test_pipelined_responses_come_in_order(server: ServeProcess) -> None:
     assert bodies == [b"slept", b"second", b"third", b"", piece(0, 3) + piece(1, 3), b"last"]
 
 
-def test_pipelined_requests_behind_a_slow_one_wait_their_turn(server: ServeProcess) -> None:
+def test_pipelined_requests_behind_a_slow_one_wait_their_turn(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/sleep?s=0.3") + get("/fixed"))
         first = client.read_response()
@@ -244,7 +243,7 @@ def test_pipelined_requests_behind_a_slow_one_wait_their_turn(server: ServeProce
 # -- Expect: 100-continue -------------------------------------------------------------------------
 
 
-def test_expect_continue_is_answered_when_the_app_reads_the_body(server: ServeProcess) -> None:
+def test_expect_continue_is_answered_when_the_app_reads_the_body(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         interim = client.read_response()
@@ -254,7 +253,7 @@ def test_expect_continue_is_answered_when_the_app_reads_the_body(server: ServePr
     assert (final.status, final.body) == (200, b"hello")
 
 
-def test_expect_continue_is_not_sent_when_the_app_answers_without_reading(server: ServeProcess) -> None:
+def test_expect_continue_is_not_sent_when_the_app_answers_without_reading(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(b"POST /no-read HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         final = client.read_response()
@@ -264,7 +263,7 @@ def test_expect_continue_is_not_sent_when_the_app_answers_without_reading(server
         assert client.read_response().body == FIXED_BODY
 
 
-def test_expect_continue_is_ignored_for_http_10(server: ServeProcess) -> None:
+def test_expect_continue_is_ignored_for_http_10(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(b"POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello")
         response = client.read_response()
@@ -274,7 +273,7 @@ def test_expect_continue_is_ignored_for_http_10(server: ServeProcess) -> None:
 # -- HEAD ---------------------------------------------------------------------------------------
 
 
-def test_head_has_the_headers_of_get_and_no_body(server: ServeProcess) -> None:
+def test_head_has_the_headers_of_get_and_no_body(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/fixed"))
         got = client.read_response()
@@ -287,7 +286,7 @@ def test_head_has_the_headers_of_get_and_no_body(server: ServeProcess) -> None:
     assert after.body == b"after"  # nothing of a body came between the two
 
 
-def test_head_of_a_streamed_response_sends_no_body_bytes(server: ServeProcess) -> None:
+def test_head_of_a_streamed_response_sends_no_body_bytes(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/chunks?n=3&size=4", method="HEAD") + get("/fixed"))
         head = client.read_response(head=True)
@@ -299,7 +298,7 @@ def test_head_of_a_streamed_response_sends_no_body_bytes(server: ServeProcess) -
 # -- Chunked request bodies ---------------------------------------------------------------------
 
 
-def test_chunked_request_body_with_extensions_and_trailers(server: ServeProcess) -> None:
+def test_chunked_request_body_with_extensions_and_trailers(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(
             chunked(
@@ -316,7 +315,7 @@ def test_chunked_request_body_with_extensions_and_trailers(server: ServeProcess)
 
 
 @pytest.mark.parametrize("extension", [b" ;name=value", b" ; name = value", b'\t;\tq = "x y" ; flag'])
-def test_chunk_extensions_with_whitespace_around_the_semicolon(server: ServeProcess, extension: bytes) -> None:
+def test_chunk_extensions_with_whitespace_around_the_semicolon(server: InProcessServer, extension: bytes) -> None:
     # RFC 9112 §7.1.1: BWS around ";" and "="; RFC 9110 §5.6.3: a recipient must accept it.
     with Client(server) as client:
         client.send(chunked("/scope", b"hello", b" world", extension=extension) + get("/scope", "X-Next: 2"))
@@ -326,7 +325,7 @@ def test_chunk_extensions_with_whitespace_around_the_semicolon(server: ServeProc
 
 
 @pytest.mark.parametrize("framing", ["length", "chunked"])
-def test_the_body_of_an_upgrade_request_is_not_a_request(server: ServeProcess, framing: str) -> None:
+def test_the_body_of_an_upgrade_request_is_not_a_request(server: InProcessServer, framing: str) -> None:
     # A request asking to switch protocols (h2c here, declined) whose body is a whole
     # request: llhttp skips such a body, and parsing it as the next request would serve a
     # request that every proxy in front of us read as a body.
@@ -347,7 +346,7 @@ def test_the_body_of_an_upgrade_request_is_not_a_request(server: ServeProcess, f
     assert calls(server) == before + 2
 
 
-def test_an_extension_method_is_501_and_closes(server: ServeProcess) -> None:
+def test_an_extension_method_is_501_and_closes(server: InProcessServer) -> None:
     # RFC 9110 §9.1 allows any token; llhttp parses a fixed set, so neither front serves one.
     before = calls(server)
     with Client(server) as client:
@@ -358,12 +357,12 @@ def test_an_extension_method_is_501_and_closes(server: ServeProcess) -> None:
     assert calls(server) == before
 
 
-def calls(server: ServeProcess) -> int:
+def calls(server: InProcessServer) -> int:
     """How many times the app has been called (`/calls` itself excluded)."""
     return int(one(server, get("/calls")).body)
 
 
-def test_chunked_request_body_arriving_piece_by_piece(server: ServeProcess) -> None:
+def test_chunked_request_body_arriving_piece_by_piece(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(b"POST /scope HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
         for part in (b"4\r\nabcd\r\n", b"3\r\n", b"efg", b"\r\n", b"0\r\n", b"\r\n"):
@@ -373,7 +372,7 @@ def test_chunked_request_body_arriving_piece_by_piece(server: ServeProcess) -> N
     assert info["body"] == "abcdefg"
 
 
-def test_empty_chunked_request_body(server: ServeProcess) -> None:
+def test_empty_chunked_request_body(server: InProcessServer) -> None:
     info = scope_of(one(server, chunked("/scope")))
     assert (info["body"], info["messages"]) == ("", 1)
 
@@ -381,7 +380,7 @@ def test_empty_chunked_request_body(server: ServeProcess) -> None:
 # -- Response framing ---------------------------------------------------------------------------
 
 
-def test_several_body_messages_without_length_are_chunked(server: ServeProcess) -> None:
+def test_several_body_messages_without_length_are_chunked(server: InProcessServer) -> None:
     response = one(server, get("/chunks?n=3&size=5"))
     assert response.header("transfer-encoding") == "chunked"
     assert response.all("content-length") == []
@@ -390,13 +389,13 @@ def test_several_body_messages_without_length_are_chunked(server: ServeProcess) 
     assert sum(response.chunk_sizes) == 15
 
 
-def test_one_body_message_gets_a_content_length(server: ServeProcess) -> None:
+def test_one_body_message_gets_a_content_length(server: InProcessServer) -> None:
     response = one(server, get("/fixed"))
     assert response.header("content-length") == str(len(FIXED_BODY))
     assert response.all("transfer-encoding") == []
 
 
-def test_empty_final_body_gets_content_length_zero(server: ServeProcess) -> None:
+def test_empty_final_body_gets_content_length_zero(server: InProcessServer) -> None:
     response = one(server, get("/chunks?n=0"))
     assert (response.header("content-length"), response.body) == ("0", b"")
 
@@ -404,7 +403,7 @@ def test_empty_final_body_gets_content_length_zero(server: ServeProcess) -> None
 # -- HTTP/1.0 -----------------------------------------------------------------------------------
 
 
-def test_http_10_response_is_close_delimited_without_a_length(server: ServeProcess) -> None:
+def test_http_10_response_is_close_delimited_without_a_length(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/chunks?n=3&size=5", version="1.0"))
         response = client.read_response()
@@ -413,7 +412,7 @@ def test_http_10_response_is_close_delimited_without_a_length(server: ServeProce
     assert response.body == piece(0, 5) + piece(1, 5) + piece(2, 5)
 
 
-def test_http_10_closes_unless_asked_to_keep_alive(server: ServeProcess) -> None:
+def test_http_10_closes_unless_asked_to_keep_alive(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/fixed", version="1.0"))
         response = client.read_response()
@@ -421,7 +420,7 @@ def test_http_10_closes_unless_asked_to_keep_alive(server: ServeProcess) -> None
         assert client.closed()
 
 
-def test_http_10_keep_alive_when_asked(server: ServeProcess) -> None:
+def test_http_10_keep_alive_when_asked(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/fixed", "Connection: keep-alive", version="1.0"))
         response = client.read_response()
@@ -432,7 +431,7 @@ def test_http_10_keep_alive_when_asked(server: ServeProcess) -> None:
         assert client.closed()
 
 
-def test_http_10_keep_alive_with_a_streamed_body_still_closes(server: ServeProcess) -> None:
+def test_http_10_keep_alive_with_a_streamed_body_still_closes(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/chunks?n=2&size=3", "Connection: keep-alive", version="1.0"))
         response = client.read_response()  # read until close: there is no other framing
@@ -443,26 +442,26 @@ def test_http_10_keep_alive_with_a_streamed_body_still_closes(server: ServeProce
 # -- Default headers ----------------------------------------------------------------------------
 
 
-def test_date_and_server_headers_are_sent(server: ServeProcess) -> None:
+def test_date_and_server_headers_are_sent(server: InProcessServer) -> None:
     response = one(server, get("/fixed"))
     assert response.header("server") == "serve"
     sent = parsedate_to_datetime(response.header("date")).timestamp()
     assert abs(sent - time.time()) < 5
 
 
-def test_app_server_and_date_headers_replace_the_defaults(server: ServeProcess) -> None:
+def test_app_server_and_date_headers_replace_the_defaults(server: InProcessServer) -> None:
     response = one(server, get("/own-headers"))
     assert response.header("server") == "own-server"
     assert response.header("date") == "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
-def test_configured_headers_replace_date_and_server(configured: ServeProcess) -> None:
+def test_configured_headers_replace_date_and_server(configured: InProcessServer) -> None:
     response = one(configured, get("/fixed"))
     assert response.all("date") == response.all("server") == []
     assert (response.header("x-a"), response.header("x-other")) == ("b", "c d")
 
 
-def test_configured_headers_are_on_errors_the_server_answers_itself(configured: ServeProcess) -> None:
+def test_configured_headers_are_on_errors_the_server_answers_itself(configured: InProcessServer) -> None:
     for request in (b"GET / HTTP/1.1\r\n\r\n", get("/raise-before-start")):
         response = one(configured, request)
         assert response.status in (400, 500)
@@ -474,7 +473,7 @@ def test_configured_headers_are_on_errors_the_server_answers_itself(configured: 
 
 
 @pytest.mark.parametrize("path", ["/length-short", "/length-short-streamed", "/length-long", "/length-long-streamed"])
-def test_body_not_matching_its_content_length_cuts_the_connection(server: ServeProcess, path: str) -> None:
+def test_body_not_matching_its_content_length_cuts_the_connection(server: InProcessServer, path: str) -> None:
     mark = len(server.lines)
     with Client(server) as client:
         client.send(get(path) + get("/fixed"))
@@ -488,7 +487,7 @@ def test_body_not_matching_its_content_length_cuts_the_connection(server: ServeP
 
 
 @pytest.mark.parametrize("path", ["/inject-value", "/inject-name", "/inject-lf"])
-def test_header_with_a_line_break_from_the_app_is_a_500_not_a_split(server: ServeProcess, path: str) -> None:
+def test_header_with_a_line_break_from_the_app_is_a_500_not_a_split(server: InProcessServer, path: str) -> None:
     with Client(server) as client:
         client.send(get(path))
         response = client.read_response()
@@ -500,7 +499,7 @@ def test_header_with_a_line_break_from_the_app_is_a_500_not_a_split(server: Serv
 @pytest.mark.parametrize(
     "path", ["/raise-before-start", "/raise-after-start", "/return-without-response", "/return-after-start"]
 )
-def test_app_failing_before_any_byte_is_written_gets_a_500(server: ServeProcess, path: str) -> None:
+def test_app_failing_before_any_byte_is_written_gets_a_500(server: InProcessServer, path: str) -> None:
     mark = len(server.lines)
     with Client(server) as client:
         client.send(get(path) + get("/fixed"))
@@ -511,7 +510,7 @@ def test_app_failing_before_any_byte_is_written_gets_a_500(server: ServeProcess,
     assert one(server, get("/fixed")).body == FIXED_BODY
 
 
-def test_app_failing_after_the_head_is_written_closes_the_connection(server: ServeProcess) -> None:
+def test_app_failing_after_the_head_is_written_closes_the_connection(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/raise-after-body") + get("/fixed"))
         raw = client.read_until_closed()
@@ -524,7 +523,7 @@ def test_app_failing_after_the_head_is_written_closes_the_connection(server: Ser
 # -- http.disconnect ----------------------------------------------------------------------------
 
 
-def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_resets(server: ServeProcess) -> None:
+def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_resets(server: InProcessServer) -> None:
     tag = f"reset-{id(server)}"
     mark = len(server.lines)
     client = Client(server)
@@ -534,7 +533,7 @@ def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_resets(ser
     server.wait_for_line(f"received http.disconnect {tag}$", start=mark)
 
 
-def test_disconnect_reaches_an_app_reading_a_body_the_client_abandons(server: ServeProcess) -> None:
+def test_disconnect_reaches_an_app_reading_a_body_the_client_abandons(server: InProcessServer) -> None:
     mark = len(server.lines)
     with Client(server) as client:
         client.send(b"POST /wait-disconnect HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly ten b")
@@ -542,7 +541,7 @@ def test_disconnect_reaches_an_app_reading_a_body_the_client_abandons(server: Se
     server.wait_for_line("disconnected while reading a body", start=mark)
 
 
-def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_closes(server: ServeProcess) -> None:
+def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_closes(server: InProcessServer) -> None:
     tag = f"close-{id(server)}"
     mark = len(server.lines)
     with Client(server) as client:
@@ -551,7 +550,7 @@ def test_disconnect_reaches_an_app_waiting_on_receive_when_the_client_closes(ser
     server.wait_for_line(f"received http.disconnect {tag}$", timeout=2, start=mark)
 
 
-def test_a_client_that_half_closes_still_reads_its_response(server: ServeProcess) -> None:
+def test_a_client_that_half_closes_still_reads_its_response(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/scope/half-closed"))
         client.sock.shutdown(socket.SHUT_WR)
@@ -561,7 +560,7 @@ def test_a_client_that_half_closes_still_reads_its_response(server: ServeProcess
 # -- The scope ----------------------------------------------------------------------------------
 
 
-def test_percent_encoded_path_and_query_string(server: ServeProcess) -> None:
+def test_percent_encoded_path_and_query_string(server: InProcessServer) -> None:
     info = scope_of(one(server, get("/scope/caf%C3%A9/a%2Fb%20c?x=%20y&z=%2F&e=")))
     assert info["path"] == "/scope/café/a/b c"
     assert info["raw_path"] == "/scope/caf%C3%A9/a%2Fb%20c"
@@ -569,23 +568,23 @@ def test_percent_encoded_path_and_query_string(server: ServeProcess) -> None:
     assert (info["root_path"], info["method"], info["http_version"]) == ("", "GET", "1.1")
 
 
-def test_absolute_form_target(server: ServeProcess) -> None:
+def test_absolute_form_target(server: InProcessServer) -> None:
     info = scope_of(one(server, get("http://example.com:8080/scope/abs?q=1")))
     assert (info["path"], info["raw_path"], info["query_string"]) == ("/scope/abs", "/scope/abs", "q=1")
 
 
-def test_headers_keep_their_order_and_raw_values(server: ServeProcess) -> None:
+def test_headers_keep_their_order_and_raw_values(server: InProcessServer) -> None:
     info = scope_of(one(server, get("/scope", "X-B: 2", "x-a:  spaced value\t", "X-B: 1", "X-Obs: caf\xe9")))
     assert info["headers"] == [["host", "t"], ["x-b", "2"], ["x-a", "spaced value"], ["x-b", "1"], ["x-obs", "café"]]
 
 
-def test_root_path_prefixes_path_and_raw_path(configured: ServeProcess) -> None:
+def test_root_path_prefixes_path_and_raw_path(configured: InProcessServer) -> None:
     info = scope_of(one(configured, get("/scope/x%20y?q=1")))
     assert (info["root_path"], info["path"], info["raw_path"]) == ("/api", "/api/scope/x y", "/api/scope/x%20y")
     assert info["query_string"] == "q=1"
 
 
-def test_method_and_version_in_the_scope(server: ServeProcess) -> None:
+def test_method_and_version_in_the_scope(server: InProcessServer) -> None:
     for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE"):
         info = scope_of(one(server, get("/scope", method=method)))
         assert info["method"] == method

@@ -1,12 +1,16 @@
-"""The first request through each front, over a real socket to a real `serve run`."""
+"""The first request through each front, over a real socket to a `Server` in the test process.
+
+tests/system/test_run_smoke.py sends the same requests to a `serve run` child.
+"""
 
 from __future__ import annotations
 
-from support import exchange, serve_run, split_responses
+from inprocess import serve_inprocess
+from support import exchange, split_responses
 
 
 def test_pipelined_requests_are_answered_in_order(http: str) -> None:
-    with serve_run("basic:echo", "--http", http, "--no-access-log") as server:
+    with serve_inprocess("basic:echo", http=http, access_log=False) as server:
         raw = exchange(
             server.host,
             server.port,

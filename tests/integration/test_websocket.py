@@ -1,8 +1,10 @@
-"""WebSocket through a real `serve run`, both fronts: handshake, messages, limits, closes, refusals, keepalive.
+"""WebSocket through a `Server` in the test process, both fronts: handshake, messages, limits,
+closes, refusals, keepalive.
 
-The app is tests/apps/ws_apps.py; what it heard (disconnect codes, errors from a late
-send) is read back over HTTP from the same process at `/seen`. The client is websockets'
-own, except where a test needs a client that misbehaves: then it is a raw socket.
+The app is tests/apps/ws_apps.py, imported afresh for each server; what it heard (disconnect
+codes, errors from a late send) is read back over HTTP from the same server at `/seen`. The
+client is websockets' own, except where a test needs a client that misbehaves: then it is a
+raw socket. A stop by SIGTERM, with the exit code, is tests/system/test_run_websocket_shutdown.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import base64
 import importlib.util
 import json
 import os
-import signal
 import socket
 import ssl
 import struct
@@ -24,7 +25,8 @@ from typing import Any
 
 import pytest
 import trustme
-from support import ServeProcess, read_response, serve_run, split_responses, wait_closed
+from inprocess import InProcessServer, serve_inprocess
+from support import read_response, split_responses, wait_closed
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -35,21 +37,21 @@ TIMEOUT_S = 10.0
 
 
 @pytest.fixture(scope="module", params=FRONTS)
-def server(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
-    options = ("--http", request.param, "--ws-max-size", str(2 * MiB), "--ws-max-queue", "4")
-    with serve_run("ws_apps:app", *options, "--timeout-graceful-shutdown", "2") as process:
-        yield process
+def server(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
+    options = {"http": request.param, "ws_max_size": 2 * MiB, "ws_max_queue": 4, "timeout_graceful_shutdown": 2}
+    with serve_inprocess("ws_apps:app", **options) as running:
+        yield running
 
 
 @pytest.fixture(scope="module", params=FRONTS)
-def pinging(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
+def pinging(request: pytest.FixtureRequest) -> Iterator[InProcessServer]:
     """Pings every half second, a pong due within half a second, and no compression."""
-    options = ("--ws-ping-interval", "0.5", "--ws-ping-timeout", "0.5", "--ws-per-message-deflate", "false")
-    with serve_run("ws_apps:app", "--http", request.param, *options) as process:
-        yield process
+    options = {"ws_ping_interval": 0.5, "ws_ping_timeout": 0.5, "ws_per_message_deflate": False}
+    with serve_inprocess("ws_apps:app", http=request.param, **options) as running:
+        yield running
 
 
-def open_ws(server: ServeProcess, path: str = "/echo", **options: Any) -> ClientConnection:
+def open_ws(server: InProcessServer, path: str = "/echo", **options: Any) -> ClientConnection:
     options.setdefault("max_size", None)
     ws: ClientConnection = connect(
         f"ws://{server.host}:{server.port}{path}", proxy=None, open_timeout=TIMEOUT_S, **options
@@ -63,13 +65,13 @@ def handshake_headers(ws: ClientConnection) -> Headers:
     return ws.response.headers
 
 
-def seen(server: ServeProcess) -> dict[str, list[Any]]:
+def seen(server: InProcessServer) -> dict[str, list[Any]]:
     with urllib.request.urlopen(f"http://{server.host}:{server.port}/seen", timeout=TIMEOUT_S) as response:
         result: dict[str, list[Any]] = json.load(response)
         return result
 
 
-def wait_seen(server: ServeProcess, reason: str) -> tuple[dict[str, Any], str | None]:
+def wait_seen(server: InProcessServer, reason: str) -> tuple[dict[str, Any], str | None]:
     """The disconnect with `reason` the /hold route recorded, and what its late send did (bounded wait)."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
@@ -85,7 +87,7 @@ def wait_seen(server: ServeProcess, reason: str) -> tuple[dict[str, Any], str | 
 # -- A raw client, for what websockets' client will not do -------------------------------------
 
 
-def raw_upgrade(server: ServeProcess, path: str, *, extra: bytes = b"") -> tuple[socket.socket, bytes, bytes]:
+def raw_upgrade(server: InProcessServer, path: str, *, extra: bytes = b"") -> tuple[socket.socket, bytes, bytes]:
     """Send an upgrade request by hand; return the socket, the response head and the bytes after it."""
     sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT_S)
     key = base64.b64encode(os.urandom(16))
@@ -121,7 +123,7 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
 # -- Handshake and messages ---------------------------------------------------------------------
 
 
-def test_text_binary_and_a_1_mib_message_echo(server: ServeProcess) -> None:
+def test_text_binary_and_a_1_mib_message_echo(server: InProcessServer) -> None:
     with open_ws(server) as ws:
         ws.send("hello")
         assert ws.recv(TIMEOUT_S) == "hello"
@@ -135,7 +137,7 @@ def test_text_binary_and_a_1_mib_message_echo(server: ServeProcess) -> None:
         assert "date" in headers
 
 
-def test_the_scope_the_subprotocol_and_the_accept_headers(server: ServeProcess) -> None:
+def test_the_scope_the_subprotocol_and_the_accept_headers(server: InProcessServer) -> None:
     with open_ws(server, "/scope?room=1", subprotocols=["one", "two"]) as ws:
         assert ws.subprotocol == "two"
         assert handshake_headers(ws)["x-accepted-by"] == "ws_apps"
@@ -156,7 +158,7 @@ def test_the_scope_the_subprotocol_and_the_accept_headers(server: ServeProcess) 
     assert "upgrade" in names
 
 
-def test_per_message_deflate_is_negotiated(server: ServeProcess) -> None:
+def test_per_message_deflate_is_negotiated(server: InProcessServer) -> None:
     message = "compressible " * 1000
     with open_ws(server) as ws:
         assert handshake_headers(ws)["sec-websocket-extensions"].startswith("permessage-deflate")
@@ -164,7 +166,7 @@ def test_per_message_deflate_is_negotiated(server: ServeProcess) -> None:
         assert ws.recv(TIMEOUT_S) == message
 
 
-def test_per_message_deflate_can_be_turned_off(pinging: ServeProcess) -> None:
+def test_per_message_deflate_can_be_turned_off(pinging: InProcessServer) -> None:
     message = "compressible " * 1000
     with open_ws(pinging) as ws:  # started with --ws-per-message-deflate false
         assert "sec-websocket-extensions" not in handshake_headers(ws)
@@ -172,7 +174,7 @@ def test_per_message_deflate_can_be_turned_off(pinging: ServeProcess) -> None:
         assert ws.recv(TIMEOUT_S) == message
 
 
-def test_a_message_over_ws_max_size_closes_with_1009(server: ServeProcess) -> None:
+def test_a_message_over_ws_max_size_closes_with_1009(server: InProcessServer) -> None:
     with open_ws(server) as ws:
         ws.send(b"x" * (2 * MiB + 1))
         with pytest.raises(ConnectionClosedError) as closed:
@@ -181,7 +183,7 @@ def test_a_message_over_ws_max_size_closes_with_1009(server: ServeProcess) -> No
     assert closed.value.rcvd.code == 1009
 
 
-def test_http_then_websocket_on_one_connection(server: ServeProcess) -> None:
+def test_http_then_websocket_on_one_connection(server: InProcessServer) -> None:
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT_S) as sock:
         sock.sendall(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n")
         status, _, body = read_response(sock)
@@ -200,7 +202,7 @@ def test_http_then_websocket_on_one_connection(server: ServeProcess) -> None:
         assert server_frames(received.partition(b"\r\n\r\n")[2]) == [(0x1, b"same socket")]
 
 
-def test_an_upgrade_pipelined_behind_another_request_is_served_as_http(server: ServeProcess) -> None:
+def test_an_upgrade_pipelined_behind_another_request_is_served_as_http(server: InProcessServer) -> None:
     upgrade = (
         b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -215,7 +217,7 @@ def test_an_upgrade_pipelined_behind_another_request_is_served_as_http(server: S
     ]
 
 
-def test_an_invalid_handshake_is_answered_400(server: ServeProcess) -> None:
+def test_an_invalid_handshake_is_answered_400(server: InProcessServer) -> None:
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT_S) as sock:
         sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         [(status, _, body)] = split_responses(wait_closed(sock, TIMEOUT_S))
@@ -226,7 +228,7 @@ def test_an_invalid_handshake_is_answered_400(server: ServeProcess) -> None:
 # -- Closing, both ways -------------------------------------------------------------------------
 
 
-def test_the_client_closes_with_a_code_and_reason_the_app_hears(server: ServeProcess) -> None:
+def test_the_client_closes_with_a_code_and_reason_the_app_hears(server: InProcessServer) -> None:
     with open_ws(server, "/hold") as ws:
         ws.close(4002, "client bye")
     disconnect, late = wait_seen(server, "client bye")
@@ -234,7 +236,7 @@ def test_the_client_closes_with_a_code_and_reason_the_app_hears(server: ServePro
     assert late == "ClientDisconnected"  # an OSError subclass, as ASGI 2.4 asks
 
 
-def test_the_app_closes_with_a_code_and_reason(server: ServeProcess) -> None:
+def test_the_app_closes_with_a_code_and_reason(server: InProcessServer) -> None:
     with open_ws(server) as ws:
         ws.send("close 4003 not today")
         with pytest.raises(ConnectionClosed) as closed:
@@ -243,7 +245,7 @@ def test_the_app_closes_with_a_code_and_reason(server: ServeProcess) -> None:
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4003, "not today")
 
 
-def test_a_server_initiated_close_after_a_message(server: ServeProcess) -> None:
+def test_a_server_initiated_close_after_a_message(server: InProcessServer) -> None:
     with open_ws(server, "/server-close") as ws:
         assert ws.recv(TIMEOUT_S) == "bye"
         with pytest.raises(ConnectionClosed) as closed:
@@ -254,7 +256,7 @@ def test_a_server_initiated_close_after_a_message(server: ServeProcess) -> None:
     assert disconnect["code"] == 4001
 
 
-def test_a_client_that_vanishes_is_a_1006_disconnect(server: ServeProcess) -> None:
+def test_a_client_that_vanishes_is_a_1006_disconnect(server: InProcessServer) -> None:
     sock, head, _ = raw_upgrade(server, "/hold")
     assert head.startswith(b"HTTP/1.1 101")
     sock.sendall(masked(0x1, b"then gone"))
@@ -269,13 +271,13 @@ def test_a_client_that_vanishes_is_a_1006_disconnect(server: ServeProcess) -> No
 
 
 @pytest.mark.parametrize("path", ["/reject", "/no-accept"])
-def test_closing_or_returning_before_accepting_is_a_403(server: ServeProcess, path: str) -> None:
+def test_closing_or_returning_before_accepting_is_a_403(server: InProcessServer, path: str) -> None:
     with pytest.raises(InvalidStatus) as refused:
         open_ws(server, path)
     assert refused.value.response.status_code == 403
 
 
-def test_a_denial_response_has_the_apps_status_headers_and_body(server: ServeProcess) -> None:
+def test_a_denial_response_has_the_apps_status_headers_and_body(server: InProcessServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
         open_ws(server, "/deny")
     response = refused.value.response
@@ -285,14 +287,14 @@ def test_a_denial_response_has_the_apps_status_headers_and_body(server: ServePro
     assert bytes(response.body) == b"no entry without a token"
 
 
-def test_an_app_failing_before_accepting_is_a_500(server: ServeProcess) -> None:
+def test_an_app_failing_before_accepting_is_a_500(server: InProcessServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
         open_ws(server, "/fail-before-accept")
     assert refused.value.response.status_code == 500
     server.wait_for_line("Exception in ASGI application")
 
 
-def test_an_app_failing_after_accepting_closes_with_1011(server: ServeProcess) -> None:
+def test_an_app_failing_after_accepting_closes_with_1011(server: InProcessServer) -> None:
     with open_ws(server, "/fail-after-accept") as ws:
         ws.send("boom")
         with pytest.raises(ConnectionClosedError) as closed:
@@ -304,7 +306,7 @@ def test_an_app_failing_after_accepting_closes_with_1011(server: ServeProcess) -
 # -- Keepalive and flow control -----------------------------------------------------------------
 
 
-def test_a_peer_that_stops_answering_pings_is_closed_with_1011(pinging: ServeProcess) -> None:
+def test_a_peer_that_stops_answering_pings_is_closed_with_1011(pinging: InProcessServer) -> None:
     sock, head, rest = raw_upgrade(pinging, "/hold")
     with sock:
         assert head.startswith(b"HTTP/1.1 101")
@@ -318,7 +320,7 @@ def test_a_peer_that_stops_answering_pings_is_closed_with_1011(pinging: ServePro
     assert late == "ClientDisconnected"
 
 
-def test_a_peer_that_answers_pings_stays_connected(pinging: ServeProcess) -> None:
+def test_a_peer_that_answers_pings_stays_connected(pinging: InProcessServer) -> None:
     with open_ws(pinging, ping_interval=None) as ws:  # websockets' client answers our pings itself
         with pytest.raises(TimeoutError):
             ws.recv(1.6)  # three ping rounds, deliberately waited out
@@ -326,7 +328,7 @@ def test_a_peer_that_answers_pings_stays_connected(pinging: ServeProcess) -> Non
         assert ws.recv(TIMEOUT_S) == "still here"
 
 
-def test_reading_pauses_while_the_app_does_not_receive(server: ServeProcess) -> None:
+def test_reading_pauses_while_the_app_does_not_receive(server: InProcessServer) -> None:
     """`--ws-max-queue 4`: a sender of 32 MiB blocks until the app reads, then everything arrives."""
     count, size = 512, 64 * 1024
     payload = b"q" * size
@@ -354,8 +356,8 @@ def test_reading_pauses_while_the_app_does_not_receive(server: ServeProcess) -> 
 
 def test_with_ws_none_an_upgrade_reaches_the_app_as_http(http: str) -> None:
     with (
-        serve_run("ws_apps:app", "--http", http, "--ws", "none") as process,
-        socket.create_connection((process.host, process.port), timeout=TIMEOUT_S) as sock,
+        serve_inprocess("ws_apps:app", http=http, ws="none") as running,
+        socket.create_connection((running.host, running.port), timeout=TIMEOUT_S) as sock,
     ):
         sock.sendall(
             b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -367,24 +369,24 @@ def test_with_ws_none_an_upgrade_reaches_the_app_as_http(http: str) -> None:
 
 
 def test_websockets_count_toward_limit_concurrency(http: str) -> None:
-    with serve_run("ws_apps:app", "--http", http, "--limit-concurrency", "1") as process, open_ws(process) as ws:
+    with serve_inprocess("ws_apps:app", http=http, limit_concurrency=1) as running, open_ws(running) as ws:
         with pytest.raises(InvalidStatus) as refused:
-            open_ws(process)
+            open_ws(running)
         assert refused.value.response.status_code == 503
         ws.send("first still works")
         assert ws.recv(TIMEOUT_S) == "first still works"
 
 
-def test_graceful_shutdown_closes_websockets_with_1012(http: str) -> None:
-    with serve_run("ws_apps:app", "--http", http) as process:
-        with open_ws(process, "/hold") as ws:
+def test_a_stop_closes_websockets_with_1012(http: str) -> None:
+    with serve_inprocess("ws_apps:app", http=http) as running:
+        with open_ws(running, "/hold") as ws:
             ws.send("ping")
-            process.send_signal(signal.SIGTERM)
+            running.server.should_exit = True  # what SIGTERM sets (system test: test_run_websocket_shutdown)
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(TIMEOUT_S)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1012
-        assert process.wait_exit(TIMEOUT_S) == 0
+        running.wait_for_line("Finished server process")
 
 
 def test_over_tls_the_scheme_is_wss(http: str, tmp_path: Path) -> None:
@@ -395,9 +397,9 @@ def test_over_tls_the_scheme_is_wss(http: str, tmp_path: Path) -> None:
     leaf.private_key_pem.write_to_path(str(key))
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
-    tls = ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
-    with serve_run("ws_apps:app", "--http", http, *tls) as process:
-        url = f"wss://127.0.0.1:{process.port}/scope"
+    with serve_inprocess("ws_apps:app", http=http, ssl_certfile=str(cert), ssl_keyfile=str(key)) as running:
+        assert running.url.startswith("https://")
+        url = f"wss://127.0.0.1:{running.port}/scope"
         with connect(url, ssl=client_context, proxy=None, open_timeout=TIMEOUT_S) as ws:
             assert json.loads(ws.recv(TIMEOUT_S))["scheme"] == "wss"
         with connect(url.replace("/scope", "/echo"), ssl=client_context, proxy=None) as ws:
@@ -412,8 +414,8 @@ def test_over_tls_the_scheme_is_wss(http: str, tmp_path: Path) -> None:
 def test_a_starlette_websocket_route(http: str, tmp_path: Path) -> None:
     (tmp_path / "starlette_ws.py").write_text(STARLETTE_APP)
     with (
-        serve_run("starlette_ws:app", "--http", http, "--app-dir", str(tmp_path)) as process,
-        open_ws(process, "/ws") as ws,
+        serve_inprocess("starlette_ws:app", http=http, app_dir=str(tmp_path)) as running,
+        open_ws(running, "/ws") as ws,
     ):
         ws.send("hi")
         assert ws.recv(TIMEOUT_S) == "starlette: hi"
@@ -423,8 +425,8 @@ def test_a_starlette_websocket_route(http: str, tmp_path: Path) -> None:
 def test_a_fastapi_websocket_route(http: str, tmp_path: Path) -> None:
     (tmp_path / "fastapi_ws.py").write_text(FASTAPI_APP)
     with (
-        serve_run("fastapi_ws:app", "--http", http, "--app-dir", str(tmp_path)) as process,
-        open_ws(process, "/ws") as ws,
+        serve_inprocess("fastapi_ws:app", http=http, app_dir=str(tmp_path)) as running,
+        open_ws(running, "/ws") as ws,
     ):
         ws.send("hi")
         assert ws.recv(TIMEOUT_S) == "fastapi: hi"

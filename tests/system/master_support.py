@@ -30,6 +30,8 @@ graceful_timeout = {graceful_timeout}
 startup_timeout = 10
 """
 READY_TIMEOUT_S = 20.0
+# Where a worker's line starts: after the local time, under [server] log_timestamps (serve up's default).
+LINE_START = r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}[+-]\d{4} )?"
 
 # A TCP address (host, port) or a unix socket path.
 Address = tuple[str, int] | str
@@ -125,11 +127,12 @@ class Master:
 
     def worker_started(self, app: str, start: int = 0, timeout: float = READY_TIMEOUT_S) -> int:
         """The pid of the first worker of `app` to start serving at or after log line `start`."""
-        return int(self.wait_for_line(rf"^{re.escape(app)}\[(\d+)\] .*serve running on", timeout, start).group(1))
+        pattern = LINE_START + rf"{re.escape(app)}\[(\d+)\] .*serve running on"
+        return int(self.wait_for_line(pattern, timeout, start).group(1))
 
     def worker_pids(self, app: str, start: int = 0, end: int | None = None) -> set[int]:
         """Pids of `app`'s workers that started serving between log lines `start` and `end`."""
-        pattern = re.compile(rf"^{re.escape(app)}\[(\d+)\] .*serve running on")
+        pattern = re.compile(LINE_START + rf"{re.escape(app)}\[(\d+)\] .*serve running on")
         return {int(m.group(1)) for line in self.lines[start:end] if (m := pattern.search(line))}
 
     def send_signal(self, sig: int) -> None:
@@ -187,7 +190,7 @@ def serve_up(
 
 def _kill_leftover_workers(master: Master) -> None:
     """A master that had to be SIGKILLed leaves its workers behind: end them, by pid, if they are still its forks."""
-    pattern = re.compile(r"^\w[\w-]*\[(\d+)\] ")
+    pattern = re.compile(LINE_START + r"\w[\w-]*\[(\d+)\] ")
     for pid in {int(m.group(1)) for line in master.lines if (m := pattern.search(line))}:
         with suppress(psutil.Error):  # exited already
             worker = psutil.Process(pid)

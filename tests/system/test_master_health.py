@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from master_support import app_table, free_port, get, pids_answering, serve_up, server_table
+from master_support import LINE_START, app_table, free_port, get, pids_answering, serve_up, server_table
 
 pytestmark = pytest.mark.system
 
@@ -42,16 +42,16 @@ def test_worker_stuck_in_a_blocking_call_is_killed_with_its_stack_dumped_and_rep
         pids = master.worker_pids("api")
         mark = master.mark()
         stuck = pool.submit(get, ("127.0.0.1", port), "/block?seconds=30")
-        hung = int(master.wait_for_line(r"^api\[(\d+)\] master_apps: block started", start=mark).group(1))
+        hung = int(master.wait_for_line(r"\bapi\[(\d+)\] master_apps: block started", start=mark).group(1))
         master.wait_for_line(rf"api\[{hung}\] event loop silent .*healthcheck_timeout 2 s\): SIGABRT", start=mark)
         # faulthandler's dump, through the worker's pipe, with its prefix: the frame that blocks.
-        master.wait_for_line(rf"^api\[{hung}\] (Current thread|Thread) 0x", start=mark)
-        master.wait_for_line(rf'^api\[{hung}\]   File ".*master_apps\.py", line \d+ in app', start=mark)
+        master.wait_for_line(rf"\bapi\[{hung}\] (Current thread|Thread) 0x", start=mark)
+        master.wait_for_line(rf'\bapi\[{hung}\]   File ".*master_apps\.py", line \d+ in app', start=mark)
         replacement = master.worker_started("api", start=mark)
         with pytest.raises(AssertionError, match="connection closed before a complete response"):
             stuck.result(timeout=10)
         (other,) = pids - {hung}
         assert pids_answering(("127.0.0.1", port), 2) == {other, replacement}
-        master_lines = [line for line in master.lines[mark:] if not re.match(r"\w+\[\d+\] ", line)]
+        master_lines = [line for line in master.lines[mark:] if not re.match(LINE_START + r"\w+\[\d+\] ", line)]
         assert not [line for line in master_lines if str(other) in line]
         assert master.stop() == 0, master.output

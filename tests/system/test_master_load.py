@@ -96,12 +96,12 @@ def test_sigttin_then_sigttou_under_load_lose_nothing(tmp_path: Path) -> None:
         master.wait_for_line(r"api: 3 -> 2 workers", start=mark)
         master.wait_for_line(r"other: 2 -> 1 worker\b", start=mark)
         retired = int(master.wait_for_line(r"api\[(\d+)\] retiring: scaled down to 2", start=mark).group(1))
-        master.wait_for_line(rf"^api\[{retired}\] .*Finished server process", start=mark)
+        master.wait_for_line(rf"\bapi\[{retired}\] .*Finished server process", start=mark)
         master.wait_for_line(r"other\[\d+\] retiring: scaled down to 1", start=mark)
         count = len(load.report.answers)
         load.wait_for(lambda report: len(report.answers) >= count + 300)
         report = load.stop()
         assert_clean(load, report, master)
-        assert retired != added  # the oldest goes first
+        assert retired == added  # the highest index goes first: the worker added last
         assert master.worker_pids("api", start=mark) == set()
         assert master.stop() == 0, master.output

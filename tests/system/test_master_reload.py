@@ -46,7 +46,7 @@ def test_sighup_with_code_that_no_longer_imports_keeps_the_old_generation_servin
         mark = master.mark()
         master.send_signal(signal.SIGHUP)
         master.wait_for_line(r"api: generation 2 abandoned: .*; generation 1 serves on", start=mark)
-        master.wait_for_line(r"^api\[\d+\] .*import refused", start=mark)
+        master.wait_for_line(r"\bapi\[\d+\] .*import refused", start=mark)
         assert pids_answering(("127.0.0.1", port), 2) == pids
         assert {get(("127.0.0.1", port))[1] for _ in range(5)} == {"v1"}
         # Fixed code reloads as usual afterwards.

@@ -130,7 +130,7 @@ def test_an_app_put_back_while_it_still_drains_is_refused_until_it_has_stopped(t
         config = master.config
         with connect(("127.0.0.1", extra)) as slow:
             slow.sendall(request_bytes("/slow?seconds=4", close=True))
-            master.wait_for_line(r"^extra\[\d+\] master_apps: slow started")
+            master.wait_for_line(r"\bextra\[\d+\] master_apps: slow started")
             config.write_text(server + api_table)
             assert _reload(config).returncode == 0
             config.write_text(server + api_table + extra_table)
@@ -206,7 +206,7 @@ def test_an_error_escaping_the_loop_drains_the_workers_and_exits_70(tmp_path: Pa
     try:
         assert master.wait_exit(timeout=30) == 70, master.output
         master.wait_for_line(r"The master failed and stops; every worker drains \(exit code 70\)")
-        master.wait_for_line(r"^api\[\d+\] INFO:\s+Shutting down")  # drained (SIGTERM), not SIGKILLed
+        master.wait_for_line(r"\bapi\[\d+\] INFO:\s+Shutting down")  # drained (SIGTERM), not SIGKILLed
     finally:
         if process.proc.poll() is None:
             process.proc.kill()

@@ -63,7 +63,7 @@ def test_up_exits_3_when_its_only_app_cannot_start(tmp_path: Path, target: str, 
     )
     master = start_master(write_config(tmp_path, text))
     assert master.wait_exit(20) == 3, master.output
-    assert re.search(rf"^api\[\d+\] .*{reason}", master.output, re.MULTILINE), master.output
+    assert re.search(rf"\bapi\[\d+\] .*{reason}", master.output), master.output
     assert "No app could start" in master.output
 
 
@@ -79,9 +79,11 @@ def test_an_app_failing_at_import_is_retried_with_backoff_while_the_other_serves
     with serve_up(tmp_path, text, {"api": 2}) as master:
         pids = master.worker_pids("api")
         for delay in ("0.5", "1", "2", "4"):
-            master.wait_for_line(rf"broken\[\d+\] exited with code 3 during startup; next start in {delay} s")
+            master.wait_for_line(
+                rf"broken\[\d+\] could not start: RuntimeError: master_apps: import refused, .*; next start in {delay} s"
+            )
             assert get(("127.0.0.1", port))[0] in pids
-        master.wait_for_line(r"broken\[\d+\] exited with code 3 during startup; next start in \d+ s \(crash loop\)")
+        master.wait_for_line(r"broken\[\d+\] could not start: RuntimeError: .*; next start in \d+ s \(crash loop\)")
         assert pids_answering(("127.0.0.1", port), 2) == pids
         assert master.process.proc.poll() is None
         assert master.stop() == 0, master.output

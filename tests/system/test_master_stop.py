@@ -18,13 +18,13 @@ def test_sigterm_lets_the_slow_request_in_flight_finish_then_the_master_exits_0(
     config = server_table(graceful_timeout=10) + app_table("api", bind=[f"127.0.0.1:{port}"], workers=2)
     with serve_up(tmp_path, config, {"api": 2}) as master, ThreadPoolExecutor(1) as pool:
         slow = pool.submit(get, ("127.0.0.1", port), "/slow?seconds=1.5")
-        pid = int(master.wait_for_line(r"^api\[(\d+)\] master_apps: slow started").group(1))
+        pid = int(master.wait_for_line(r"\bapi\[(\d+)\] master_apps: slow started").group(1))
         mark = master.mark()
         master.send_signal(signal.SIGTERM)
-        master.wait_for_line(rf"^api\[{pid}\] .*Waiting for 1 connection\(s\) to finish", start=mark)
+        master.wait_for_line(rf"\bapi\[{pid}\] .*Waiting for 1 connection\(s\) to finish", start=mark)
         assert slow.result(timeout=10) == (pid, "v0")
         assert master.wait_exit(10) == 0, master.output
-        master.wait_for_line(rf"^api\[{pid}\] .*Finished server process", start=mark)
+        master.wait_for_line(rf"\bapi\[{pid}\] .*Finished server process", start=mark)
         assert not [line for line in master.lines[mark:] if "SIGKILL" in line or "timed out" in line]
 
 
@@ -36,7 +36,7 @@ def test_worker_that_cannot_drain_is_killed_after_graceful_timeout_and_the_maste
     )
     with serve_up(tmp_path, config, {"api": 2}) as master, ThreadPoolExecutor(1) as pool:
         stuck = pool.submit(get, ("127.0.0.1", port), "/block?seconds=30")
-        pid = int(master.wait_for_line(r"^api\[(\d+)\] master_apps: block started").group(1))
+        pid = int(master.wait_for_line(r"\bapi\[(\d+)\] master_apps: block started").group(1))
         mark = master.mark()
         signalled = time.monotonic()
         master.send_signal(signal.SIGTERM)

@@ -74,7 +74,7 @@ def test_the_clock_survives_descriptor_exhaustion(tmp_path: Path) -> None:
         answered, text = get(address, "/exhaust?hold=3", timeout=15)
         assert answered == pid
         assert text.startswith("freed ")
-        master.wait_for_line(rf"^api\[{pid}\] .*cannot read resident memory .*Too many open files")  # it did bite
+        master.wait_for_line(rf"\bapi\[{pid}\] .*cannot read resident memory .*Too many open files")  # it did bite
         # Idle past timeout_keep_alive: closed by the clock's sweep.
         with connect(address) as idle:
             idle.sendall(request_bytes("/"))
@@ -171,7 +171,7 @@ def test_workers_keep_their_request_limit_under_load(tmp_path: Path) -> None:
         limits = {
             int(m.group(1)): int(m.group(2))
             for line in master.lines
-            if (m := re.search(r"^api\[(\d+)\] .*Maximum request limit of (\d+) reached", line))
+            if (m := re.search(r"\bapi\[(\d+)\] .*Maximum request limit of (\d+) reached", line))
         }
         served = Counter(answer.pid for answer in report.answers)
         assert not report.failures, load.summary()
@@ -205,7 +205,7 @@ def test_a_worker_over_max_memory_stops_accepting_at_its_next_tick(tmp_path: Pat
                 time.sleep(0.3)  # an allocation per clock tick and a bit: what one tick lets through is measured
             else:
                 pytest.fail("the worker never retired")
-        noticed = master.wait_for_line(rf"^api\[{pid}\] .*: (\d+) MiB resident, over max_memory \(150 MiB\): retiring")
+        noticed = master.wait_for_line(rf"\bapi\[{pid}\] .*: (\d+) MiB resident, over max_memory \(150 MiB\): retiring")
         assert int(noticed.group(1)) <= 150 + 20 + 8  # the allocation that crossed it, and some noise
         replacement, _ = get(address)
         assert replacement != pid
@@ -222,7 +222,7 @@ def test_an_orphaned_worker_stuck_in_a_request_leaves_after_graceful_timeout(tmp
         worker = psutil.Process(pid)
         with connect(("127.0.0.1", port)) as stuck:
             stuck.sendall(request_bytes("/hang"))
-            master.wait_for_line(rf"^api\[{pid}\] lifecycle_apps: hang started")
+            master.wait_for_line(rf"\bapi\[{pid}\] lifecycle_apps: hang started")
             master.process.proc.kill()
             master.wait_exit()
             # It notices within a tick, drains for graceful_timeout, and is gone a moment later.

@@ -18,6 +18,7 @@ from supervisor.control import (
     ScaleBy,
     Status,
     Stop,
+    Upgrade,
     decode_reply,
     decode_request,
     encode_reply,
@@ -37,7 +38,8 @@ from supervisor.control import (
         (signal.SIGTTOU, ScaleBy(-1)),
         (signal.SIGUSR1, ReopenLogs()),
         (signal.SIGCHLD, None),
-        (signal.SIGUSR2, None),
+        (signal.SIGUSR2, Upgrade()),
+        (signal.SIGWINCH, None),
     ],
 )
 def test_signals_map_to_commands(signum: int, command: Command | None) -> None:

@@ -80,7 +80,7 @@ SERVER = may(*L0, ".server", ".config", ".protocol", ".asgi", ".status", ".logs"
     "asyncio", "os", "signal", "socket", "ssl", "time"
 )
 MASTER = (
-    may(*L0, ".master", ".config", ".control", ".status", ".sockets", ".logs", ".asgi")
+    may(*L0, ".master", ".config", ".control", ".status", ".sockets", ".logs", ".asgi", ".hooks")
     .plus("os", "signal", "socket", "select", "selectors", "time", "resource", "sys", "pathlib")
     .plus("faulthandler", "grp", "pwd")  # the child bootstrap: dumps, users
 )
@@ -99,37 +99,55 @@ ALLOW: dict[str, May] = {
     "protocol.front_h11": PROTOCOL.plus("h11"),
     "protocol.front_httptools": PROTOCOL.plus("httptools"),
     "protocol.websocket": PROTOCOL.plus("websockets"),
+    "protocol.h2_front": PROTOCOL.plus("h2", "hyperframe", "hpack"),
     "status": STATUS,
     "status.slots": STATUS.plus("mmap", "os", "time"),  # the shared-memory table and its heartbeat clock
     "status.prometheus": STATUS.plus("prometheus_client"),
     "control": may(*L0, "signal.SIG*"),
     "sockets": may(*L0, "fcntl", "os", "socket"),
-    "logs": may(*L0, "os", "sys", "yaml"),
+    "logs": may(*L0, ".config.access_format", "os", "sys", "time", "yaml"),
     "asgi": ASGI,
     "asgi.adapters": ASGI.plus("a2wsgi"),
     "asgi.environment": ASGI.plus("dotenv"),
     "demo": may(*L0, ".demo", "asyncio", "os"),
     "server": SERVER,
     "server.loops": SERVER.plus("uvloop"),
-    "server.worker": SERVER.plus("psutil", "threading"),  # the orphan timer runs while the loop is stuck
+    "server.worker": SERVER.plus(".hooks", "psutil", "threading"),  # the orphan timer runs while the loop is stuck
     "master": MASTER,
     # STYLE's pure policies, each held to exactly what it works on.
     "master.pool": may(*L0, ".master.actions", ".master.backoff", ".master.roster", ".status.snapshot"),
     "master.plan": may(*L0, ".config"),
+    "master.logring": may(*L0, ".control"),  # the kept output lines: fed and read by the loop, no I/O
     "master.spawn": MASTER.plus(
         lazy={".server": "in the child, after fork: the master never imports uvloop or the app"}
     ),
     "master.watcher": MASTER.plus(lazy={"watchfiles": "its threads live in the forked watcher, never in the master"}),
+    # The apps and how a reload changes them: preloading imports an app (asgi/), nothing forks or waits here.
+    "master.apps": may(
+        *L0, ".master", ".config", ".control", ".status", ".asgi", ".preflight", ".hooks", "os.getcwd", "time.monotonic"
+    ),
+    # The worker processes: fork (through spawn.py), signal, reap, and the slot table they share.
+    "master.processes": may(*L0, ".master", ".config", ".status", "os", "signal", "time"),
+    "master.control_server": MASTER.plus(".registry"),  # registers the bound control socket
+    # `serve upgrade`: the old master forks and execs the new one; the new one's side of the handover.
+    "master.upgrade": may(*L0, ".master", "os", "signal", "socket", "sys"),
+    "master.handover": may(*L0, ".config.convert", ".master.listeners", "os", "socket"),
+    # The user's hook functions: imported (with a directory first on sys.path) and called where they run.
+    "hooks": may(*L0, ".asgi", "os.path", "os.getpid", "sys.path"),
+    "preflight": may(*L0, ".config", ".registry", "grp", "os", "pwd", "socket", "subprocess", "sys").plus(
+        lazy={".asgi": "in the child that `serve check --import` starts, never in the checking process"}
+    ),
+    "registry": may(*L0, "os", "socket", "tempfile", lazy={"psutil": "only readers check pids; the master writes"}),
     "tui": TUI,
     "tui.render": may(
         *L0, ".status.snapshot", ".tui.view", ".tui.formats", ".tui.loglines", ".tui.panes", ".tui.table", "rich"
     ),  # Snapshot -> renderable
     "tui.keys": may(*L0, ".control", ".tui.view", ".tui.loglines"),  # bytes -> key presses -> commands
-    "client": may(*L0, ".config", ".control", "os", "socket", "psutil"),
+    "client": may(*L0, ".config", ".control", ".registry", "os", "socket", "psutil"),
     "api": may(*L0, ".config", ".logs", ".master", ".server"),
     "cli": may(
         *L0, ".__init__", ".api", ".asgi", ".client", ".config", ".control", ".logs", ".master", ".status", ".tui"
-    ).plus("click", "os", "sys"),
+    ).plus(".registry", ".preflight", "click", "os", "sys"),
     "workers": may(*L0, ".config", ".server", "signal", "gunicorn"),
     "__init__": may(lazy={".api": "`import supervisor` (the master, `serve check`) must not load the server stack"}),
     "__main__": may(".cli"),
@@ -141,7 +159,7 @@ PURE = frozenset(
     {"errors", "_types", "_compat", "config", "protocol", "control", "asgi.proxy_headers"}
     | {"status.figures", "status.snapshot", "status.prometheus"}
     | {"master.actions", "master.backoff", "master.exits", "master.plan", "master.pool", "master.reloads"}
-    | {"master.roster"}
+    | {"master.roster", "master.logring"}
     | {"tui.formats", "tui.keys", "tui.render", "tui.text", "tui.view", "tui.loglines", "tui.panes", "tui.table"}
 )
 
@@ -200,6 +218,7 @@ POINTS = (
         {
             "master.spawn": "a forked worker ends without the master's atexit hooks or buffered output",
             "master.watcher": "a forked watcher ends without the master's atexit hooks or buffered output",
+            "master.upgrade": "the child forked to exec the new master ends so if the exec fails",
             "server.worker": "the orphan timer ends a worker whose main thread is stuck, maybe holding a lock",
         },
     ),
@@ -209,8 +228,8 @@ POINTS = (
 LAYERS = {
     **dict.fromkeys(("errors", "_types", "_compat"), 0),
     "config": 1,
-    **dict.fromkeys(("protocol", "status", "control", "sockets", "logs", "asgi", "demo"), 2),
-    "server": 3,
+    **dict.fromkeys(("protocol", "status", "control", "sockets", "logs", "asgi", "demo", "registry"), 2),
+    **dict.fromkeys(("server", "preflight", "hooks"), 3),
     "master": 4,
     **dict.fromkeys(("tui", "client"), 5),
     **dict.fromkeys(("api", "cli", "workers", "__init__", "__main__"), 6),

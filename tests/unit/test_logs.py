@@ -58,7 +58,13 @@ def restore_logging() -> Iterator[None]:
 
 
 def configure(**overrides: object) -> None:
-    options: dict[str, object] = {"log_config": None, "log_level": "info", "use_colors": None, "access_log": True}
+    options: dict[str, object] = {
+        "log_config": None,
+        "log_level": "info",
+        "use_colors": None,
+        "access_log": True,
+        "log_format": "text",
+    }
     options.update(overrides)
     configure_logging(**options)  # type: ignore[arg-type]
 

@@ -21,7 +21,8 @@ def test_the_defaults_maps_hold_every_declared_default() -> None:
     assert {
         field.name: getattr(app, field.name) for field in dataclasses.fields(app) if field.name != "app"
     } == APP_DEFAULTS
-    assert dataclasses.asdict(ServerSection()) == SERVER_DEFAULTS
+    section = ServerSection()
+    assert {f.name: getattr(section, f.name) for f in dataclasses.fields(section)} == SERVER_DEFAULTS
     assert "app" not in APP_DEFAULTS  # required: it has no default
     assert len(APP_DEFAULTS) == len(APP_SETTINGS) - 1
 
@@ -43,8 +44,13 @@ def test_serve_runs_master_without_a_drain_limit_kills_at_the_server_tables_defa
 def test_serve_runs_master_takes_uvicorns_options_for_the_keys_it_owns() -> None:
     app = AppConfig(app="m:a", graceful_timeout=7.5, timeout_worker_healthcheck=3.0, log_level="debug")
     assert server_for_one_app(app) == ServerSection(
-        control_socket="", graceful_timeout=7.5, healthcheck_timeout=3.0, log_level="debug"
+        control_socket="", graceful_timeout=7.5, healthcheck_timeout=3.0, log_level="debug", log_timestamps=False
     )
+
+
+def test_serve_runs_master_logs_as_uvicorn_does_in_the_apps_format() -> None:
+    server = server_for_one_app(AppConfig(app="m:a", log_format="json"))
+    assert (server.log_format, server.log_timestamps) == ("json", False)
 
 
 def test_a_drain_limit_of_zero_is_kept_not_taken_for_unset() -> None:

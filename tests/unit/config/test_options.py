@@ -175,11 +175,11 @@ def test_unknown_keywords_are_a_type_error_with_a_guess() -> None:
 
 def test_invalid_values_are_all_reported() -> None:
     with pytest.raises(ConfigError) as caught:
-        Config("nocolon", port=70000, workers=0, headers=["ok: 1", "broken"], ws_ping_interval=0)
+        Config("nocolon", port=70000, workers=0, headers=["ok: 1", "broken"], ws_ping_timeout=0)
     assert str(caught.value).splitlines() == [
         'Config(): app: expected an import string "MODULE:ATTRIBUTE", got "nocolon"',
         "Config(): workers: expected a positive integer, got 0",
-        "Config(): ws_ping_interval: expected a positive number of seconds, or false to turn it off, got 0",
+        "Config(): ws_ping_timeout: expected a positive number of seconds, or false to turn it off, got 0",
         'Config(): headers[1]: expected a header "Name: Value", got "broken"',
         "Config(): port: expected an integer from 0 to 65535, got 70000",
     ]
@@ -404,9 +404,14 @@ def test_the_installed_uvicorn_config_has_no_other_keyword() -> None:
             Config("m:a", **refused)
 
 
-def test_http2_is_refused_with_the_reason() -> None:
-    with pytest.raises(ConfigError, match=r"serve speaks HTTP/1\.1 only"):
-        Config("m:a", http2=True)
+def test_http2_is_accepted() -> None:
+    assert Config("m:a", http2=True).app_config.http2 is True
+
+
+def test_proxy_protocol_is_refused_over_tls() -> None:
+    with pytest.raises(ConfigError, match=r"proxy_protocol: cannot be combined with ssl_certfile"):
+        Config("m:a", proxy_protocol=True, ssl_certfile="cert.pem")
+    assert Config("m:a", proxy_protocol=True).app_config.proxy_protocol is True
 
 
 def test_option_types_accept_values_already_converted() -> None:

@@ -128,7 +128,7 @@ def test_every_problem_is_reported_at_once_with_its_line() -> None:
         ]
         env = { DATABASE_URL = "sqlite://", PORT = 8000 }
         workerz = 4
-        ws_ping_interval = 0
+        ws_ping_timeout = 0
 
         [apps.chat]
         bind = ["unix:/tmp/chat.sock"]
@@ -142,7 +142,7 @@ def test_every_problem_is_reported_at_once_with_its_line() -> None:
         'serve.toml:12: apps.api.bind[1]: expected a port from 0 to 65535 after the host, got "127.0.0.1:99999"',
         'serve.toml:14: apps.api.env.PORT: expected a string, got 8000 (environment values are text: write "8000")',
         'serve.toml:15: apps.api.workerz: unknown key; did you mean "workers"?',
-        "serve.toml:16: apps.api.ws_ping_interval: expected a positive number of seconds, or false to turn it off, got 0",
+        "serve.toml:16: apps.api.ws_ping_timeout: expected a positive number of seconds, or false to turn it off, got 0",
         'serve.toml:18: apps.chat: missing key "app": the "MODULE:ATTRIBUTE" to serve',
         'serve.toml:20: apps.chat.loop: expected one of "auto", "asyncio", "uvloop", got "trio"',
     ]

@@ -52,8 +52,10 @@ class Fleet:
     def serve(self, pid: int, requests: int, rss_bytes: int = 0) -> None:
         self.pool.observe(pid, heartbeat_at=self.now, requests=requests, rss_bytes=rss_bytes)
 
-    def exit(self, pid: int, *, code: int | None = 0, signal: str | None = None) -> list[Action]:
-        self.pool.exited(pid, self.now, code=code, signal=signal)
+    def exit(
+        self, pid: int, *, code: int | None = 0, signal: str | None = None, reason: str | None = None
+    ) -> list[Action]:
+        self.pool.exited(pid, self.now, code=code, signal=signal, reason=reason)
         return self.tick()
 
     def start(self) -> list[int]:

@@ -29,7 +29,7 @@ def test_failures_at_start_in_a_row_make_a_crash_loop_retried_at_the_cap() -> No
 
 
 def test_a_crash_after_ready_breaks_a_run_of_start_failures() -> None:
-    backoff = Backoff(crashloop_after=2)
+    backoff = Backoff(initial_s=0.5, cap_s=30.0, crashloop_after=2)
     backoff.fail(0.0, at_start=True)
     backoff.fail(0.0, at_start=False)
     backoff.fail(0.0, at_start=True)

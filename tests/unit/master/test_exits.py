@@ -13,14 +13,21 @@ def view(pid: int, state: WorkerState, reason: Reason | None) -> WorkerView:
 
 def test_a_retired_worker_went_for_the_reason_it_was_retired() -> None:
     workers = [view(1, WorkerState.READY, None), view(2, WorkerState.RETIRING, Reason.MAX_REQUESTS)]
-    assert exit_reason(2, workers, stopping=False) == "max_requests"
+    assert exit_reason(2, workers, stopping=False, on_trial=False) == "max_requests"
 
 
 def test_a_worker_nobody_retired_crashed_unless_the_master_stops() -> None:
     workers = [view(1, WorkerState.READY, None)]
-    assert exit_reason(1, workers, stopping=False) == "crash"
-    assert exit_reason(1, workers, stopping=True) == "stop"
-    assert exit_reason(9, workers, stopping=False) == "crash"  # unknown to its pool
+    assert exit_reason(1, workers, stopping=False, on_trial=False) == "crash"
+    assert exit_reason(1, workers, stopping=True, on_trial=False) == "stop"
+    assert exit_reason(9, workers, stopping=False, on_trial=False) == "crash"  # unknown to its pool
+
+
+def test_a_worker_of_a_reload_on_trial_that_fails_to_start_is_a_failed_reload_not_a_crash() -> None:
+    workers = [view(1, WorkerState.STARTING, None), view(2, WorkerState.READY, None)]
+    assert exit_reason(1, workers, stopping=False, on_trial=True) == "reload_failed"
+    assert exit_reason(2, workers, stopping=False, on_trial=True) == "crash"  # it had served: a crash
+    assert exit_reason(1, workers, stopping=True, on_trial=True) == "stop"
 
 
 def test_exit_code_3_before_ever_being_ready_is_a_failure_at_start() -> None:

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from supervisor.config.convert import TcpBind
-from supervisor.config.schema import AppConfig, ServeFile, ServerSection
+from supervisor.config.schema import ServerSection
 from supervisor.control import Command, Reload, Reply, Scale, Status, Stop
 from supervisor.master import pidfile, probes
 from supervisor.master.control_desk import ControlDesk, Reloaded
-from supervisor.master.plan import binds_in_use
 from supervisor.master.reloads import Outcome, Waiting
 from supervisor.master.systemd_link import SystemdLink, summary
 from supervisor.status.snapshot import Snapshot
@@ -33,11 +32,6 @@ def test_metrics_and_health_share_one_endpoint_when_they_share_an_address() -> N
     assert sorted(tables[A]) == ["/livez", "/metrics", "/readyz"]
     assert tables[A]["/metrics"]()[0] == 200
     assert probes.routes(ServerSection(), snapshot=lambda: Snapshot(1, "f", 0.0, 0.0), readiness=probes.livez) == {}
-
-
-def test_sockets_in_use_are_the_files_the_live_generations_and_systemds() -> None:
-    serve_file = ServeFile(path="f", server=ServerSection(), apps={"api": AppConfig(name="api", app="m:a", bind=(A,))})
-    assert binds_in_use(serve_file, [(B,), (A, C)], [D]) == {A, B, C, D}
 
 
 def test_the_pid_file_is_written_moved_and_removed_only_while_ours(tmp_path: Path) -> None:

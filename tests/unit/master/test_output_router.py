@@ -191,7 +191,7 @@ def test_plain_log_lines_go_to_stderr_the_log_file_and_recent(stderr_pipe: int, 
     log.master_line("INFO:     Master 1 serving")
     log.close()
     assert os.read(stderr_pipe, 1000) == b"api[42] hello\nweb[43] hi\nINFO:     Master 1 serving\n"
-    assert (tmp_path / "api.log").read_text() == "hello\n"
+    assert (tmp_path / "api.log").read_text() == "api[42] hello\n"
     assert list(log.recent) == ["api[42] hello", "web[43] hi"]
     assert log.dropped == {}
 
@@ -206,7 +206,7 @@ def test_a_full_disk_under_one_app_leaves_the_others_and_stderr_alone(
         for number in range(5):
             log("full", 1, f"f{number}")
             log("fine", 2, f"ok{number}")
-    assert (tmp_path / "fine.log").read_text() == "".join(f"ok{n}\n" for n in range(5))
+    assert (tmp_path / "fine.log").read_text() == "".join(f"fine[2] ok{n}\n" for n in range(5))
     assert os.read(stderr_pipe, 1 << 16).count(b"\n") == 10
     assert log.dropped == {"/dev/full": 5}
     assert [r.getMessage() for r in caplog.records] == [
@@ -215,7 +215,7 @@ def test_a_full_disk_under_one_app_leaves_the_others_and_stderr_alone(
     log.set_log_file("full", str(tmp_path / "moved.log"))  # a reload pointed it elsewhere: the count stays
     log("full", 1, "saved")
     assert log.dropped == {"/dev/full": 5}
-    assert (tmp_path / "moved.log").read_text() == "saved\n"
+    assert (tmp_path / "moved.log").read_text() == "full[1] saved\n"
     log.close()
 
 
@@ -252,6 +252,6 @@ def test_usr1_reopens_a_moved_log_file(tmp_path: Path) -> None:
     log("api", 1, "still into the moved file")
     log.reopen()
     log("api", 1, "after")
-    assert (tmp_path / "api.log.1").read_text() == "before\nstill into the moved file\n"
-    assert path.read_text() == "after\n"
+    assert (tmp_path / "api.log.1").read_text() == "api[1] before\napi[1] still into the moved file\n"
+    assert path.read_text() == "api[1] after\n"
     log.close()

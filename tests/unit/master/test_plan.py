@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supervisor.config.convert import Bind, FdBind, TcpBind, UnixBind
 from supervisor.config.schema import AppConfig, ServeFile, ServerSection
-from supervisor.master.plan import binds_of, plan_reload
+from supervisor.master.plan import binds_of, closable, plan_reload, scoped, still_closing
 
 
 def app(name: str, *binds: Bind, workers: int = 1) -> AppConfig:
@@ -78,3 +78,32 @@ def test_server_settings_that_differ_are_named() -> None:
 
 def test_binds_of_lists_each_address_once_in_order_of_first_use() -> None:
     assert binds_of(serve_file(app("api", API, SOCK), app("chat", CHAT, API))) == (API, SOCK, CHAT)
+
+
+def test_dropped_sockets_wait_for_their_last_worker_and_a_reload_can_take_them_back() -> None:
+    first = plan_reload(serve_file(app("api", API), app("chat", CHAT)), serve_file(app("api", API6)))
+    assert (first.open_binds, first.kept_binds, first.closed_binds) == ((API6,), (), (API, CHAT))
+    closing = still_closing((), first)
+    assert closing == {API, CHAT}
+    # chat's old workers still accept on CHAT; API is free; an inherited socket is never ours to close.
+    assert closable(closing | {INHERITED}, [(CHAT,), (API6,)], [INHERITED]) == (API,)
+    assert set(closable(closing, [], [])) == {API, CHAT}
+    # A later reload names CHAT again (and drops API6) before chat's old workers are gone: CHAT stays open.
+    second = plan_reload(serve_file(app("api", API6)), serve_file(app("chat", CHAT)))
+    assert still_closing(closing, second) == {API, API6}
+    # Kept by the next file: no longer waiting to close.
+    assert still_closing({API}, plan_reload(serve_file(app("api", API)), serve_file(app("api", API)))) == set()
+
+
+def test_a_reload_of_one_app_takes_only_that_apps_table_from_the_file() -> None:
+    running = serve_file(app("api", API), app("chat", CHAT))
+    new = serve_file(app("api", API, workers=3), app("jobs", SOCK), server=ServerSection(graceful_timeout=5.0))
+    assert scoped(running, new, None) is new
+    only_api = scoped(running, new, "api")
+    assert only_api.apps == {"api": new.apps["api"], "chat": running.apps["chat"]}
+    assert only_api.server == running.server
+    plan = plan_reload(running, only_api)
+    assert (plan.added, plan.removed, plan.changed, plan.server_changes) == ((), (), ("api",), ())
+    # chat is gone from the file: `serve reload chat` stops it, and nothing else changes.
+    plan = plan_reload(running, scoped(running, new, "chat"))
+    assert (plan.added, plan.removed, plan.changed, plan.closed_binds) == ((), ("chat",), (), (CHAT,))

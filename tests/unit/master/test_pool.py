@@ -7,7 +7,7 @@ from fleet import Fleet, kills, notes, retired, spawns
 
 from supervisor.config.convert import TcpBind
 from supervisor.config.schema import AppConfig, ServerSection
-from supervisor.master.actions import PoolLimits, Reason
+from supervisor.master.actions import PoolLimits, Reason, Spawn
 from supervisor.master.pool import Pool, draw_jitter
 from supervisor.status.snapshot import AppState, EventKind, WorkerState
 
@@ -184,7 +184,7 @@ def test_scale_up_spawns_and_says_so() -> None:
     assert fleet.tick() == []
 
 
-def test_scale_down_retires_starting_workers_first_then_the_oldest() -> None:
+def test_scale_down_retires_the_highest_indexes_first() -> None:
     fleet = Fleet(PoolLimits(workers=3))
     oldest, middle, newest = fleet.start()
     fleet.pool.scale(5)
@@ -192,9 +192,9 @@ def test_scale_down_retires_starting_workers_first_then_the_oldest() -> None:
     starting_first, starting_second = fleet.spawned
     fleet.pool.scale(2)
     actions = fleet.tick()
-    assert retired(actions) == [(starting_second, "scale"), (starting_first, "scale"), (oldest, "scale")]
-    assert notes(actions, EventKind.RETIRE)[-1] == f"api[{oldest}] retiring: scaled down to 2"
-    assert sorted(fleet.pids("ready")) == [middle, newest]
+    assert retired(actions) == [(starting_second, "scale"), (starting_first, "scale"), (newest, "scale")]
+    assert notes(actions, EventKind.RETIRE)[-1] == f"api[{newest}] retiring: scaled down to 2"
+    assert sorted(fleet.pids("ready")) == [oldest, middle]
 
 
 def test_scale_by_never_goes_below_one_and_scale_rejects_zero() -> None:
@@ -269,15 +269,15 @@ def test_a_worker_not_ready_in_time_is_killed_and_counts_as_a_start_failure() ->
 
 def test_a_retired_worker_still_draining_after_graceful_timeout_is_killed() -> None:
     fleet = Fleet(PoolLimits(workers=2, graceful_timeout_s=30))
-    first, _ = fleet.start()
+    _, second = fleet.start()
     fleet.pool.scale(1)
-    assert retired(fleet.tick()) == [(first, "scale")]
+    assert retired(fleet.tick()) == [(second, "scale")]
     assert fleet.pool.next_deadline() == 30.0
     fleet.now = 30.0
     fleet.beat()
     actions = fleet.tick()
-    assert kills(actions) == [(first, "SIGKILL", "graceful_timeout")]
-    assert notes(actions, EventKind.RETIRE) == [f"api[{first}] still draining after 30 s: SIGKILL"]
+    assert kills(actions) == [(second, "SIGKILL", "graceful_timeout")]
+    assert notes(actions, EventKind.RETIRE) == [f"api[{second}] still draining after 30 s: SIGKILL"]
 
 
 def test_a_crash_is_respawned_after_the_first_backoff_step() -> None:
@@ -472,3 +472,15 @@ def test_limits_come_from_the_app_and_server_settings() -> None:
         healthcheck_timeout_s=15.0,
         startup_timeout_s=90.0,
     )
+
+
+def test_a_spawn_waiting_for_a_free_slot_is_asked_for_again_and_counts_nothing() -> None:
+    pool = Pool("api", PoolLimits(workers=1))
+    (spawn,) = [a for a in pool.tick(0.0) if isinstance(a, Spawn)]
+    pool.spawn_deferred(spawn.generation)
+    assert [a for a in pool.tick(0.25) if isinstance(a, Spawn)] == [spawn]  # asked for again at once
+    pool.spawned(100, spawn.generation, 0.25)
+    assert pool.restarts == 0
+    assert pool.last_error is None
+    with pytest.raises(ValueError, match="no Spawn of generation 1"):
+        pool.spawn_deferred(1)

@@ -51,10 +51,38 @@ def test_a_new_worker_failing_at_startup_abandons_the_reload_and_keeps_the_old_g
     assert fleet.pool.last_error == f"api[{broken}] exited with code 3 during startup"
     assert sorted(fleet.pids("ready", generation=1)) == old
     assert fleet.exit(other, code=None, signal="SIGKILL") == []
-    assert fleet.pool.restarts == 1
+    assert fleet.pool.restarts == 0  # a failed reload: nothing crashed, nothing was restarted
     # The next reload gets a number of its own.
     fleet.pool.reload()
     assert spawns(fleet.tick()) == [3, 3]
+
+
+def test_a_failed_reload_names_the_workers_own_error_and_counts_no_restart() -> None:
+    fleet = Fleet(PoolLimits(workers=1))
+    fleet.start()
+    fleet.pool.reload()
+    fleet.tick()
+    (broken,) = fleet.spawned
+    assert fleet.pool.on_trial(2)
+    assert not fleet.pool.on_trial(1)
+    why = "SyntaxError: invalid syntax (/srv/chat.py, line 8)"
+    actions = fleet.exit(broken, code=3, reason=why)
+    assert notes(actions, EventKind.RELOAD_FAILED) == [
+        f"api: generation 2 abandoned: api[{broken}] could not start: {why}; generation 1 serves on"
+    ]
+    assert notes(actions, EventKind.CRASH) == []
+    assert fleet.pool.last_error == f"api[{broken}] could not start: {why}"
+    assert fleet.pool.restarts == 0
+    assert not fleet.pool.on_trial(2)
+
+
+def test_an_app_never_ready_has_nothing_to_fall_back_to_so_its_failures_count() -> None:
+    fleet = Fleet(PoolLimits(workers=1))
+    fleet.tick()
+    (first,) = fleet.spawned
+    fleet.exit(first, code=3, reason="ModuleNotFoundError: No module named 'chatt'")
+    assert fleet.pool.restarts == 1
+    assert fleet.pool.last_error == f"api[{first}] could not start: ModuleNotFoundError: No module named 'chatt'"
 
 
 def test_a_new_worker_that_reports_ready_after_its_generation_was_abandoned_is_killed() -> None:

@@ -25,7 +25,9 @@ def test_a_restarted_worker_serves_until_its_replacement_is_ready_then_drains() 
     assert fleet.pool.ready_count == 3  # capacity never dipped: one more for a moment
     assert retired(fleet.later(STANDBY_S)) == [(old, "restart")]
     assert fleet.pids("retiring") == [old]
-    assert exit_reason(old, fleet.pool.workers(), stopping=False) == "restart"  # counted as such in `exits`
+    assert (
+        exit_reason(old, fleet.pool.workers(), stopping=False, on_trial=False) == "restart"
+    )  # counted as such in `exits`
     fleet.exit(old)
     assert sorted(fleet.pids("ready")) == sorted([other, replacement])
     assert fleet.pool.restarts == 0  # asked for: not a crash

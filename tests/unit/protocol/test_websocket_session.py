@@ -6,6 +6,7 @@ makes the handshake request and the masked frames, and reads back what the sessi
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, MutableMapping
 from typing import Any, cast
@@ -20,6 +21,7 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 from websockets.utils import accept_key
 
+from supervisor.config.schema import APP_DEFAULTS
 from supervisor.protocol.upgrade import WS_ASGI_VERSION, WebSocketSettings, is_websocket_upgrade, websocket_scope
 from supervisor.protocol.websocket import (
     CLOSED,
@@ -30,6 +32,14 @@ from supervisor.protocol.websocket import (
     WebSocketSession,
 )
 
+# The ws_* settings' defaults, as a server built from a default config would pass them.
+SETTINGS = WebSocketSettings(
+    max_size=APP_DEFAULTS["ws_max_size"],
+    max_queue=APP_DEFAULTS["ws_max_queue"],
+    ping_interval=APP_DEFAULTS["ws_ping_interval"],
+    ping_timeout=APP_DEFAULTS["ws_ping_timeout"],
+    per_message_deflate=APP_DEFAULTS["ws_per_message_deflate"],
+)
 DEFAULTS = b"date: Thu, 01 Jan 2026 00:00:00 GMT\r\nserver: serve\r\n"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example key
 
@@ -86,7 +96,7 @@ class Peer:
         self.client.data_to_send()
         headers = [(name.lower().encode(), value.encode()) for name, value in request.headers.raw_items()]
         self.scope = websocket_scope(http_scope(headers))
-        self.session = WebSocketSession(self.scope, settings or WebSocketSettings(), DEFAULTS)
+        self.session = WebSocketSession(self.scope, settings or SETTINGS, DEFAULTS)
         assert self.session.valid
         assert self.session.inbox.popleft() == {"type": "websocket.connect"}
         self.head = self.session.send({"type": "websocket.accept", **(accept or {})})
@@ -173,7 +183,7 @@ def test_the_websocket_scope_carries_the_request() -> None:
 
 
 def test_accept_writes_the_101_with_our_default_and_the_apps_headers() -> None:
-    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), WebSocketSettings(), DEFAULTS)
+    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), SETTINGS, DEFAULTS)
     assert session.inbox.popleft() == {"type": "websocket.connect"}
     head = session.send({"type": "websocket.accept", "subprotocol": "chat", "headers": [(b"x-app", b"1")]})
     lines = head.split(b"\r\n")
@@ -189,7 +199,7 @@ def test_accept_writes_the_101_with_our_default_and_the_apps_headers() -> None:
 
 
 def test_an_app_server_header_replaces_ours() -> None:
-    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), WebSocketSettings(), DEFAULTS)
+    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), SETTINGS, DEFAULTS)
     head = session.send({"type": "websocket.accept", "headers": [(b"Server", b"mine")]})
     assert b"server: serve" not in head
     assert b"Server: mine\r\n" in head
@@ -197,7 +207,7 @@ def test_an_app_server_header_replaces_ours() -> None:
 
 
 def test_invalid_app_headers_are_refused() -> None:
-    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), WebSocketSettings(), DEFAULTS)
+    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), SETTINGS, DEFAULTS)
     with pytest.raises(RuntimeError, match="invalid response header"):
         session.send({"type": "websocket.accept", "headers": [(b"x", b"a\r\nb: c")]})
 
@@ -213,7 +223,7 @@ def test_the_client_sees_the_handshake_complete_with_the_subprotocol() -> None:
 
 def test_an_invalid_handshake_is_refused_before_the_app_runs() -> None:
     headers = [h for h in upgrade_headers() if h[0] != b"sec-websocket-key"]
-    session = WebSocketSession(websocket_scope(http_scope(headers)), WebSocketSettings(), DEFAULTS)
+    session = WebSocketSession(websocket_scope(http_scope(headers)), SETTINGS, DEFAULTS)
     assert not session.valid
     refusal = session.refusal()
     assert refusal.startswith(b"HTTP/1.1 400 ")
@@ -225,7 +235,7 @@ def test_an_invalid_handshake_is_refused_before_the_app_runs() -> None:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_per_message_deflate_is_negotiated_only_when_enabled(enabled: bool) -> None:
-    peer = Peer(deflate=True, settings=WebSocketSettings(per_message_deflate=enabled))
+    peer = Peer(deflate=True, settings=dataclasses.replace(SETTINGS, per_message_deflate=enabled))
     header = peer.response.headers.get("Sec-WebSocket-Extensions")
     if enabled:
         assert header is not None
@@ -349,7 +359,7 @@ def test_text_that_is_not_utf8_fails_with_1007_on_both_paths() -> None:
 
 @pytest.mark.parametrize("size", [101, 70_000], ids=["short-header", "long-header"])
 def test_a_message_over_max_size_closes_with_1009(size: int) -> None:
-    peer = Peer(settings=WebSocketSettings(max_size=100))
+    peer = Peer(settings=dataclasses.replace(SETTINGS, max_size=100))
     peer.deliver(peer.send(binary(b"x" * 100)))
     out = peer.deliver(peer.send(binary(b"x" * size)))
     [close] = peer.read(out)
@@ -463,7 +473,7 @@ def test_an_invalid_close_is_an_app_error(message: dict[str, Any]) -> None:
     ],
 )
 def test_messages_out_of_order_are_app_errors(phase_setup: str | None, message: dict[str, Any], error: str) -> None:
-    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), WebSocketSettings(), DEFAULTS)
+    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), SETTINGS, DEFAULTS)
     if phase_setup == "open":
         session.send({"type": "websocket.accept"})
     elif phase_setup == "denial":
@@ -473,7 +483,7 @@ def test_messages_out_of_order_are_app_errors(phase_setup: str | None, message: 
 
 
 def new_session() -> WebSocketSession:
-    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), WebSocketSettings(), DEFAULTS)
+    session = WebSocketSession(websocket_scope(http_scope(upgrade_headers())), SETTINGS, DEFAULTS)
     session.inbox.clear()
     return session
 

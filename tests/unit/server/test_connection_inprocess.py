@@ -19,6 +19,7 @@ from fake_transport import FakeTransport
 from support import split_responses
 
 from supervisor._types import Message, Receive, Scope, Send
+from supervisor.config.schema import APP_DEFAULTS
 from supervisor.protocol.upgrade import WebSocketSettings
 from supervisor.server.connection import DRAIN_IDLE_GRACE_S, HttpConnection
 from supervisor.server.state import ConnectionLimits, ServerState
@@ -408,7 +409,13 @@ WS_ACCEPT = base64.b64encode(hashlib.sha1((WS_KEY + "258EAFA5-E914-47DA-95CA-C5A
 UPGRADE = get(
     "/chat", "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {WS_KEY}", "Sec-WebSocket-Version: 13"
 )
-NO_PINGS = WebSocketSettings(ping_interval=None, ping_timeout=None, per_message_deflate=False)
+NO_PINGS = WebSocketSettings(
+    max_size=APP_DEFAULTS["ws_max_size"],
+    max_queue=APP_DEFAULTS["ws_max_queue"],
+    ping_interval=None,
+    ping_timeout=None,
+    per_message_deflate=False,
+)
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:

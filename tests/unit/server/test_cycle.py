@@ -45,6 +45,9 @@ class RecordingChannel:
     def send_body(self, body: bytes, more_body: bool) -> None:
         self.calls.append(("body", body, more_body))
 
+    def send_trailers(self, fields: list[tuple[bytes, bytes]]) -> None:
+        self.calls.append(("trailers", fields))
+
     def finish(self) -> None:
         self.calls.append(("finish",))
 

@@ -52,7 +52,7 @@ def observer_for(table: SlotTable, *, max_memory: int = 0, rss: int = 10 << 20) 
 
 
 def state() -> ServerState:
-    return ServerState(app=None, loop=None, limits=ConnectionLimits())  # type: ignore[arg-type]
+    return ServerState(app=None, loop=None, limits=ConnectionLimits(), http="h11")  # type: ignore[arg-type]
 
 
 def test_a_failed_rss_read_still_flushes_the_heartbeat_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -35,6 +35,8 @@ WORKERS = (
         active_connections=9,
         p50_ms=1.5,
         p99_ms=40.0,
+        h2_connections=2,
+        h2_streams=5,
     ),
     WorkerStatus(
         pid=4313,
@@ -65,6 +67,9 @@ API = AppStatus(
     restarts=1,
     last_error=None,
     workers=WORKERS,
+    http2=True,
+    h2_connections=2,
+    h2_streams=5,
     status_classes=(0, 182001, 12, 700, 20),
     status_rates=(0.0, 1180.3, 0.0, 6.6, 0.5),
     # 3 responses in 0.1 ms, 5 at 2 ms, 1 at 40 ms, 2 slower than 10 s.
@@ -127,6 +132,8 @@ def test_app_figures_equal_the_snapshots() -> None:
         "serve_app_active_connections": lambda app: app.active_connections,
         "serve_app_active_requests": lambda app: sum(worker.active_requests for worker in app.workers),
         "serve_app_websocket_connections": lambda app: app.websockets,
+        "serve_app_h2_connections": lambda app: app.h2_connections,
+        "serve_app_h2_streams": lambda app: app.h2_streams,
         "serve_app_resident_memory_bytes": lambda app: app.rss_bytes,
         "serve_app_restarts_total": lambda app: app.restarts,
         "serve_app_generation": lambda app: app.generation,
@@ -212,12 +219,16 @@ def test_worker_figures_equal_the_snapshots_labelled_by_app_and_pid() -> None:
         "serve_worker_generation": lambda worker: worker.generation,
         "serve_worker_requests_per_second": lambda worker: worker.requests_per_s,
         "serve_worker_active_connections": lambda worker: worker.active_connections,
+        "serve_worker_h2_connections": lambda worker: worker.h2_connections,
+        "serve_worker_h2_streams": lambda worker: worker.h2_streams,
     }
     for name, value in expected.items():
         assert _by(samples[name], "app", "pid") == {("api", str(w.pid)): value(w) for w in WORKERS}, name
     states = _by(samples["serve_worker_state"], "pid", "state")
     assert {key for key, value in states.items() if value == 1} == {("4312", "ready"), ("4313", "retiring")}
     assert len(states) == 2 * len(WorkerState)
+    assert _by(samples["serve_worker_h2_streams"], "pid") == {("4312",): 5.0, ("4313",): 0.0}
+    assert b"# TYPE serve_worker_h2_connections gauge" in exposition(SNAPSHOT)
 
 
 def test_an_idle_master_exports_its_own_figures_and_empty_families() -> None:

@@ -127,3 +127,26 @@ def test_a_flush_read_twice_counts_once_and_a_worker_without_a_reading_is_skippe
     assert app.workers[1].p99_ms is None
     reporter.worker_exited("api", 2, None, "crash")  # never read: nothing to fold in
     assert status(reporter, {"api": pool(1)}, INFOS[:1], 1.0).requests_total == 10
+
+
+def test_http2_figures_are_each_workers_own_summed_for_the_app_and_the_flag_outlives_the_workers() -> None:
+    reporter = Reporter()
+    assert status(reporter, {"api": pool(1, 2)}, INFOS, 0.0).http2 is False  # never heard from
+    readings = {
+        1: sample(1, 0.0, 0, h2_connections=1, h2_streams=2, http2=True),
+        2: sample(2, 0.0, 0, h2_connections=2, h2_streams=0, http2=True),
+    }
+    reporter.observe(0.0, INFOS, readings)
+    app = status(reporter, {"api": pool(1, 2)}, INFOS, 0.0)
+    assert (app.http2, app.h2_connections, app.h2_streams) == (True, 3, 2)
+    assert [(w.h2_connections, w.h2_streams) for w in app.workers] == [(1, 2), (2, 0)]
+    # Its workers gone (a crash loop): no figures, but the app still offers HTTP/2.
+    reporter.worker_exited("api", 1, None, "crash")
+    reporter.worker_exited("api", 2, None, "crash")
+    reporter.observe(1.0, [], {})
+    app = status(reporter, {"api": pool(7)}, [], 1.0)
+    assert (app.http2, app.h2_connections, app.h2_streams) == (True, 0, 0)
+    assert [(w.h2_connections, w.h2_streams) for w in app.workers] == [(0, 0)]
+    # A reload turned it off: the new workers say so.
+    reporter.observe(2.0, [WorkerInfo(7, "api", 0)], {7: sample(7, 2.0, 0)})
+    assert status(reporter, {"api": pool(7)}, [WorkerInfo(7, "api", 0)], 2.0).http2 is False

@@ -9,6 +9,8 @@ import pytest
 
 from supervisor.status.figures import LATENCY_BUCKETS, STATUS_CLASSES
 from supervisor.status.slots import (
+    _RECORD,
+    _SEQUENCE,
     MIN_SLOTS,
     SLOT_BYTES,
     SlotsExhaustedError,
@@ -38,6 +40,8 @@ def busy_counters(k: int) -> WorkerCounters:
         active_connections=k,
         active_requests=k,
         websockets=k,
+        h2_connections=k,
+        h2_streams=k,
         rss_bytes=k,
         cpu_seconds=float(k),
         status_classes=[k] * STATUS_CLASSES,
@@ -51,6 +55,8 @@ def agrees(sample: WorkerSample, k: int) -> bool:
         sample.active_connections,
         sample.active_requests,
         sample.websockets,
+        sample.h2_connections,
+        sample.h2_streams,
         sample.rss_bytes,
         int(sample.cpu_seconds),
         int(sample.heartbeat),
@@ -65,8 +71,24 @@ def test_a_slot_is_whole_cache_lines() -> None:
     assert SLOT_BYTES == 320
 
 
+def test_the_record_fits_its_slot_with_its_doubles_aligned() -> None:
+    assert _SEQUENCE.size + _RECORD.size <= SLOT_BYTES
+    # The heartbeat (the second double) lands on an 8-byte boundary of the slot, as the sequence does.
+    assert _SEQUENCE.size % 8 == 0
+    assert _RECORD.format.startswith("<3d")
+
+
 def test_records_round_trip() -> None:
-    counters = WorkerCounters(requests=7, active_connections=3, active_requests=2, websockets=1, rss_bytes=1 << 30)
+    counters = WorkerCounters(
+        requests=7,
+        active_connections=3,
+        active_requests=2,
+        websockets=1,
+        h2_connections=4,
+        h2_streams=6,
+        http2=True,
+        rss_bytes=1 << 30,
+    )
     counters.observe_response(204, 0.002)
     counters.observe_response(503, 12.0)
     counters.cpu_seconds = 1.25
@@ -87,6 +109,9 @@ def test_records_round_trip() -> None:
         status_classes=(0, 1, 0, 0, 1),
         latency_buckets=tuple(1 if i in (6, 23) else 0 for i in range(LATENCY_BUCKETS)),
         rss_bytes=1 << 30,
+        h2_connections=4,
+        h2_streams=6,
+        http2=True,
         consistent=True,
     )
 

@@ -112,7 +112,15 @@ def test_the_json_is_plain_and_shaped_as_documented() -> None:
         "active_connections": 0,
         "p50_ms": None,
         "p99_ms": None,
+        "index": 0,
+        "h2_connections": 0,
+        "h2_streams": 0,
     }
+    assert (data["apps"][0]["http2"], data["apps"][0]["h2_connections"], data["apps"][0]["h2_streams"]) == (
+        False,
+        0,
+        0,
+    )
     assert data["apps"][1]["workers"] == []
     assert data["events"][1] == {
         "time": 1767229101.0,
@@ -127,9 +135,9 @@ def test_fields_newer_than_the_master_read_as_their_defaults() -> None:
     app = data["apps"][0]  # type: ignore[index]
     for key in ("requests_per_s_10s", "exits", "status_classes", "latency_buckets", "status_rates"):
         del app[key]
-    for key in ("history_requests_per_s", "history_p99_ms"):
+    for key in ("history_requests_per_s", "history_p99_ms", "http2", "h2_connections", "h2_streams"):
         del app[key]
-    for key in ("requests_per_s", "active_connections", "p50_ms", "p99_ms"):
+    for key in ("requests_per_s", "active_connections", "p50_ms", "p99_ms", "index", "h2_connections", "h2_streams"):
         del app["workers"][0][key]
     older = Snapshot.from_dict(data)
     assert older.apps[0].exits == {}
@@ -141,7 +149,20 @@ def test_fields_newer_than_the_master_read_as_their_defaults() -> None:
     )
     assert older.apps[0].workers[0].requests_per_s == 0.0
     assert older.apps[0].workers[0].active_connections == 0
+    assert older.apps[0].workers[0].index == 0
     assert (older.apps[0].workers[0].p50_ms, older.apps[0].workers[0].p99_ms) == (None, None)
+    assert (older.apps[0].http2, older.apps[0].h2_connections, older.apps[0].h2_streams) == (False, 0, 0)
+    assert (older.apps[0].workers[0].h2_connections, older.apps[0].workers[0].h2_streams) == (0, 0)
+
+
+def test_http2_figures_round_trip() -> None:
+    worker = dataclasses.replace(WORKER, h2_connections=1, h2_streams=2)
+    app = dataclasses.replace(API, http2=True, h2_connections=1, h2_streams=2, workers=(worker,))
+    snapshot = dataclasses.replace(SNAPSHOT, apps=(app,))
+    data = json.loads(snapshot.to_json())
+    assert (data["apps"][0]["http2"], data["apps"][0]["h2_connections"], data["apps"][0]["h2_streams"]) == (True, 1, 2)
+    assert (data["apps"][0]["workers"][0]["h2_connections"], data["apps"][0]["workers"][0]["h2_streams"]) == (1, 2)
+    assert Snapshot.from_json(snapshot.to_json()) == snapshot
 
 
 def test_the_last_minute_round_trips_with_its_gaps() -> None:
@@ -227,6 +248,8 @@ def broken(path: list[str | int], value: object) -> object:
             1.5,
             "status.apps[0].workers[0].active_connections: expected an integer",
         ),
+        (["apps", 0, "http2"], 1, "status.apps[0].http2: expected true or false, got int 1"),
+        (["apps", 0, "h2_streams"], None, "status.apps[0].h2_streams: expected an integer, got null"),
         (["apps", 0, "workers", 0, "p99_ms"], "slow", "status.apps[0].workers[0].p99_ms: expected a number, got str"),
     ],
 )

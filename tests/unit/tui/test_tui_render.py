@@ -11,7 +11,7 @@ from tui_samples import API, CHAT, EVENTS, LOGS, NOW, SNAPSHOT, WEB, app, consol
 
 from supervisor.control import Stop
 from supervisor.status.snapshot import AppState, Event, EventKind, Snapshot, WorkerState
-from supervisor.tui import panes
+from supervisor.tui import panes, table
 from supervisor.tui.keys import HELP
 from supervisor.tui.loglines import Level, Scope
 from supervisor.tui.render import picture, render
@@ -57,10 +57,13 @@ def test_every_app_and_every_worker_has_a_row_with_its_figures() -> None:
     ]  # fmt: skip
     assert rows["web"][:9] == ["web", "reloading", "1/2", "5", "48.2", "48.0", "0", "0", "9,312"]
     assert rows["chat"][:8] == ["chat", "crashloop", "0/2", "1", "0", "-", "-", "-"]  # no rates from an older master
-    # pid, state, generation, requests/s, requests, connections, p50, p99, RSS, CPU, age
-    assert rows["4312"] == ["4312", "ready", "2", "301", "45,120", "9", "1.7ms", "40ms", "57.5M", "12.5%", "13m32s"]
-    assert rows["4318"][7] == "120ms"
-    assert rows["4416"] == ["4416", "starting", "5", "0", "0", "0", "-", "-", "57.5M", "87.0%", "0s"]
+    # pid, state, index, generation, requests/s, requests, connections, p50, p99, RSS, CPU, age
+    assert rows["4312"] == [
+        "4312", "ready", "#0", "2", "301", "45,120", "9", "1.7ms", "40ms", "57.5M", "12.5%", "13m32s"
+    ]  # fmt: skip
+    assert rows["4318"][2] == "#2"
+    assert rows["4318"][8] == "120ms"
+    assert rows["4416"] == ["4416", "starting", "#0", "5", "0", "0", "0", "-", "-", "57.5M", "87.0%", "0s"]
 
 
 def test_workers_are_drawn_beneath_their_app() -> None:
@@ -506,3 +509,64 @@ def test_the_web_sample_has_no_trend_yet() -> None:
 
 def test_a_log_pane_without_room_draws_nothing() -> None:
     assert panes.logs([], Scope(), ViewState(), 0, 80) == []
+
+
+def _http2_snapshot(**changes: object) -> Snapshot:
+    """The sample with api offering HTTP/2: worker i holds i connections and 2i streams."""
+    fields: dict[str, object] = {
+        "http2": True,
+        "h2_connections": 6,
+        "h2_streams": 12,
+        "workers": tuple(dataclasses.replace(w, h2_connections=i, h2_streams=2 * i) for i, w in enumerate(API.workers)),
+    }
+    api = dataclasses.replace(API, **{**fields, **changes})  # type: ignore[arg-type]
+    return dataclasses.replace(SNAPSHOT, apps=(api, WEB, CHAT))
+
+
+def test_http2_columns_show_only_when_an_app_offers_http2() -> None:
+    assert "H2" not in draw(width=200, height=30)[1].split()  # HTTP/1.1 only: the table as it always was
+    lines = draw(_http2_snapshot(), width=200, height=30)
+    assert lines[1].split() == [
+        "APP", "STATE", "READY", "GEN", "REQ/S", "2XX/S", "4XX/S", "5XX/S", "REQUESTS", "CONN", "WS", "H2", "STRM",
+        "P50", "P99", "RSS", "CPU", "AGE", "↺", "BINDS",
+    ]  # fmt: skip
+    rows = _rows(lines)
+    assert rows["api"][9:13] == ["37", "3", "6", "12"]  # connections, websockets, HTTP/2 connections and streams
+    assert [rows[str(pid)][7:9] for pid in (4312, 4313, 4318, 4320)] == [["0", "0"], ["1", "2"], ["2", "4"], ["3", "6"]]
+    # An app without HTTP/2 leaves the cells empty: its row reads on with P50.
+    h2_at = lines[1].index(" H2 ")
+    assert lines[7].startswith("  web")
+    assert lines[7][h2_at : h2_at + 10].strip() == ""
+    # Idle (0 and 0) but offering HTTP/2: the columns stay, as every figure of a quiet app does.
+    idle = _http2_snapshot(h2_connections=0, h2_streams=0, workers=())
+    assert draw(idle, width=200, height=30)[1] == lines[1]
+
+
+def test_http2_figures_show_without_the_flag_from_a_snapshot_that_lacks_it() -> None:
+    lines = draw(_http2_snapshot(http2=False), width=200, height=30)
+    assert "STRM" in lines[1]
+
+
+def test_http2_columns_go_right_after_the_binds_and_leave_the_drop_order_of_the_rest_as_it_was() -> None:
+    def columns(snapshot: Snapshot, width: int) -> list[str]:
+        blocks = [table.block(app, cursor=None) for app in snapshot.apps]
+        return table.table(blocks, width)[0].plain.split()
+
+    def drop_order(snapshot: Snapshot) -> list[str]:
+        dropped: list[str] = []
+        widest = columns(snapshot, 200)
+        for width in range(200, 10, -1):
+            shown = columns(snapshot, width)
+            dropped += [c for c in widest if c not in shown and c not in dropped]
+        return dropped
+
+    with_h2 = drop_order(_http2_snapshot())
+    assert with_h2[:4] == ["BINDS", "STRM", "H2", "WS"]
+    assert [c for c in with_h2 if c not in ("H2", "STRM")] == drop_order(SNAPSHOT)
+    assert columns(_http2_snapshot(), 100) == columns(SNAPSHOT, 100)
+
+
+def test_http2_columns_keep_their_place_when_figures_grow() -> None:
+    busy = _http2_snapshot(h2_connections=120, h2_streams=9999)
+    for width in (160, 200):
+        assert draw(_http2_snapshot(), width=width, height=20)[1] == draw(busy, width=width, height=20)[1]

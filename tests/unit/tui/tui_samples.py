@@ -81,9 +81,9 @@ API = app(
     last_error="worker 4311 was killed by SIGKILL (out of memory?)",  # history: the app runs
     workers=(
         worker(4312),
-        worker(4313, requests=45000, cpu_percent=11.0, requests_per_s=298.5),
-        worker(4318, requests=46001, age_s=95.0, requests_per_s=305.0, p99_ms=120.0),
-        worker(4320, requests=46612, age_s=3.2, cpu_percent=0.4, rss_bytes=52428800, requests_per_s=300.0),
+        worker(4313, index=1, requests=45000, cpu_percent=11.0, requests_per_s=298.5),
+        worker(4318, index=2, requests=46001, age_s=95.0, requests_per_s=305.0, p99_ms=120.0),
+        worker(4320, index=3, requests=46612, age_s=3.2, cpu_percent=0.4, rss_bytes=52428800, requests_per_s=300.0),
     ),
     status_rates=(0.0, 1180.3, 0.0, 6.6, 0.5),
     # A minute of traffic rising to a peak and back, and its p99 with one slow second.
@@ -105,7 +105,7 @@ WEB = app(
     rss_bytes=98000000,
     workers=(
         worker(4401, generation=4, state=WorkerState.RETIRING, requests=9000, age_s=3605.0, requests_per_s=0.0),
-        worker(4415, generation=5, requests=312, age_s=4.0, requests_per_s=48.2, p50_ms=0.4, p99_ms=12.0),
+        worker(4415, generation=5, index=1, requests=312, age_s=4.0, requests_per_s=48.2, p50_ms=0.4, p99_ms=12.0),
         worker(
             4416,
             generation=5,

@@ -1,4 +1,8 @@
-"""WebSockets under `serve up`: counted in the worker's status slot, closed with 1012 when the master stops."""
+"""WebSockets under `serve up` (a master and its worker): counted in the status slot, closed with 1012 at stop.
+
+Moved from tests/integration, which serves in the test process: this needs the master, its
+workers, `serve status` and SIGTERM.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import pytest
 from support import APPS_DIR, ServeProcess
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+
+pytestmark = pytest.mark.system
 
 TIMEOUT_S = 10.0
 

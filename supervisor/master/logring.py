@@ -1,0 +1,135 @@
+"""The output lines the master keeps for `serve logs` and `serve top`: one bounded ring per app.
+
+Every line a worker writes (and every line the master logs itself, under "master") is kept
+with its app, pid and a sequence number counting every kept line: `serve logs` shows the
+latest of an app or of all, in arrival order, and `serve logs -f` polls with the number of
+the last line it showed as a cursor. The master holds no state per reader and never waits
+for one: a reader that falls behind is told that lines were lost (`gap`), nothing more.
+
+Each ring keeps at most LINES_PER_APP lines and CHARS_PER_APP characters, so one chatty app
+cannot push another's lines out; rings of apps gone from the file are dropped, the oldest
+first, past RINGS_MOST. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from supervisor.control import LOG_LINE_CHARS, LOG_MASTER, LOG_REPLY_CHARS, LogLine, Logs, LogsAnswer
+
+LINES_PER_APP = 1000
+CHARS_PER_APP = 512 * 1024
+RINGS_MOST = 64  # apps of the file and the master; a ring more drops the one written to longest ago
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # colours of a terminal the master logs to: not for a reader
+
+
+@dataclass(slots=True)
+class _Ring:
+    lines: deque[LogLine] = field(default_factory=deque)
+    chars: int = 0
+    lost: int = 0  # the sequence number of the newest line pushed out
+
+
+class LogRing:
+    """The latest output lines of each app and of the master, numbered in arrival order."""
+
+    def __init__(
+        self, *, lines_per_app: int = LINES_PER_APP, chars_per_app: int = CHARS_PER_APP, rings_most: int = RINGS_MOST
+    ) -> None:
+        self.lines_per_app = lines_per_app
+        self.chars_per_app = chars_per_app
+        self.rings_most = rings_most
+        self.rings: dict[str, _Ring] = {}
+        self.seq = 0  # the number of the latest line
+        self.lost = 0  # the number of the newest line of a ring dropped whole
+
+    def add(self, app: str, pid: int, text: str) -> None:
+        """Keep one line of `app` (LOG_MASTER for the master's own), cut to LOG_LINE_CHARS."""
+        if "\x1b" in text:
+            text = _ESCAPES.sub("", text)
+        text = text[:LOG_LINE_CHARS]
+        ring = self.rings.get(app)
+        if ring is None:
+            if len(self.rings) >= self.rings_most:
+                self._drop_stalest()
+            ring = self.rings[app] = _Ring()
+        self.seq += 1
+        ring.lines.append(LogLine(self.seq, app, pid, text))
+        ring.chars += len(text)
+        # The newest line always stays: a ring is never empty, and over its size by one line at most.
+        while len(ring.lines) > 1 and (len(ring.lines) > self.lines_per_app or ring.chars > self.chars_per_app):
+            gone = ring.lines.popleft()
+            ring.chars -= len(gone.text)
+            ring.lost = gone.seq
+
+    def answer(self, request: Logs) -> dict[str, object]:
+        """The `logs` reply's result for `request` (an app the master does not know has no lines)."""
+        if request.app is None:
+            rings = list(self.rings.values())
+        else:
+            rings = [self.rings[request.app]] if request.app in self.rings else []
+        if request.after is None:
+            return self._latest(rings, request.lines).to_dict()
+        return self._since(rings, request.after, request.lines).to_dict()
+
+    def _latest(self, rings: list[_Ring], most: int) -> LogsAnswer:
+        """The newest `most` lines, as many as fit a reply; the cursor is the latest line of all."""
+        newest = sorted((line for ring in rings for line in _tail(ring, most)), key=_seq)[-most:]
+        kept = _fitting(reversed(newest))
+        kept.reverse()
+        return LogsAnswer(tuple(kept), self.seq)
+
+    def _since(self, rings: list[_Ring], after: int, most: int) -> LogsAnswer:
+        """The oldest `most` lines after `after`, as many as fit; the cursor the last of them when more wait."""
+        gap = self.lost > after or any(ring.lost > after for ring in rings)
+        if after > self.seq:  # a cursor from an earlier master (restarted, upgraded): all of ours are new
+            after, gap = 0, True
+        waiting = sorted((line for ring in rings for line in _after(ring, after)), key=_seq)
+        kept = _fitting(waiting[:most])
+        if len(kept) < len(waiting):
+            # Never empty: one line's JSON (LOG_LINE_CHARS, escaped) is far below LOG_REPLY_CHARS.
+            return LogsAnswer(tuple(kept), kept[-1].seq, more=True, gap=gap)
+        return LogsAnswer(tuple(kept), self.seq, gap=gap)
+
+    def _drop_stalest(self) -> None:
+        """Drop the ring written to longest ago (an app gone from the file), never the master's."""
+        apps = [name for name in self.rings if name != LOG_MASTER]
+        if not apps:
+            return
+        ring = self.rings.pop(min(apps, key=lambda name: self.rings[name].lines[-1].seq))
+        self.lost = max(self.lost, ring.lines[-1].seq)
+
+
+def _seq(line: LogLine) -> int:
+    return line.seq
+
+
+def _tail(ring: _Ring, most: int) -> list[LogLine]:
+    lines = ring.lines
+    return [lines[index] for index in range(max(0, len(lines) - most), len(lines))]
+
+
+def _after(ring: _Ring, after: int) -> list[LogLine]:
+    found: list[LogLine] = []
+    for line in reversed(ring.lines):  # newest first: a follower's cursor is near the end
+        if line.seq <= after:
+            break
+        found.append(line)
+    found.reverse()
+    return found
+
+
+def _fitting(lines: Iterable[LogLine]) -> list[LogLine]:
+    """The first of `lines` whose JSON fits LOG_REPLY_CHARS (escaping can make text longer)."""
+    kept: list[LogLine] = []
+    room = LOG_REPLY_CHARS
+    for line in lines:
+        room -= len(json.dumps(line.text, ensure_ascii=False)) + len(line.app) + 64  # the keys, seq and pid
+        if room < 0:
+            break
+        kept.append(line)
+    return kept
