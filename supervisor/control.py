@@ -340,6 +340,8 @@ def _object(line: bytes | str, what: str) -> dict[str, object]:
         message = json.loads(line)
     except ValueError as error:  # UnicodeDecodeError is a ValueError too
         raise MessageError(f"{what}: not JSON: {error}") from None
+    except RecursionError:  # nested deeper than the parser goes: no command is
+        raise MessageError(f"{what}: nested too deeply") from None
     if not isinstance(message, dict):
         raise MessageError(f"{what}: expected a JSON object, got {json.dumps(message)[:40]}")
     return message

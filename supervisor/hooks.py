@@ -99,8 +99,13 @@ def call(hooks: Mapping[str, str], hook: str, context: HookContext, *, path: str
     target = hooks.get(hook)
     if target is None:
         return
+    caller = os.getpid()
     try:
         result = resolve(target, path=path)(context)
+        if os.getpid() != caller:
+            # The hook forked and its child came back here: it must not go on as a second master
+            # (or worker) sharing the first one's descriptors.
+            os._exit(0)
         if inspect.iscoroutine(result):
             result.close()  # never awaited: closed, so Python does not warn about it as well
             raise TypeError("a hook is a plain function; this one is async and its coroutine was never run")

@@ -79,9 +79,14 @@ def register(control_socket: str, config_path: str, *, pid: int | None = None, d
     path = os.path.join(folder, str(owner))
     text = json.dumps({"control_socket": os.path.abspath(control_socket), "config": os.path.abspath(config_path)})
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write(text + "\n")
-    os.replace(temporary, path)  # a reader sees the whole entry or none
+    try:
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+        os.replace(temporary, path)  # a reader sees the whole entry or none
+    except OSError:
+        with contextlib.suppress(OSError):  # a full disk must not leave a half-written file behind
+            os.unlink(temporary)
+        raise
     return path
 
 

@@ -10,6 +10,7 @@ other serve options, e.g. `{"loop": "asyncio", "http": "h11"}`.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from typing import Any, ClassVar
 
@@ -29,12 +30,17 @@ class _Heartbeat:
 
     def __init__(self, worker: GunicornWorker) -> None:
         self.worker = worker
+        self.server: Server | None = None
 
     def ready(self, state: ServerState) -> None:
         self.worker.notify()
 
     def tick(self, state: ServerState) -> None:
         self.worker.notify()
+        if self.server is not None and os.getppid() != self.worker.ppid and not self.server.should_exit:
+            # gunicorn's arbiter is gone (as its own workers check): nobody would ever stop this one.
+            self.worker.log.info("Parent changed, shutting down: %s", self.worker)
+            self.server.should_exit = True
 
     def draining(self, state: ServerState) -> None:
         self.worker.notify()
@@ -100,7 +106,8 @@ class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hi
     def run(self) -> None:
         """Serve on gunicorn's sockets until told to stop or max_requests is reached."""
         tick = max(0.25, min(1.0, self.timeout / 4)) if self.timeout else 1.0
-        server = Server(self.app_config(), worker=True, observer=_Heartbeat(self), tick_interval=tick)
+        heartbeat = _Heartbeat(self)
+        server = heartbeat.server = Server(self.app_config(), worker=True, observer=heartbeat, tick_interval=tick)
         server.run(sockets=[listener.sock for listener in self.sockets])
 
 

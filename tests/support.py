@@ -141,7 +141,9 @@ class ServeProcess:
 
     def _finish(self) -> None:
         self._reader.join(5)
-        if self.proc.stdout is not None:
+        # A process the child left behind may still hold the pipe: closing it under the reader's
+        # blocked read would hang this thread, so the (daemon) reader keeps it until the end.
+        if self.proc.stdout is not None and not self._reader.is_alive():
             self.proc.stdout.close()
 
 

@@ -20,6 +20,7 @@ _APP_KEYS = {setting.name: setting for setting in APP_SETTINGS if setting.key.to
 _SERVER_KEYS = {setting.name: setting for setting in SERVER_SETTINGS}
 _SECTIONS = ("server", "defaults", "apps")
 _APP_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_RESERVED_APP_NAMES = frozenset({"master"})  # `serve logs master`: the master's own lines
 _DEFAULT_BIND: tuple[Bind, ...] = _APP_KEYS["bind"].default
 
 
@@ -161,6 +162,8 @@ class _FileCheck:
             self.issues.append(
                 Issue(path, 'an app name may hold only letters, digits, "-" and "_" (it labels logs and metrics)')
             )
+        elif name in _RESERVED_APP_NAMES:
+            self.issues.append(Issue(path, f'"{name}" names the master\'s own lines (serve logs): choose another name'))
         own, issues = convert_table(_APP_KEYS, raw, hints=_APP_HINTS)
         self._collect(path, issues)
         values = _anchored({**defaults, **own}, self.base_dir)

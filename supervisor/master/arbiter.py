@@ -37,21 +37,15 @@ from supervisor.control import (
     Upgrade,
     signal_to_command,
 )
-from supervisor.errors import (
-    EXIT_MASTER_FAILED,
-    EXIT_OK,
-    BindError,
-    StartupError,
-)
+from supervisor.errors import EXIT_MASTER_FAILED, EXIT_OK, BindError, StartupError
 from supervisor.hooks import call, call_logged, master_context
 from supervisor.master import exits, pidfile, probes
 from supervisor.master.actions import Action, Kill, Note, Retire, Spawn
 from supervisor.master.apps import Apps
 from supervisor.master.control_desk import ControlDesk, Reloaded
 from supervisor.master.control_server import ControlServer
+from supervisor.master.endpoints import Endpoints
 from supervisor.master.fdbudget import FdBudget
-from supervisor.master.handover import Handover
-from supervisor.master.http_endpoint import HttpEndpoint
 from supervisor.master.listeners import Listeners
 from supervisor.master.notify import Notifier
 from supervisor.master.output import OutputRouter, PlainLog
@@ -60,11 +54,11 @@ from supervisor.master.reactor import READ, Reactor
 from supervisor.master.reloads import Outcome, Waiting
 from supervisor.master.report import Reporter
 from supervisor.master.side_server import SideServer
+from supervisor.master.succession import Succession
 from supervisor.master.systemd_link import SystemdLink
-from supervisor.master.upgrade import START_GRACE_S, Upgrader, Upgrading
 from supervisor.master.wakeup import Wakeup
 from supervisor.status.slots import SlotsExhaustedError, capacity_for
-from supervisor.status.snapshot import AppState, EventKind, Snapshot
+from supervisor.status.snapshot import EventKind, Snapshot
 
 logger = logging.getLogger("serve.error")
 
@@ -103,10 +97,10 @@ class Arbiter:
         self.reporter = Reporter()
         self.control: ControlServer | None = None
         self.desk = ControlDesk(self)  # carries out control requests, owes each `serve reload` its answer
-        self.endpoints: list[HttpEndpoint] = []
         self.fd_budget = FdBudget()  # shared by the side servers: probes cannot use up the master's descriptors
         self.systemd: SystemdLink | None = None
         self.reactor = Reactor()
+        self.endpoints = Endpoints(self.reactor, self.fd_budget)  # metrics_bind, health_bind
         self.reactor.on_failure = self._handler_failed
         # Worker output and log files are written without blocking, through the loop (master/output.py).
         self.owns_sink = sink is None
@@ -131,8 +125,7 @@ class Arbiter:
         self.exit_code = EXIT_OK
         self.started_at = time.time()
         self.was_ready = False  # every app's first workers were ready once: when_ready was called
-        self.upgrader = Upgrader(self.reactor)  # `serve upgrade`, SIGUSR2: the new master this one starts
-        self.handover: Handover | None = None  # this master was started by one: what it owes the old one
+        self.succession = Succession(self, self.reactor)  # `serve upgrade`: a successor, or a predecessor's handover
 
     @property
     def file(self) -> ServeFile:
@@ -150,19 +143,19 @@ class Arbiter:
         file = self.file
         self.systemd = SystemdLink(Notifier(os.environ))  # read, and removed from the environment, before any fork
         self.listeners.open_apps(file.apps, os.environ)
-        self.handover = Handover.take(os.environ)  # started by `serve upgrade`: the old master waits to hear
+        handover = self.succession.take(os.environ)  # started by `serve upgrade`: the old master waits to hear
         self.workers.open_table(capacity_for(app.workers for app in file.apps.values()))
         self.apps.slots = self.workers.capacity
-        if self.handover is None:  # else the old master's until this one takes over (`_take_over`)
+        if handover is None:  # else the old master's until this one takes over (master/succession.py)
             pidfile.write(file.server.pid_file)
         try:
             # Signal intake stays installed until everything is shut (restored in `_shut`): a
             # further Ctrl-C or TERM while it cleans up is recorded, not a KeyboardInterrupt.
             wakeup = self.wakeup = Wakeup()
             self.reactor.watch(wakeup.fileno(), READ, lambda _: self._signals(), name="signal wake-ups")
-            if file.server.control_socket and self.handover is None:
-                self._open_control(None)
-            self._open_endpoints()
+            if file.server.control_socket and handover is None:
+                self.open_control(None)
+            self.endpoints.open(file.server, handover, snapshot=self.snapshot, readiness=self._readiness)
             if self.display is not None:
                 fd = self.display.fileno()
                 self.reactor.watch(fd, READ, lambda _: self._keys(fd), name="dashboard keys")
@@ -170,8 +163,7 @@ class Arbiter:
             logger.info("Master %d serving %d app(s) from %s", os.getpid(), len(self.apps), file.path)
             self._supervise()
         except Exception as error:
-            if self.handover is not None:  # an old master waits: it hears why before this one's exit
-                self.handover.failed(f"the new master could not start: {error}")
+            self.succession.start_failed(error)
             raise
         finally:
             self._shut()
@@ -228,6 +220,10 @@ class Arbiter:
                 snapshot=self.snapshot,
             )
 
+    def _upgrades(self, now: float) -> None:
+        """`serve upgrade` under way, either side (master/succession.py)."""
+        self.succession.turn(now)
+
     def _sleep(self, now: float) -> None:
         """Wait for the first of: a readable descriptor, the next deadline, the next slot poll.
 
@@ -246,7 +242,7 @@ class Arbiter:
             deadlines.append(watchdog)
         if self.display is not None:
             deadlines.append(self.display.due(now))
-        if (upgrade := self.upgrader.next_deadline()) is not None:
+        if (upgrade := self.succession.next_deadline()) is not None:
             deadlines.append(upgrade)
         for side in self._side_servers():
             side.expire(now)
@@ -319,7 +315,7 @@ class Arbiter:
             why = "; ".join(runtime.pool.last_error or name for name, runtime in self.apps.items())
             logger.error("No app could start (%s); stopping (exit code %d).", why, StartupError.exit_code)
             self.exit_code = StartupError.exit_code
-            self._stop(Stop(now=True))
+            self.stop(Stop(now=True))
 
     def _carry_out(self, action: Action, now: float) -> None:
         if isinstance(action, Spawn):
@@ -387,104 +383,21 @@ class Arbiter:
         """Carry out one command from a signal, the control socket or the dashboard."""
         handlers: dict[type[Command], Callable[[Any], object]] = {
             Reload: self.reload,
-            Stop: self._stop,
+            Stop: self.stop,
             ScaleBy: self.apps.scale_by,
             Scale: self.apps.scale,
             ReopenLogs: self._reopen_logs,
             Restart: self.apps.restart,
             Logs: self.sink.ring.answer,
             Status: lambda _: None,
-            Upgrade: self.upgrade,
+            Upgrade: self.succession.upgrade,
         }
         handler = handlers.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
         return handler(command)
 
-    # --- upgrading serve itself (master/upgrade.py, master/handover.py) -----------------------
-
-    def upgrade(self, _: Upgrade) -> Upgrading | str:
-        """Start a new master on this one's sockets. Returns what it waits for, or why it refused."""
-        if self.stopping:
-            refusal = "stopping: not upgrading"
-        elif not self.apps.from_file:
-            refusal = "only a master started by `serve up` from a TOML file can be upgraded"
-        elif os.getpid() == 1:  # its exit would end the container, the new master with it
-            refusal = "the master is PID 1 (a container's init): replace the container instead"
-        elif (pid := self.upgrader.in_progress) is not None:
-            refusal = f"an upgrade is already in progress (new master {pid})"
-        elif self.handover is not None and self.handover.pending:
-            refusal = "this master is itself still taking over from an older one"
-        else:
-            systemd = self.systemd.successor_environment() if self.systemd is not None else {}
-            try:
-                return self.upgrader.start(
-                    self.file.path,
-                    self.listeners,
-                    self.control.sock if self.control is not None else None,
-                    endpoints={str(endpoint.bind): endpoint.sock for endpoint in self.endpoints},
-                    environ={**os.environ, **systemd},
-                    bound_s=self.file.server.startup_timeout + START_GRACE_S,
-                    graceful_s=self.file.server.graceful_timeout,
-                    now=time.monotonic(),
-                )
-            except OSError as error:
-                refusal = f"the new master could not be started: {error}"
-        logger.warning("Upgrade refused: %s", refusal)
-        return refusal
-
-    def _upgrades(self, now: float) -> None:
-        """As a new master: say when every app is ready. As an old one: act on how the upgrade went."""
-        if self.handover is not None and self.handover.pending:
-            self._take_over(self.handover)
-        self.upgrader.turn(now)
-        for outcome in self.upgrader.take():
-            if outcome.ok:  # the sockets and files are the new master's, even if this one was stopping anyway
-                logger.info("The new master %d serves every app: this master drains and exits.", outcome.pid)
-                if self.control is not None:
-                    self.control.hand_over()  # answers the clients it has; the new master accepts from now on
-                self.listeners.hand_over()
-                for endpoint in self.endpoints:  # before the stop: a probe accepted already hears "ready"
-                    endpoint.hand_over()
-                if self.systemd is not None:
-                    self.systemd.hand_over(outcome.pid)
-                if not self.stopping:
-                    self._stop(Stop(now=False))
-            else:
-                self.reporter.record("", EventKind.MASTER_ERROR, f"upgrade failed: {outcome.error}")
-            self.desk.upgraded(outcome)
-
-    def _take_over(self, handover: Handover) -> None:
-        failing = [
-            f"{name}: {runtime.pool.last_error or 'its workers fail at start'}"
-            for name, runtime in self.apps.items()
-            if runtime.failed_at_start or runtime.pool.state is AppState.CRASHLOOP
-        ]
-        if failing or self.stopping:
-            handover.failed("; ".join(failing) or "the new master was told to stop")
-            if not self.stopping:  # gracefully: the workers of its other apps may be serving already
-                self._stop(Stop(now=False))
-            return
-        if not all(rt.pool.ready_count >= rt.pool.desired for rt in self.apps.values()):
-            return
-        server = self.file.server
-        try:
-            if server.control_socket:
-                self._open_control(handover.control_socket(server.control_socket))
-            pidfile.write(server.pid_file)
-        except (BindError, OSError) as error:
-            if self.control is not None:
-                self.control.hand_over()  # still the old master's: its file stays
-            handover.failed(f"the new master cannot take over: {error}")
-            self._stop(Stop(now=False))
-            return
-        for endpoint in self.endpoints:  # the probes: this master answers them from now on
-            endpoint.take_over()
-        handover.own_sockets(self.listeners)  # their files are this master's to remove from now on
-        handover.ready()
-        logger.info("Master %d took over from the old master: every app is ready.", os.getpid())
-
-    def _open_control(self, sock: socket.socket | None) -> None:
+    def open_control(self, sock: socket.socket | None) -> None:
         """The control socket: bound here, or `sock`, the one an old master handed over."""
         file = self.file
         self.control = self.desk.server = ControlServer(
@@ -502,12 +415,15 @@ class Arbiter:
         self.sink.reopen()
         logger.info("Log files closed: each reopens at its next line.")
 
-    def _stop(self, command: Stop) -> None:
+    def stop(self, command: Stop) -> None:
+        """Begin a stop: every app's pool stops, gracefully or at once."""
         if not self.stopping:
             logger.info("Stopping every app (%s).", "at once" if command.now else "gracefully")
             if self.systemd is not None and self.systemd.enabled:
                 self.systemd.stopping()
         self.stopping = True
+        # A stop wins over an upgrade still starting: the new master must not take over afterwards.
+        self.succession.upgrader.cancel("this master was told to stop")
         for runtime in self.apps.values():
             runtime.pool.stop(immediate=command.now)
 
@@ -516,6 +432,8 @@ class Arbiter:
         self.desk.restore_socket()
         if self.stopping:
             return "stopping: not reloading"
+        if self.succession.upgrader.starting:  # the new master runs the file as it read it at its start
+            return "an upgrade is in progress: reload once the new master serves"
         reloaded = self.apps.reload(command)
         if isinstance(reloaded, Reloaded) and self.systemd is not None:
             self.systemd.reloading(reloaded.waiting)
@@ -530,19 +448,6 @@ class Arbiter:
         return list(self.apps)
 
     # --- status and the control socket ---------------------------------------------------
-
-    def _open_endpoints(self) -> None:
-        """[server] metrics_bind and health_bind: one endpoint per address, with the routes of each."""
-        tables = probes.routes(self.file.server, snapshot=self.snapshot, readiness=self._readiness)
-        for bind, table in tables.items():
-            # Handed over by an old master: its socket, answered by this master once it takes over.
-            sock = self.handover.endpoint_socket(bind) if self.handover is not None else None
-            standby = sock is not None
-            endpoint = HttpEndpoint(bind, table, self.reactor, budget=self.fd_budget, sock=sock, standby=standby)
-            self.endpoints.append(endpoint)
-            logger.info("Serving %s on %s%s", " ".join(sorted(table)), bind, " (once this master takes over)" * standby)
-        if self.handover is not None:
-            self.handover.close_endpoints()
 
     def _readiness(self) -> probes.Answer:
         waiting = [name for name, runtime in self.apps.items() if runtime.pool.ready_count == 0]
@@ -571,18 +476,14 @@ class Arbiter:
     # --- the end -------------------------------------------------------------------------
 
     def _shut(self) -> None:
-        if self.handover is not None:  # stopped before it took over: the old master serves on
-            self.handover.failed(f"the new master stopped (exit code {self.exit_code}) before every app was ready")
-            self.handover.close()
-        self.upgrader.close()
+        self.succession.close(self.exit_code)
         # Normally every worker has exited by now; these are the ones a failure left behind.
         self.workers.kill_all()
         self.output.close_all()  # what each pipe holds now, without waiting
         self.desk.shut()
         if self.control is not None:
             self.control.close()
-        for endpoint in self.endpoints:
-            endpoint.close()
+        self.endpoints.close()
         if self.systemd is not None:
             self.systemd.close()
         self.apps.close()

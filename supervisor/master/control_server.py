@@ -129,6 +129,8 @@ class ControlServer(SideServer):
         self.handed_over = True
         self._shut = True  # never watched again
         self.watch.forget(self.listen_fd)
+        if self.config_path is not None:  # control commands find the new master only, while this one drains
+            registry.unregister(self.path)
 
     def close(self, reason: str = "the master is exiting") -> None:
         """Tell every client still waiting why it gets no answer, close them and the socket, remove its file."""

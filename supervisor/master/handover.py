@@ -77,8 +77,10 @@ class Handover:
         )
         for fd in (handover.ready_fd, handover.control_fd, *endpoints.values()):
             if fd is not None:
-                with contextlib.suppress(OSError):
+                try:
                     os.set_inheritable(fd, False)  # nothing this master starts may keep the old one waiting
+                except OSError as error:  # each use of it fails softly too: said here once, plainly
+                    logger.warning("Descriptor %d handed over by the old master is unusable: %s", fd, error)
         return handover
 
     @property
@@ -158,7 +160,7 @@ class Handover:
         except OSError as error:  # the old master is gone: nobody to tell
             logger.warning("The old master could not be told %r: %s", line.split(":")[0], error)
         finally:
-            os.close(fd)
+            _close(fd)  # a descriptor that was never open (a bad handover) must not make this a crash
 
 
 def report_failure(reason: str, environ: MutableMapping[str, str]) -> None:

@@ -198,13 +198,17 @@ class PlainLog:
             outlet.write(_encode(line))
 
     def _json_line(self, app: str, pid: int, text: str) -> str:
-        """`text` if it is a JSON object (a worker's log record), else `text` wrapped into one."""
+        """`text` if it is this worker's own log record, else `text` wrapped into one.
+
+        A record passes through only when its app and pid are the pipe's: an app printing JSON
+        cannot pass its lines off as another app's or the master's.
+        """
         if text.startswith("{") and text.endswith("}"):
             try:
                 entry = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # deep nesting: not a record, whatever it is
                 entry = None
-            if isinstance(entry, dict):
+            if isinstance(entry, dict) and entry.get("app") == app and entry.get("pid") == pid:
                 worker = entry.get("worker")
                 if isinstance(worker, int) and self.indexes.get(pid) != worker:
                     if len(self.indexes) >= MAX_INDEXES_KEPT:  # pids of workers long gone

@@ -90,6 +90,18 @@ class Upgrader:
         """The pid of a new master not done with yet (starting, or failed and not gone), or None."""
         return None if self.successor is None else self.successor.pid
 
+    @property
+    def starting(self) -> bool:
+        """A new master was started and has not said how its start went."""
+        return self.successor is not None and self.successor.outcome is None
+
+    def cancel(self, reason: str) -> None:
+        """Give up on a new master still starting (this master was told to stop): it is told to stop too."""
+        successor = self.successor
+        if successor is not None and successor.outcome is None:
+            self._settle(successor, reason)
+            _signal(successor.pid, signal.SIGTERM)
+
     def start(
         self,
         config_path: str,

@@ -64,3 +64,10 @@ async def asynchronous(context: Any) -> None:
 
 
 not_callable = 42
+
+
+def forks(context: Any) -> None:
+    """A hook that forks and lets its child return, as a careless one might; it waits for that child."""
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from support import ServeProcess
 
@@ -43,3 +44,22 @@ def test_gunicorn_serves_through_serve_and_honours_max_requests(tmp_path: Path, 
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait_exit(30) == 0
+
+
+def test_a_worker_whose_gunicorn_arbiter_died_stops_by_itself(tmp_path: Path) -> None:
+    process, _ = start(tmp_path, "--workers", "1", "--timeout", "2")
+    worker = 0
+    try:
+        worker = int(process.wait_for_line(r"Booting worker with pid: (\d+)").group(1))
+        process.wait_for_line(r"serve running on unix:")
+        process.send_signal(signal.SIGKILL)  # the arbiter goes without a word to its worker
+        process.proc.wait(10)
+        process.wait_for_line(r"Parent changed, shutting down")
+        deadline = time.monotonic() + 15
+        while psutil.pid_exists(worker) and psutil.Process(worker).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, f"the orphaned worker {worker} still runs"
+            time.sleep(0.1)
+    finally:
+        if worker and psutil.pid_exists(worker):
+            psutil.Process(worker).kill()
+        process.wait_exit(10)

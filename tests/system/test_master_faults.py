@@ -319,7 +319,7 @@ def test_metrics_clients_that_never_read_their_reply_stall_nothing(tmp_path: Pat
                 started = time.monotonic()
                 assert probe(("127.0.0.1", health), "/livez") == 200
                 status(master.config, timeout=2.0)
-                assert time.monotonic() - started < 1.0
+                assert time.monotonic() - started < 3.0  # generous: a blocked master would take the 5 s reply timeout
             eventually(
                 "slow readers expired",
                 lambda: _expect_at_most(process.num_fds(), baseline + 2),

@@ -160,6 +160,37 @@ def test_sigusr2_upgrades_and_a_second_upgrade_meanwhile_is_refused(tmp_path: Pa
         assert get(("127.0.0.1", port))[1] == "v1"
 
 
+def test_a_stop_during_an_upgrade_stops_the_new_master_too(tmp_path: Path, uds_path: Path) -> None:
+    port, slow_port, version_file, release = free_port(), free_port(), tmp_path / "version", tmp_path / "release"
+    version_file.write_text("v1")
+    release.touch()
+    config = config_text(port, tmp_path, uds_path, version_file) + app_table(
+        "slow",
+        bind=[f"127.0.0.1:{slow_port}"],
+        workers=1,
+        target="slow_startup:app",
+        env={"RELEASE_FILE": str(release)},
+    )
+    with serve_up(tmp_path, config, {"api": 2, "slow": 1}) as master, new_masters(master) as started:
+        mark = master.mark()
+        release.unlink()  # the new master stays starting until the test says
+        master.send_signal(signal.SIGUSR2)
+        new_pid = int(master.wait_for_line(r"new master (\d+) started", start=mark).group(1))
+        started.append(new_pid)
+        master.wait_for_line(r"slow\[\d+\] slow_startup: waiting", start=mark)
+        assert "an upgrade is in progress" in serve("reload", config=master.config).stderr
+
+        master.send_signal(signal.SIGTERM)
+        master.wait_for_line(r"Upgrade failed.*this master was told to stop", start=mark)
+        release.touch()  # a new master still starting would be ready now, and must not take over
+        assert old_master_exits(master) == 0, master.output
+        deadline = time.monotonic() + EXIT_WAIT_S
+        while not gone(new_pid):
+            assert time.monotonic() < deadline, f"the new master {new_pid} still runs"
+            time.sleep(0.1)
+        assert not any("took over from the old master" in line for line in master.lines), master.output
+
+
 def test_a_new_master_that_fails_leaves_the_old_one_serving(tmp_path: Path, uds_path: Path) -> None:
     port, version_file = free_port(), tmp_path / "version"
     version_file.write_text("v1")

@@ -211,3 +211,17 @@ def test_an_import_error_keeps_apploaderror_as_its_cause(probe_dir: Path) -> Non
     with pytest.raises(HookError) as caught:
         call({"post_fork": "hook_probe_missing:init"}, "post_fork", CONTEXT)
     assert isinstance(caught.value.__cause__, AppLoadError)
+
+
+def test_the_child_of_a_hook_that_forked_never_returns_from_the_call(tmp_path: Path) -> None:
+    marker = tmp_path / "returned"
+    pid = os.fork()
+    if pid == 0:  # a stand-in master: only the process that called the hook may go on
+        try:
+            call({"on_reload": "hook_probe:forks"}, "on_reload", master_context(), path=str(APPS_DIR))
+            marker.open("a").write(f"{os.getpid()}\n")
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert marker.read_text().split() == [str(pid)]  # the hook's child (waited for by the hook) wrote nothing

@@ -132,8 +132,14 @@ ALLOW: dict[str, May] = {
     # `serve upgrade`: the old master forks and execs the new one; the new one's side of the handover.
     "master.upgrade": may(*L0, ".master", "os", "signal", "socket", "sys"),
     "master.handover": may(*L0, ".config.convert", ".master.listeners", "os", "socket"),
+    # Which of the two masters does what, and when, in `serve upgrade` (no I/O of its own but the pid file's).
+    "master.succession": may(
+        *L0, ".master", ".config.schema", ".control", ".errors", ".status.snapshot", "os", "socket", "time"
+    ),
+    # metrics_bind and health_bind: opened, or taken over from the old master, and handed to the new one.
+    "master.endpoints": may(*L0, ".master", ".config.schema", ".status.snapshot", "socket"),
     # The user's hook functions: imported (with a directory first on sys.path) and called where they run.
-    "hooks": may(*L0, ".asgi", "os.path", "os.getpid", "sys.path"),
+    "hooks": may(*L0, ".asgi", "os.path", "os.getpid", "os._exit", "sys.path"),
     "preflight": may(*L0, ".config", ".registry", "grp", "os", "pwd", "socket", "subprocess", "sys").plus(
         lazy={".asgi": "in the child that `serve check --import` starts, never in the checking process"}
     ),
@@ -148,7 +154,7 @@ ALLOW: dict[str, May] = {
     "cli": may(
         *L0, ".__init__", ".api", ".asgi", ".client", ".config", ".control", ".logs", ".master", ".status", ".tui"
     ).plus(".registry", ".preflight", "click", "os", "sys"),
-    "workers": may(*L0, ".config", ".server", "signal", "gunicorn"),
+    "workers": may(*L0, ".config", ".server", "os.getppid", "signal", "gunicorn"),
     "__init__": may(lazy={".api": "`import supervisor` (the master, `serve check`) must not load the server stack"}),
     "__main__": may(".cli"),
 }
@@ -220,6 +226,7 @@ POINTS = (
             "master.watcher": "a forked watcher ends without the master's atexit hooks or buffered output",
             "master.upgrade": "the child forked to exec the new master ends so if the exec fails",
             "server.worker": "the orphan timer ends a worker whose main thread is stuck, maybe holding a lock",
+            "hooks": "the child of a hook that forked and returned must not go on as a second master or worker",
         },
     ),
 )

@@ -209,6 +209,12 @@ def test_app_names_must_label_well() -> None:
     ]
 
 
+def test_the_masters_log_name_is_no_app_name() -> None:
+    assert problems_of('[apps.master]\napp = "m:a"\n') == [
+        'serve.toml:1: apps.master: "master" names the master\'s own lines (serve logs): choose another name'
+    ]
+
+
 def test_two_apps_on_one_address() -> None:
     problems = problems_of(
         """\

@@ -18,12 +18,16 @@ from pathlib import Path
 import pytest
 
 from supervisor.config.convert import TcpBind, UnixBind
+from supervisor.config.schema import ServerSection
 from supervisor.control import Command, Reload, Reply, Status, encode_request
 from supervisor.master.control_server import ControlClient, ControlServer
+from supervisor.master.endpoints import Endpoints
 from supervisor.master.fdbudget import FdBudget, descriptors_left
+from supervisor.master.handover import Handover
 from supervisor.master.http_endpoint import HttpEndpoint, Route
 from supervisor.master.reactor import READ, WRITE, Reactor
 from supervisor.master.side_server import ACCEPT_PAUSE_S, SideServer
+from supervisor.status.snapshot import Snapshot
 
 LIMIT_S = 5.0
 SHORT_S = 0.3  # request and reply deadlines in these tests
@@ -450,3 +454,105 @@ def test_a_unix_http_endpoint_removes_its_file(reactor: Reactor, tmp_path: Path)
     endpoint.close()
     assert not path.exists()
     assert not reactor.entries
+
+
+# --- `serve upgrade`: a socket handed over, in standby until this master takes over ---------------
+
+
+def test_an_endpoint_on_a_handed_over_socket_accepts_nobody_until_it_takes_over(reactor: Reactor) -> None:
+    old = HttpEndpoint(TcpBind("127.0.0.1", 0), routes(), reactor)  # the old master's, on the same socket
+    old.hand_over()
+    new = HttpEndpoint(old.bind, routes(), reactor, sock=old.sock.dup(), standby=True)
+    try:
+        assert not reactor.watched(new.listen_fd)
+        with connect(new) as waiting:  # the kernel's queue holds it: neither master accepts
+            waiting.sendall(b"GET /livez HTTP/1.1\r\n\r\n")
+            end = time.monotonic() + SHORT_S
+            while time.monotonic() < end:
+                turn(reactor, [old, new])
+            assert not new.clients
+            assert not old.clients
+            assert not answered(waiting)
+            new.take_over()
+            assert reactor.watched(new.listen_fd)
+            run_until(reactor, [old, new], lambda: answered(waiting))
+            assert read_all(waiting).endswith(b"ok\n")
+    finally:
+        new.close()
+        old.close()
+
+
+def test_a_handed_over_endpoint_answers_its_accepted_clients_as_at_the_hand_over(reactor: Reactor) -> None:
+    state = {"ready": True}
+
+    def readyz() -> tuple[int, str, bytes]:
+        return (200, "text/plain", b"ready\n") if state["ready"] else (503, "text/plain", b"stopping\n")
+
+    endpoint = endpoint_on(reactor, routes(readyz=readyz))
+    try:
+        with connect(endpoint) as early:
+            run_until(reactor, [endpoint], lambda: len(endpoint.clients) == 1)
+            endpoint.hand_over()
+            state["ready"] = False  # the old master stops: its own readiness changes
+            assert not reactor.watched(endpoint.listen_fd), "the new master accepts from now on"
+            early.sendall(b"GET /readyz HTTP/1.1\r\n\r\n")
+            run_until(reactor, [endpoint], lambda: answered(early))
+            assert read_all(early).startswith(b"HTTP/1.1 200 ")
+    finally:
+        endpoint.close()
+
+
+def test_a_unix_endpoint_in_standby_leaves_the_file_to_the_old_master_until_it_takes_over(
+    reactor: Reactor, tmp_path: Path
+) -> None:
+    path = tmp_path / "health"
+    old = HttpEndpoint(UnixBind(str(path)), routes(), reactor)
+    try:
+        standby = HttpEndpoint(old.bind, routes(), reactor, sock=old.sock.dup(), standby=True)
+        standby.close()
+        assert path.exists(), "not this master's file yet"
+        taken = HttpEndpoint(old.bind, routes(), reactor, sock=old.sock.dup(), standby=True)
+        old.hand_over()
+        taken.take_over()
+        taken.close()
+        assert not path.exists(), "the file is the new master's once it took over"
+    finally:
+        old.close()
+    assert not reactor.entries
+
+
+def test_the_endpoints_serve_a_socket_handed_over_at_their_address_and_bind_the_others(
+    reactor: Reactor, tmp_path: Path
+) -> None:
+    def no_snapshot() -> Snapshot:
+        raise RuntimeError("no master here")  # the hand over tries the routes: a failing one stays live
+
+    predecessor = HttpEndpoint(TcpBind("127.0.0.1", 0), routes(), reactor)  # the old master's metrics_bind
+    metrics = TcpBind("127.0.0.1", predecessor.sock.getsockname()[1])
+    health = UnixBind(str(tmp_path / "health"))
+    leftover = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # an endpoint the new file no longer has
+    leftover_fd = leftover.detach()
+    handed = {str(metrics): os.dup(predecessor.listen_fd), "127.0.0.1:1": leftover_fd}
+    handover = Handover(os.dup(0), None, endpoint_fds=handed)
+    server = ServerSection(metrics_bind=metrics, health_bind=health)
+    endpoints = Endpoints(reactor, FdBudget())
+    try:
+        endpoints.open(server, handover, snapshot=no_snapshot, readiness=lambda: (200, "text/plain", b"ready\n"))
+        by_bind = {endpoint.bind: endpoint for endpoint in endpoints}
+        assert by_bind[metrics].standby, "on the old master's socket: it answers until this one takes over"
+        assert by_bind[metrics].sock.getsockname() == predecessor.sock.getsockname()
+        assert not by_bind[health].standby, "a new address is bound and served at once"
+        assert handover.endpoint_fds == {}
+        with pytest.raises(OSError):
+            os.fstat(leftover_fd)  # closed: the old master's alone
+        assert set(endpoints.sockets()) == {str(metrics), f"unix:{tmp_path / 'health'}"}
+        endpoints.take_over()
+        assert not by_bind[metrics].standby
+        assert reactor.watched(by_bind[metrics].listen_fd)
+        endpoints.hand_over()
+        assert not any(reactor.watched(endpoint.listen_fd) for endpoint in endpoints)
+    finally:
+        handover.close()
+        endpoints.close()
+        predecessor.close()
+    assert (tmp_path / "health").exists(), "handed over: the file is the next master's"

@@ -63,13 +63,13 @@ def test_a_json_apps_records_go_through_and_anything_else_is_wrapped(stderr_pipe
     log = PlainLog()
     path = tmp_path / "api.log"
     log.set_app("api", AppConfig(app="m:a", log_format="json", log_file=str(path)), ServerSection())
-    record = '{"ts": "2026-12-07T15:31:24.123Z", "level": "INFO", "worker": 2, "pid": 42, "message": "Started"}'
+    record = '{"ts": "2026-12-07T15:31:24.123Z", "level": "INFO", "app": "api", "worker": 2, "pid": 42, "message": "Started"}'
     log("api", 7, "printed before any record")
     log("api", 42, record)
     log("api", 42, "printed by the app")
     log("api", 42, "{not json}")
     log("api", 42, "[1, 2]")
-    log("api", 42, '{"worker": 2}')  # the same index again: nothing to learn
+    log("api", 42, '{"app": "api", "pid": 42, "worker": 2}')  # the same index again: nothing to learn
     lines = written(log, stderr_pipe)
     assert lines[1] == record
     wrapped = [json.loads(line) for line in lines]
@@ -87,6 +87,27 @@ def test_a_json_apps_records_go_through_and_anything_else_is_wrapped(stderr_pipe
     assert path.read_text().splitlines() == lines
 
 
+def test_a_record_of_another_app_or_pid_is_wrapped_not_believed(stderr_pipe: int) -> None:
+    log = PlainLog()
+    log.set_app("api", AppConfig(app="m:a", log_format="json"), ServerSection(log_timestamps=False))
+    forged = '{"level": "CRITICAL", "logger": "serve.error", "app": "billing", "pid": 1, "message": "forged"}'
+    log("api", 42, forged)
+    log("api", 42, '{"app": "api", "pid": 7, "message": "a child process of the worker"}')
+    entries = [json.loads(line) for line in written(log, stderr_pipe)]
+    assert [(entry["app"], entry["pid"], entry["logger"]) for entry in entries] == [("api", 42, "output")] * 2
+    assert entries[0]["message"] == forged
+
+
+def test_a_deeply_nested_line_is_wrapped_and_the_pipe_lives_on(stderr_pipe: int) -> None:
+    log = PlainLog()
+    log.set_app("api", AppConfig(app="m:a", log_format="json"), ServerSection(log_timestamps=False))
+    nested = '{"a":' + "[" * 5000 + "]" * 5000 + "}"
+    log("api", 42, nested)
+    log("api", 42, "after")
+    entries = [json.loads(line) for line in written(log, stderr_pipe)]
+    assert [entry["message"] for entry in entries] == [nested, "after"]
+
+
 def test_an_app_back_to_text_is_no_longer_wrapped(stderr_pipe: int) -> None:
     log = PlainLog()
     log.set_app("api", AppConfig(app="m:a", log_format="json"), ServerSection(log_timestamps=False))
@@ -100,7 +121,7 @@ def test_the_pid_to_index_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> N
     log = PlainLog(to_stream=False)
     log.set_app("api", AppConfig(app="m:a", log_format="json"), ServerSection())
     for pid in (1, 2, 3):
-        log("api", pid, f'{{"worker": {pid}}}')
+        log("api", pid, f'{{"app": "api", "pid": {pid}, "worker": {pid}}}')
     assert log.indexes == {2: 2, 3: 3}
 
 
