@@ -32,14 +32,13 @@ import logging
 import re
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from support import APPS_DIR
+from support import APPS_DIR, wait_for_line
 
 from supervisor import logs
 from supervisor.config.options import Config
@@ -112,20 +111,9 @@ class InProcessServer:
         self, pattern: str | re.Pattern[str], timeout: float = START_TIMEOUT_S, start: int = 0
     ) -> re.Match[str]:
         """Block until a line at index >= start matches, the server stops, or `timeout` passes."""
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            seen = start
-            while True:
-                for line in self.lines[seen:]:
-                    match = regex.search(line)
-                    if match:
-                        return match
-                seen = len(self.lines)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive():
-                    raise AssertionError(f"no line matching {regex.pattern!r} in the output:\n{self.output}")
-                self._changed.wait(remaining)
+        return wait_for_line(
+            self.lines, self._changed, pattern, timeout=timeout, start=start, ended=lambda: not self._thread.is_alive()
+        )
 
     # -- Life
 

@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -82,22 +82,15 @@ class ServeProcess:
         self, pattern: str | re.Pattern[str], timeout: float = START_TIMEOUT_S, start: int = 0
     ) -> re.Match[str]:
         """Block until a line at index >= start matches, the process exits, or `timeout` passes."""
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            seen = start
-            while True:
-                for line in self.lines[seen:]:
-                    match = regex.search(line)
-                    if match:
-                        return match
-                seen = len(self.lines)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    raise AssertionError(
-                        f"no line matching {regex.pattern!r} in serve output:\n" + "\n".join(self.lines)
-                    )
-                self._changed.wait(min(remaining, 0.5))
+        return wait_for_line(
+            self.lines,
+            self._changed,
+            pattern,
+            timeout=timeout,
+            start=start,
+            ended=lambda: self.proc.poll() is not None and not self._reader.is_alive(),
+            poll_s=0.5,  # the process may exit without a last line to wake the waiter
+        )
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> str:
         self.url = self.wait_for_line(RUNNING, timeout).group(1)
@@ -145,6 +138,36 @@ class ServeProcess:
         # blocked read would hang this thread, so the (daemon) reader keeps it until the end.
         if self.proc.stdout is not None and not self._reader.is_alive():
             self.proc.stdout.close()
+
+
+def wait_for_line(
+    lines: list[str],
+    changed: threading.Condition,
+    pattern: str | re.Pattern[str],
+    *,
+    timeout: float,
+    start: int,
+    ended: Callable[[], bool],
+    poll_s: float | None = None,
+) -> re.Match[str]:
+    """Block until a line of `lines` at index >= start matches, `ended()`, or `timeout` passes.
+
+    `lines` grows under `changed`, which is notified on every new line.
+    """
+    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    deadline = time.monotonic() + timeout
+    with changed:
+        seen = start
+        while True:
+            for line in lines[seen:]:
+                match = regex.search(line)
+                if match:
+                    return match
+            seen = len(lines)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or ended():
+                raise AssertionError(f"no line matching {regex.pattern!r} in the output:\n" + "\n".join(lines))
+            changed.wait(remaining if poll_s is None else min(remaining, poll_s))
 
 
 @contextmanager

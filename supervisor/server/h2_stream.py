@@ -72,6 +72,37 @@ class StreamCarrier(Protocol):
         """The stream's response is complete or abandoned."""
 
 
+class WindowOwner(Protocol):
+    """A stream reading request DATA under flow control: an HTTP request or a WebSocket tunnel."""
+
+    read_paused: bool
+    unacked: int
+
+    @property
+    def conn(self) -> StreamCarrier:
+        """The connection the stream is on."""
+
+    @property
+    def stream_id(self) -> int:
+        """The stream's identifier."""
+
+
+def took_in(owner: WindowOwner, flow_length: int, *, owed: bool) -> None:
+    """`flow_length` bytes of the stream's window were used: acknowledged now, or owed until reading resumes."""
+    if owed:
+        owner.unacked += flow_length
+    else:
+        owner.conn.acknowledge(owner.stream_id, flow_length)
+
+
+def resume_reading(owner: WindowOwner) -> None:
+    """Reading resumes: the window owed while it was paused goes back to the client."""
+    owner.read_paused = False
+    if owner.unacked:
+        owed, owner.unacked = owner.unacked, 0
+        owner.conn.acknowledge(owner.stream_id, owed)
+
+
 class H2Stream:
     """The channel of one stream's cycle; `conn` owns the front and the transport."""
 
@@ -92,10 +123,7 @@ class H2Stream:
     def feed(self, chunk: bytes, flow_length: int) -> None:
         cycle = self.cycle
         cycle.feed_body(chunk)  # may pause reading: then the window is owed until the app reads
-        if self.read_paused and not cycle.complete:
-            self.unacked += flow_length
-        else:
-            self.conn.acknowledge(self.stream_id, flow_length)
+        took_in(self, flow_length, owed=self.read_paused and not cycle.complete)
 
     # Channel -------------------------------------------------------------------------------
 
@@ -133,10 +161,7 @@ class H2Stream:
         self.read_paused = True
 
     def resume_reading(self) -> None:
-        self.read_paused = False
-        if self.unacked:
-            owed, self.unacked = self.unacked, 0
-            self.conn.acknowledge(self.stream_id, owed)
+        resume_reading(self)
 
     def send_continue(self) -> None:
         self.conn.front.send_head(self.stream_id, _CONTINUE, end_stream=False)

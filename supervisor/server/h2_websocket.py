@@ -22,7 +22,7 @@ from supervisor.errors import ParseError
 from supervisor.protocol.h2_front import response_headers
 from supervisor.protocol.request import split_target
 from supervisor.protocol.upgrade import websocket_scope
-from supervisor.server.h2_stream import OUTPUT_HIGH_WATER, STREAM_HIGH_WATER, StreamCarrier
+from supervisor.server.h2_stream import OUTPUT_HIGH_WATER, STREAM_HIGH_WATER, StreamCarrier, resume_reading, took_in
 from supervisor.server.ws_connection import WebSocketConnection
 
 if TYPE_CHECKING:
@@ -148,10 +148,7 @@ class H2WebSocketTransport(asyncio.Transport):
         self.read_paused = True
 
     def resume_reading(self) -> None:
-        self.read_paused = False
-        if self.unacked:
-            owed, self.unacked = self.unacked, 0
-            self.conn.acknowledge(self.stream_id, owed)
+        resume_reading(self)
 
     def is_reading(self) -> bool:
         return not self.read_paused
@@ -186,10 +183,7 @@ class H2WebSocketTransport(asyncio.Transport):
             self.conn.acknowledge(self.stream_id, flow_length)
             return
         self.websocket.data_received(chunk)
-        if self.read_paused:
-            self.unacked += flow_length
-        else:
-            self.conn.acknowledge(self.stream_id, flow_length)
+        took_in(self, flow_length, owed=self.read_paused)
 
     def end(self) -> None:
         """The client's END_STREAM: like a FIN, it ends the WebSocket (1006 unless a close frame came first)."""

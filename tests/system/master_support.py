@@ -198,6 +198,18 @@ def _kill_leftover_workers(master: Master) -> None:
                 worker.kill()
 
 
+def serve_command(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """`serve ARGS -c CONFIG` from the repository root, its output captured (bounded: 60 s)."""
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor", *args, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+
+
 def serve_check(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "supervisor", "check", "-c", str(config)],

@@ -5,29 +5,18 @@ from __future__ import annotations
 import json
 import re
 import stat
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from master_support import serve_command as serve
 from support import ServeProcess
 
 pytestmark = pytest.mark.system
 
 STATUS_WAIT_S = 10.0
-
-
-def serve(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor", *args, "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def status(config: Path) -> dict[str, object]:

@@ -8,8 +8,6 @@ PYTHONPATH, the workers theirs from the app's app_dir (tests/apps), as they impo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +21,11 @@ from master_support import (
     app_table,
     free_port,
     get,
+    serve_command as serve,
     start_master,
     write_config,
 )
-from support import APPS_DIR, ROOT, serve_status
+from support import APPS_DIR, serve_status
 
 pytestmark = pytest.mark.system
 
@@ -72,17 +71,6 @@ def wait_for(check: Any, what: str, timeout: float = WAIT_S) -> Any:
 
 def app_row(config: Path, name: str) -> dict[str, Any]:
     return next(app for app in serve_status(config)["apps"] if app["name"] == name)
-
-
-def serve(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor", *args, "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 def test_post_fork_when_ready_and_worker_exit_run_where_and_when_they_should(tmp_path: Path) -> None:

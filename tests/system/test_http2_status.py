@@ -79,13 +79,16 @@ def held_by(master: Master, start: int, count: int) -> int:
     pattern = LINE_START + r"api\[(\d+)\] system_apps: hold started"
     deadline = time.monotonic() + FIGURES_TIMEOUT_S
     while True:
-        pids = [int(m.group(1)) for line in master.lines[start:] if (m := re.search(pattern, line))]
+        found = [
+            (index, m) for index, line in enumerate(master.lines) if index >= start and (m := re.search(pattern, line))
+        ]
+        pids = [int(m.group(1)) for _, m in found]
         if len(pids) >= count or time.monotonic() > deadline:
             assert len(pids) == count, master.output
             assert len(set(pids)) == 1, master.output
             return pids[0]
-        master.wait_for_line(pattern, start=start)
-        time.sleep(0.02)  # the second line may be a moment behind the first on the pipe
+        # The next such line, after the last one seen (bounded by wait_for_line's own timeout).
+        master.wait_for_line(pattern, start=found[-1][0] + 1 if found else start)
 
 
 def test_open_http2_connections_and_streams_are_counted_on_their_worker(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ like any other; `serve reload APP` touches APP alone; a reload that moves an app
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,13 @@ from master_support import (
     free_port,
     get,
     ready_line,
+    serve_command as serve,
     serve_up,
     server_table,
     start_master,
     write_config,
 )
-from support import ROOT, serve_status
+from support import serve_status
 
 pytestmark = pytest.mark.system
 
@@ -47,17 +46,6 @@ def chat_table(directory: Path, port: int, *, target: str = "chat:app") -> str:
     return (
         f'[apps.chat]\napp = "{target}"\napp_dir = "{directory}"\nbind = ["127.0.0.1:{port}"]\n'
         "workers = 1\naccess_log = false\n"
-    )
-
-
-def serve(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor", *args, "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
     )
 
 

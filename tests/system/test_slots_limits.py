@@ -4,13 +4,22 @@ with the number, and a new worker that finds every slot taken waits for one (no 
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from master_support import Master, app_table, connect, free_port, ready_line, serve_up, server_table, write_config
+from master_support import (
+    Master,
+    app_table,
+    connect,
+    free_port,
+    ready_line,
+    serve_command as serve,
+    serve_up,
+    server_table,
+    write_config,
+)
 from support import ROOT, ServeProcess, read_response, serve_status
 
 pytestmark = pytest.mark.system
@@ -27,17 +36,6 @@ from supervisor.cli import main
 sys.argv = ["serve", *sys.argv[1:]]
 main()
 """
-
-
-def serve(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor", *args, "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 def test_scale_and_reload_refuse_counts_the_table_cannot_hold_with_the_number(tmp_path: Path) -> None:

@@ -10,8 +10,6 @@ import json
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +19,19 @@ from pathlib import Path
 
 import psutil
 import pytest
-from master_support import Address, Load, Master, app_table, connect, free_port, get, serve_up, server_table
-from support import ROOT, read_response
+from master_support import (
+    Address,
+    Load,
+    Master,
+    app_table,
+    connect,
+    free_port,
+    get,
+    serve_command as serve,
+    serve_up,
+    server_table,
+)
+from support import read_response
 
 pytestmark = pytest.mark.system
 
@@ -36,17 +45,6 @@ def config_text(port: int, directory: Path, control: Path, version_file: Path) -
     )
     binds = [f"127.0.0.1:{port}", f"unix:{control.with_name('api.sock')}"]
     return server + app_table("api", bind=binds, workers=2, version_file=version_file)
-
-
-def serve(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor", *args, "-c", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
 
 
 def status(config: Path) -> dict[str, object]:
