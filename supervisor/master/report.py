@@ -73,6 +73,7 @@ class Reporter:
         self.meters: dict[str, RateMeter] = {}
         self.retired_requests: dict[str, int] = {}
         self.retired_classes: dict[str, tuple[int, ...]] = {}
+        self.retired_h2_limits: dict[str, int] = {}
         self.cpu: dict[int, tuple[float, float, float]] = {}  # pid -> (time, cpu seconds, percent)
         self.latest: dict[int, WorkerSample] = {}
         self.worker_meters: dict[int, RateMeter] = {}  # timed by the worker's heartbeats
@@ -134,6 +135,7 @@ class Reporter:
             self.retired_requests[app] = self.retired_requests.get(app, 0) + sample.requests
             before = self.retired_classes.get(app, (0,) * STATUS_CLASSES)
             self.retired_classes[app] = sum_counts((before, sample.status_classes), STATUS_CLASSES)
+            self.retired_h2_limits[app] = self.retired_h2_limits.get(app, 0) + sample.h2_limits_exceeded
         self.latest.pop(pid, None)
         self.cpu.pop(pid, None)
 
@@ -204,6 +206,7 @@ class Reporter:
             http2=self.http2.get(name, False),
             h2_connections=sum(s.h2_connections for s in samples),
             h2_streams=sum(s.h2_streams for s in samples),
+            h2_limits_exceeded=sum(s.h2_limits_exceeded for s in samples) + self.retired_h2_limits.get(name, 0),
         )
 
     def _worker_status(self, view: WorkerView, slot: int, now: float) -> WorkerStatus:
@@ -226,6 +229,7 @@ class Reporter:
             p99_ms=_ms(percentile(buckets, 0.99)),
             h2_connections=sample.h2_connections if sample is not None else 0,
             h2_streams=sample.h2_streams if sample is not None else 0,
+            h2_limits_exceeded=sample.h2_limits_exceeded if sample is not None else 0,
         )
 
 

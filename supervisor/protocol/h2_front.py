@@ -68,6 +68,8 @@ _BLOCKS_KEPT = 64  # HPACK blocks remembered per connection and direction
 _BLOCK_KEY_MAX = 1024  # longer request blocks are decoded every time: the memory stays small
 _FIRST_TYPE_AT: Final = len(PREFACE) + 3  # the type byte of the frame after the preface
 _SETTINGS_TYPE: Final = 4
+# h2's errors for a limit broken rather than the protocol: more streams than advertised, a header list too large.
+_H2_LIMIT_ERRORS = (h2.exceptions.TooManyStreamsError, h2.exceptions.DenialOfServiceError)
 
 
 class StreamSink(Protocol):
@@ -105,7 +107,8 @@ class ConnectSink(Protocol):
 class ConnectionEndedError(Exception):
     """The connection is over: send what `output()` holds, then close.
 
-    `abuse`: the client broke a budget; `error`: it broke the protocol; neither: it said GOAWAY.
+    `abuse`: the client broke a budget or limit; `error`: it broke the protocol (both for h2's
+    own limits, ended with the RFC's code); neither: it said GOAWAY.
     """
 
     def __init__(self, reason: str, *, abuse: bool = False, error: bool = False) -> None:
@@ -235,7 +238,9 @@ class H2Front:
                 if code is not None:  # h2's GOAWAY has no debug data: its last 4 bytes are the code
                     self._out.append(conn.data_to_send()[:-4] + code.to_bytes(4, "big"))
             self.closed = True
-            raise ConnectionEndedError(f"HTTP/2 protocol error: {error}", error=True) from None
+            # h2's own limits (concurrent streams, the header list size) end it as a broken limit too.
+            limit = isinstance(error, _H2_LIMIT_ERRORS)
+            raise ConnectionEndedError(f"HTTP/2 protocol error: {error}", abuse=limit, error=True) from None
 
     def _receive(self, data: bytes) -> list[h2.events.Event]:
         """h2's `receive_data`, but a request's lone HEADERS frame skips h2's frame layer.

@@ -139,6 +139,7 @@ class Http2Connection(asyncio.Protocol):
         try:
             self.front.feed(data, monotonic())
         except ConnectionEndedError as ended:
+            self.state.h2_limits_exceeded += ended.abuse
             level = logging.WARNING if ended.abuse else logging.INFO if ended.error else logging.DEBUG
             logger.log(level, "HTTP/2 connection from %s closed: %s", self.client, ended.reason)
             self._close()
@@ -319,11 +320,13 @@ class Http2Connection(asyncio.Protocol):
             stream.cycle.flush_head()
         for stream_id in self.front.expire_stalled(now):
             logger.info("HTTP/2 stream %d of %s reset: stalled on a zero window", stream_id, self.client)
+            self.state.h2_limits_exceeded += 1
             self.on_stream_reset(stream_id)
             self.write_soon()
         if self.write_paused and now - self.paused_since >= self.stall_timeout:
             # The client has read nothing for that long (slow read, CVE-2019-9517): no GOAWAY would reach it.
             logger.info("HTTP/2 connection from %s closed: it read nothing for %g s", self.client, self.stall_timeout)
+            self.state.h2_limits_exceeded += 1
             self.abort()
             return
         limits = self.state.limits
@@ -332,6 +335,11 @@ class Http2Connection(asyncio.Protocol):
         if self.streams or self.tunnels:
             return
         if not self.received and now - self.opened_at > limits.timeout_request_header:
+            # Handed over by ALPN, the client never sent its preface: the header timeout.
+            logger.info(
+                "HTTP/2 connection from %s closed: no preface within %g s", self.client, limits.timeout_request_header
+            )
+            self.state.h2_limits_exceeded += 1
             self._close()
         elif now - self.idle_since > limits.timeout_keep_alive or (
             self.front.last_stream_id >= 0 and now - max(self.idle_since, self.drain_began) >= DRAIN_IDLE_GRACE_S

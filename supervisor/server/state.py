@@ -101,6 +101,9 @@ class ServerState:
     h2: H2Limits | None = None  # None: HTTP/2 is off (http2 = false), nothing is sniffed or offered
     h2_connections: int = 0  # HTTP/2 connections open
     h2_streams: int = 0  # HTTP/2 streams open (requests in flight on them)
+    # Times a client broke an HTTP/2 limit: its connection closed (GOAWAY ENHANCE_YOUR_CALM, or the
+    # RFC's code), or for a stream stalled on a zero window, that stream reset. Never decreases.
+    h2_limits_exceeded: int = 0
 
     def __post_init__(self) -> None:
         self.tick_date(0.0)

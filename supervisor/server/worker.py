@@ -88,6 +88,7 @@ class SlotObserver:
         counters.websockets = state.websockets
         counters.h2_connections = state.h2_connections
         counters.h2_streams = state.h2_streams
+        counters.h2_limits_exceeded = state.h2_limits_exceeded
         times = os.times()
         counters.cpu_seconds = times.user + times.system
         counters.rss_bytes = self._rss(counters.rss_bytes)

@@ -111,6 +111,11 @@ _APP_FIGURES: tuple[tuple[str, str, Callable[[AppStatus], float]], ...] = (
     ("app_websocket_connections", "Open WebSocket connections.", lambda app: app.websockets),
     ("app_h2_connections", "Open HTTP/2 connections (0 when the app has http2 off).", lambda app: app.h2_connections),
     ("app_h2_streams", "Open HTTP/2 streams: requests in flight on them.", lambda app: app.h2_streams),
+    (
+        "app_h2_limits_exceeded_total",
+        "HTTP/2 connections closed (or streams stalled on a zero window reset) because a client broke a limit.",
+        lambda app: app.h2_limits_exceeded,
+    ),
     ("app_resident_memory_bytes", "Resident memory of the app's workers, summed.", lambda app: app.rss_bytes),
     ("app_restarts_total", "Workers replaced because they crashed or hung.", lambda app: app.restarts),
     ("app_generation", "The app's current generation (one more at each reload).", lambda app: app.generation),
@@ -204,6 +209,11 @@ _WORKER_FIGURES: tuple[tuple[str, str, Callable[[WorkerStatus], float]], ...] = 
     ("worker_active_requests", "Requests the worker is handling right now.", lambda worker: worker.active_requests),
     ("worker_h2_connections", "The worker's open HTTP/2 connections.", lambda worker: worker.h2_connections),
     ("worker_h2_streams", "The worker's open HTTP/2 streams: requests in flight on them.", lambda w: w.h2_streams),
+    (
+        "worker_h2_limits_exceeded_total",
+        "The worker's HTTP/2 connections closed (or stalled streams reset) because a client broke a limit.",
+        lambda worker: worker.h2_limits_exceeded,
+    ),
     ("worker_resident_memory_bytes", "The worker's resident memory.", lambda worker: worker.rss_bytes),
     ("worker_cpu_percent", "The worker's CPU use, in percent of one core.", lambda worker: worker.cpu_percent),
     ("worker_age_seconds", "How long the worker has been running.", lambda worker: worker.age_s),

@@ -63,9 +63,9 @@ class SlotState(IntEnum):
 _SEQUENCE = struct.Struct("<Q")
 # started_at, heartbeat, cpu_seconds (doubles); requests, rss_bytes; status classes; latency
 # buckets; state, generation, pid, active connections, active requests, websockets, HTTP/2
-# connections, HTTP/2 streams, HTTP/2 on (0 or 1).
+# connections, HTTP/2 streams, HTTP/2 on (0 or 1), HTTP/2 limits exceeded.
 # 8-byte fields first so every double stays 8-byte aligned (the heartbeat store must not tear).
-_RECORD = struct.Struct(f"<3d2Q{STATUS_CLASSES}Q{LATENCY_BUCKETS}QIIi6I")
+_RECORD = struct.Struct(f"<3d2Q{STATUS_CLASSES}Q{LATENCY_BUCKETS}QIIi7I")
 _CACHE_LINE = 64
 SLOT_BYTES = -(-(_SEQUENCE.size + _RECORD.size) // _CACHE_LINE) * _CACHE_LINE
 # One reason per slot: a length, then UTF-8; room for an exception, its message and a full path.
@@ -119,6 +119,7 @@ class WorkerCounters:
     h2_connections: int = 0  # HTTP/2 connections open now
     h2_streams: int = 0  # HTTP/2 streams open now (requests in flight on them)
     http2: bool = False  # the worker offers HTTP/2 (its app's http2 setting): the status shows its figures
+    h2_limits_exceeded: int = 0  # HTTP/2 connections closed (or stalled streams reset) for a broken limit
     rss_bytes: int = 0
     cpu_seconds: float = 0.0
     status_classes: list[int] = field(default_factory=lambda: [0] * STATUS_CLASSES)
@@ -156,6 +157,7 @@ class WorkerSample:
     h2_connections: int = 0
     h2_streams: int = 0
     http2: bool = False
+    h2_limits_exceeded: int = 0
     consistent: bool = True
 
 
@@ -186,6 +188,7 @@ def encode(
         counters.h2_connections,
         counters.h2_streams,
         int(counters.http2),
+        counters.h2_limits_exceeded,
     )
 
 
@@ -194,9 +197,18 @@ def decode(index: int, record: bytes, *, consistent: bool = True) -> WorkerSampl
     values = _RECORD.unpack(record)
     started_at, heartbeat, cpu_seconds, requests, rss_bytes = values[:5]
     histogram_end = 5 + STATUS_CLASSES + LATENCY_BUCKETS
-    state, generation, pid, active_connections, active_requests, websockets, h2_connections, h2_streams, http2 = values[
-        histogram_end:
-    ]
+    (
+        state,
+        generation,
+        pid,
+        active_connections,
+        active_requests,
+        websockets,
+        h2_connections,
+        h2_streams,
+        http2,
+        h2_limits_exceeded,
+    ) = values[histogram_end:]
     return WorkerSample(
         index=index,
         state=SlotState(state),
@@ -215,6 +227,7 @@ def decode(index: int, record: bytes, *, consistent: bool = True) -> WorkerSampl
         h2_connections=h2_connections,
         h2_streams=h2_streams,
         http2=bool(http2),
+        h2_limits_exceeded=h2_limits_exceeded,
         consistent=consistent,
     )
 

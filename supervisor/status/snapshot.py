@@ -27,6 +27,8 @@ not know so that older clients can read newer masters):
           "http2": true,                   # its workers offer HTTP/2 (the app's http2 setting)
           "h2_connections": 5,             # HTTP/2 connections open now, of all its workers
           "h2_streams": 12,                # HTTP/2 streams open now (requests in flight on them)
+          "h2_limits_exceeded": 2,         # HTTP/2 connections closed (or stalled streams reset) for a
+                                           # broken limit, since the start (retired workers' included)
           "p50_ms": 1.8,                   # null until a request was timed
           "p99_ms": 41.0,
           "rss_bytes": 241172480,
@@ -43,7 +45,7 @@ not know so that older clients can read newer masters):
             {"pid": 4312, "slot": 0, "generation": 2, "index": 0, "state": "ready", "age_s": 812.4,
              "requests": 45120, "rss_bytes": 60293120, "cpu_percent": 12.5, "active_requests": 2,
              "requests_per_s": 301.0, "active_connections": 9, "p50_ms": 1.7, "p99_ms": 39.5,
-             "h2_connections": 1, "h2_streams": 3}
+             "h2_connections": 1, "h2_streams": 3, "h2_limits_exceeded": 0}
           ]
         }
       ],
@@ -142,6 +144,7 @@ class WorkerStatus:
     index: int = 0  # its place in the app, 0..workers-1 (SERVE_WORKER_ID); a replacement takes it over
     h2_connections: int = 0  # HTTP/2 connections open now (counted in active_connections too)
     h2_streams: int = 0  # HTTP/2 streams open now
+    h2_limits_exceeded: int = 0  # HTTP/2 connections closed, or stalled streams reset, for a broken limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +177,12 @@ class AppStatus:
     http2: bool = False  # its workers offer HTTP/2, as they last reported: HTTP/2 figures are shown for it
     h2_connections: int = 0  # HTTP/2 connections open now, over its live workers
     h2_streams: int = 0  # HTTP/2 streams open now, over its live workers
+    h2_limits_exceeded: int = 0  # broken HTTP/2 limits since the start, retired workers' included
 
     @property
     def serves_http2(self) -> bool:
         """Whether HTTP/2 figures concern the app: it offers HTTP/2, or has some (a snapshot without the flag)."""
-        return self.http2 or self.h2_connections > 0 or self.h2_streams > 0
+        return self.http2 or self.h2_connections > 0 or self.h2_streams > 0 or self.h2_limits_exceeded > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +295,7 @@ def _app(fields: _Fields) -> AppStatus:
         http2=fields.boolean("http2", default=False),
         h2_connections=fields.integer("h2_connections", default=0),
         h2_streams=fields.integer("h2_streams", default=0),
+        h2_limits_exceeded=fields.integer("h2_limits_exceeded", default=0),
     )
 
 
@@ -312,6 +317,7 @@ def _worker(fields: _Fields) -> WorkerStatus:
         index=fields.integer("index", default=0),
         h2_connections=fields.integer("h2_connections", default=0),
         h2_streams=fields.integer("h2_streams", default=0),
+        h2_limits_exceeded=fields.integer("h2_limits_exceeded", default=0),
     )
 
 

@@ -6,7 +6,8 @@ Pure. Every column has a width of its own, wide enough for the values it usually
 do not fit are dropped, least important first: which ones depends on the terminal's width
 alone, not on the figures.
 
-The HTTP/2 columns (open connections and streams) are optional: drawn only when an app on
+The HTTP/2 columns (open connections and streams, and limits broken: connections closed, or
+stalled streams reset, because a client exceeded an HTTP/2 limit) are optional: drawn only when an app on
 screen offers HTTP/2 (its workers say so in their slots) or has HTTP/2 figures, so that an
 HTTP/1.1-only master shows exactly the table it always did. They follow the configuration,
 not the traffic: an app with http2 on keeps them at 0 rather than having them come and go.
@@ -73,6 +74,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("ws", "WS", 16, 3),
     Column("h2", "H2", 17, 3, optional=True),  # HTTP/2 connections open
     Column("streams", "STRM", 18, 4, optional=True),  # HTTP/2 streams open
+    Column("h2_limits", "H2LIM", 20, 5, optional=True),  # HTTP/2 limits broken by clients, since the start
     Column("p50", "P50", 13, 6),
     Column("p99", "P99", 5, 6),
     Column("rss", "RSS", 8, 5),
@@ -138,7 +140,7 @@ def block(app: AppStatus, *, cursor: int | None) -> Block:
         "binds": Text(", ".join(app.binds)),
     }
     if http2:
-        row |= {"h2": Text(str(app.h2_connections)), "streams": Text(str(app.h2_streams))}
+        row |= _h2_cells(app)
     return Block(app=row, details=tuple(rows), cursor=cursor)
 
 
@@ -158,8 +160,18 @@ def _worker_row(worker: WorkerStatus, *, last: bool, http2: bool) -> Row:
         "age": Text(formats.duration(worker.age_s)),
     }
     if http2:
-        row |= {"h2": Text(str(worker.h2_connections)), "streams": Text(str(worker.h2_streams))}
+        row |= _h2_cells(worker)
     return row
+
+
+def _h2_cells(figures: AppStatus | WorkerStatus) -> Row:
+    return {
+        "h2": Text(str(figures.h2_connections)),
+        "streams": Text(str(figures.h2_streams)),
+        "h2_limits": Text(
+            formats.count(figures.h2_limits_exceeded), style="yellow" if figures.h2_limits_exceeded else "dim"
+        ),
+    }
 
 
 def _class_rate(rates: Sequence[float] | None, index: int, *, alarm: str = "") -> Text:

@@ -53,10 +53,13 @@ def _worker(w: WorkerStatus, h2: str) -> str:
 
 
 def _h2(app: AppStatus, figures: AppStatus | WorkerStatus) -> str:
-    """The HTTP/2 connections and streams open, for an app that offers HTTP/2 only ("" otherwise)."""
+    """HTTP/2 connections and streams open, and limits clients broke, for an app that offers HTTP/2 only."""
     if not app.serves_http2:
         return ""
-    return f"{figures.h2_connections} h2 conns  {figures.h2_streams} h2 streams  "
+    return (
+        f"{figures.h2_connections} h2 conns  {figures.h2_streams} h2 streams  "
+        f"{figures.h2_limits_exceeded} h2 limits broken  "
+    )
 
 
 def _latency(p50_ms: float | None, p99_ms: float | None) -> str:

@@ -1,4 +1,5 @@
-"""HTTP/2 figures of a real `serve up`: open connections and streams per worker, in `serve status --json` and /metrics.
+"""HTTP/2 figures of a real `serve up` per worker, in `serve status --json` and /metrics: open connections and
+streams, and the limits clients broke.
 
 A raw h2 client holds streams open on /hold (tests/apps/system_apps.py) while the test reads
 both views; the worker that took the connection is the one whose app said "hold started".
@@ -20,18 +21,20 @@ from h2.errors import ErrorCodes
 from master_support import LINE_START, Master, app_table, free_port, serve_up, server_table
 from prometheus_client.parser import text_string_to_metric_families
 from support import serve_status
-from test_http2_client import H2Client
+from test_http2_client import H2Client, frame
 
 pytestmark = pytest.mark.system
 
 FIGURES_TIMEOUT_S = 10.0  # workers flush a few times a second; a loaded 2-core box may be slow to show it
 
 
-def config_text(port: int, metrics_port: int) -> str:
+def config_text(port: int, metrics_port: int, extra: str = "") -> str:
     return (
         server_table()
         + f'control_socket = "control.sock"\nmetrics_bind = "127.0.0.1:{metrics_port}"\n\n'
-        + app_table("api", bind=[f"127.0.0.1:{port}"], workers=2, target="system_apps:app", extra="http2 = true\n")
+        + app_table(
+            "api", bind=[f"127.0.0.1:{port}"], workers=2, target="system_apps:app", extra="http2 = true\n" + extra
+        )
     )
 
 
@@ -139,3 +142,43 @@ def test_reset_streams_and_a_lost_connection_leave_no_count_behind(tmp_path: Pat
             client.close()  # a stream still open: the connection is lost under it
         assert set(wait_for_figures(master, metrics_port, lambda pid: (0, 0)).values()) == {(0, 0)}
         release.touch()  # the held apps finish and the master stops without waiting for them
+
+
+def limits_broken(master: Master, metrics_port: int) -> tuple[int, dict[int, int], dict[int, float]]:
+    """The app's count of broken HTTP/2 limits, and each worker's in `serve status --json` and in /metrics."""
+    app: dict[str, Any] = serve_status(master.config)["apps"][0]
+    status = {w["pid"]: w["h2_limits_exceeded"] for w in app["workers"]}
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    metrics = {
+        int(sample.labels["pid"]): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.name == "serve_worker_h2_limits_exceeded_total"
+    }
+    return app["h2_limits_exceeded"], status, metrics
+
+
+def test_a_connection_closed_for_a_broken_limit_is_counted_on_its_worker(tmp_path: Path) -> None:
+    port, metrics_port = free_port(), free_port()
+    config = config_text(port, metrics_port, extra="h2_control_frame_budget = 50\n")
+    with serve_up(tmp_path, config, {"api": 2}) as master:
+        assert limits_broken(master, metrics_port)[0] == 0
+        start = master.mark()
+        with H2Client.connect("127.0.0.1", port) as client:
+            client.send_raw(frame(6, payload=bytes(8)) * 200)  # a PING flood
+            assert client.goaway().error_code == ErrorCodes.ENHANCE_YOUR_CALM
+            client.wait_closed()
+        pattern = LINE_START + r"api\[(\d+)\] .*HTTP/2 connection from .* closed: more than 50 control frames"
+        worker = int(master.wait_for_line(pattern, start=start).group(1))
+        deadline = time.monotonic() + FIGURES_TIMEOUT_S
+        while (figures := limits_broken(master, metrics_port))[0] != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the worker's next flush carries it
+        total, status, metrics = figures
+        assert total == 1
+        assert status == {pid: int(pid == worker) for pid in status}
+        assert metrics == {pid: float(count) for pid, count in status.items()}
+        line = next(line for line in text_status(master).splitlines() if line.startswith(f"  pid {worker} "))
+        assert "  1 h2 limits broken  " in line
+        # Only the abusive connection ended: a well-behaved client is served at once.
+        with H2Client.connect("127.0.0.1", port) as fresh:
+            assert fresh.response(fresh.request("GET", "/"), timeout=5)[0] == 200

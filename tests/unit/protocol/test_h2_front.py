@@ -737,3 +737,25 @@ def test_the_plain_way_in_ends_where_h2s_own_does(monkeypatch: pytest.MonkeyPatc
     for stream_id in (1, 3, 5):
         assert fast._conn.streams[stream_id].state_machine.state == slow._conn.streams[stream_id].state_machine.state
     assert fast._conn.highest_inbound_stream_id == slow._conn.highest_inbound_stream_id == 5
+
+
+def test_more_streams_than_advertised_is_a_broken_limit_ended_with_protocol_error() -> None:
+    pair = Pair(max_concurrent_streams=2)
+    for stream_id in (1, 3):
+        pair.client.send_headers(stream_id, GET)
+    pair.send()
+    # h2 would not send a third: encoded by the client's encoder, framed by hand.
+    block = pair.client.encoder.encode(GET)
+    with pytest.raises(ConnectionEndedError, match="protocol error") as ended:
+        pair.raw(len(block).to_bytes(3, "big") + b"\x01\x05" + (5).to_bytes(4, "big") + block)
+    assert (ended.value.abuse, ended.value.error) == (True, True)  # counted as a limit, logged as a warning
+
+
+def test_a_header_list_over_its_size_is_a_broken_limit() -> None:
+    pair = Pair(max_header_list_size=200)
+    pair.client.send_headers(1, [*GET, (b"x-big", b"b" * 300)], end_stream=True)
+    with pytest.raises(ConnectionEndedError, match="protocol error") as ended:
+        pair.send()
+    assert (ended.value.abuse, ended.value.error) == (True, True)
+    pair.receive()
+    assert pair.of(h2.events.ConnectionTerminated)[0].error_code == ErrorCodes.ENHANCE_YOUR_CALM

@@ -11,6 +11,7 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 from fake_transport import FakeTransport
@@ -361,8 +362,33 @@ def test_a_client_that_reads_nothing_stops_the_app_then_is_dropped() -> None:
         paused = peer.conn.paused_since
         peer.conn.sweep(paused + 4)
         assert not peer.transport.aborted
+        assert peer.state.h2_limits_exceeded == 0
         peer.conn.sweep(paused + 5)  # paused for the whole stall timeout: cut, without a GOAWAY no one reads
         assert peer.transport.aborted
+        assert peer.state.h2_limits_exceeded == 1
+
+    run(main())
+
+
+def test_a_stream_stalled_on_a_zero_window_is_reset_and_counted() -> None:
+    async def main() -> None:
+        peer = Peer(lambda scope, receive, send: answer(send, bytes(1000)), h2_limits=default_limits(stall_timeout=5.0))
+        peer.client.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}
+        )
+        peer.start()
+        peer.client.send_headers(1, GET, end_stream=True)
+        peer.flush()
+        await peer.until(lambda: any(isinstance(e, h2.events.ResponseReceived) for e in peer.events), "head sent")
+        now = peer.conn.idle_since
+        peer.conn.sweep(now)  # seen blocked: the stall clock starts
+        peer.conn.sweep(now + 4.9)
+        assert peer.state.h2_limits_exceeded == 0
+        peer.conn.sweep(now + 5)
+        await peer.until(lambda: peer.ended(1), "reset")
+        assert peer.resets() == [(1, h2.errors.ErrorCodes.CANCEL)]
+        assert peer.state.h2_limits_exceeded == 1
+        assert not peer.transport.closed  # only the stream: the connection goes on
 
     run(main())
 
@@ -413,6 +439,7 @@ def test_idle_and_silent_connections_are_closed_by_the_clock() -> None:
         assert not peer.transport.closed
         peer.conn.sweep(opened + 6)
         assert peer.transport.closed
+        assert peer.state.h2_limits_exceeded == 0  # idle is no broken limit
         # A connection handed over by ALPN that never sends its preface: the header timeout.
         silent = Http2Connection(
             peer.state, FakeTransport(peer.loop), client=None, server=None, scheme="https", peer_trusted=False
@@ -420,7 +447,9 @@ def test_idle_and_silent_connections_are_closed_by_the_clock() -> None:
         silent.start(b"")
         silent.sweep(silent.opened_at + 3)
         assert silent.closing
+        assert peer.state.h2_limits_exceeded == 1
         silent.sweep(silent.opened_at + 4)  # closed: nothing more
+        assert peer.state.h2_limits_exceeded == 1
         silent.abort()
 
     run(main())
@@ -462,10 +491,12 @@ def test_a_client_reset_tells_the_app_and_an_abusive_client_is_cut() -> None:
         peer.flush()
         await peer.until(lambda: len(messages) == 2, "disconnect")
         assert messages == ["http.request", "http.disconnect"]
+        assert peer.state.h2_limits_exceeded == 0  # one reset is within the budget
         for index in range(10):
             peer.client.ping(b"%08d" % index)
         peer.flush()
         await peer.until(lambda: peer.transport.closed, "closed")
+        assert peer.state.h2_limits_exceeded == 1
         peer.conn.data_received(b"ignored")
 
     run(main())

@@ -37,6 +37,7 @@ WORKERS = (
         p99_ms=40.0,
         h2_connections=2,
         h2_streams=5,
+        h2_limits_exceeded=4,
     ),
     WorkerStatus(
         pid=4313,
@@ -70,6 +71,7 @@ API = AppStatus(
     http2=True,
     h2_connections=2,
     h2_streams=5,
+    h2_limits_exceeded=6,
     status_classes=(0, 182001, 12, 700, 20),
     status_rates=(0.0, 1180.3, 0.0, 6.6, 0.5),
     # 3 responses in 0.1 ms, 5 at 2 ms, 1 at 40 ms, 2 slower than 10 s.
@@ -134,6 +136,7 @@ def test_app_figures_equal_the_snapshots() -> None:
         "serve_app_websocket_connections": lambda app: app.websockets,
         "serve_app_h2_connections": lambda app: app.h2_connections,
         "serve_app_h2_streams": lambda app: app.h2_streams,
+        "serve_app_h2_limits_exceeded_total": lambda app: app.h2_limits_exceeded,
         "serve_app_resident_memory_bytes": lambda app: app.rss_bytes,
         "serve_app_restarts_total": lambda app: app.restarts,
         "serve_app_generation": lambda app: app.generation,
@@ -152,6 +155,8 @@ def test_requests_and_restarts_are_counters() -> None:
     assert types["serve_app_responses"] == "counter"
     assert types["serve_app_request_duration_seconds"] == "histogram"
     assert types["serve_worker_requests"] == "counter"
+    assert types["serve_app_h2_limits_exceeded"] == "counter"
+    assert types["serve_worker_h2_limits_exceeded"] == "counter"
     assert types["serve_app_requests_per_second"] == "gauge"
     assert types["serve_worker_cpu_percent"] == "gauge"
 
@@ -221,6 +226,7 @@ def test_worker_figures_equal_the_snapshots_labelled_by_app_and_pid() -> None:
         "serve_worker_active_connections": lambda worker: worker.active_connections,
         "serve_worker_h2_connections": lambda worker: worker.h2_connections,
         "serve_worker_h2_streams": lambda worker: worker.h2_streams,
+        "serve_worker_h2_limits_exceeded_total": lambda worker: worker.h2_limits_exceeded,
     }
     for name, value in expected.items():
         assert _by(samples[name], "app", "pid") == {("api", str(w.pid)): value(w) for w in WORKERS}, name
@@ -228,6 +234,7 @@ def test_worker_figures_equal_the_snapshots_labelled_by_app_and_pid() -> None:
     assert {key for key, value in states.items() if value == 1} == {("4312", "ready"), ("4313", "retiring")}
     assert len(states) == 2 * len(WorkerState)
     assert _by(samples["serve_worker_h2_streams"], "pid") == {("4312",): 5.0, ("4313",): 0.0}
+    assert _by(samples["serve_worker_h2_limits_exceeded_total"], "pid") == {("4312",): 4.0, ("4313",): 0.0}
     assert b"# TYPE serve_worker_h2_connections gauge" in exposition(SNAPSHOT)
 
 

@@ -150,3 +150,19 @@ def test_http2_figures_are_each_workers_own_summed_for_the_app_and_the_flag_outl
     # A reload turned it off: the new workers say so.
     reporter.observe(2.0, [WorkerInfo(7, "api", 0)], {7: sample(7, 2.0, 0)})
     assert status(reporter, {"api": pool(7)}, [WorkerInfo(7, "api", 0)], 2.0).http2 is False
+
+
+def test_http2_limits_broken_are_each_workers_own_and_the_apps_keep_those_of_retired_workers() -> None:
+    reporter = Reporter()
+    readings = {
+        1: sample(1, 0.0, 0, http2=True, h2_limits_exceeded=3),
+        2: sample(2, 0.0, 0, http2=True, h2_limits_exceeded=1),
+    }
+    reporter.observe(0.0, INFOS, readings)
+    app = status(reporter, {"api": pool(1, 2)}, INFOS, 0.0)
+    assert (app.h2_limits_exceeded, [w.h2_limits_exceeded for w in app.workers]) == (4, [3, 1])
+    # Worker 2 retires after one more; its count stays in the app's, as its requests do.
+    reporter.worker_exited("api", 2, sample(2, 1.0, 0, http2=True, h2_limits_exceeded=2), "max_requests")
+    reporter.observe(1.0, INFOS[:1], {1: sample(1, 1.0, 0, http2=True, h2_limits_exceeded=3)})
+    app = status(reporter, {"api": pool(1)}, INFOS[:1], 1.0)
+    assert (app.h2_limits_exceeded, [w.h2_limits_exceeded for w in app.workers]) == (5, [3])

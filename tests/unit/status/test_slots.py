@@ -42,6 +42,7 @@ def busy_counters(k: int) -> WorkerCounters:
         websockets=k,
         h2_connections=k,
         h2_streams=k,
+        h2_limits_exceeded=k,
         rss_bytes=k,
         cpu_seconds=float(k),
         status_classes=[k] * STATUS_CLASSES,
@@ -57,6 +58,7 @@ def agrees(sample: WorkerSample, k: int) -> bool:
         sample.websockets,
         sample.h2_connections,
         sample.h2_streams,
+        sample.h2_limits_exceeded,
         sample.rss_bytes,
         int(sample.cpu_seconds),
         int(sample.heartbeat),
@@ -87,6 +89,7 @@ def test_records_round_trip() -> None:
         h2_connections=4,
         h2_streams=6,
         http2=True,
+        h2_limits_exceeded=5,
         rss_bytes=1 << 30,
     )
     counters.observe_response(204, 0.002)
@@ -112,6 +115,7 @@ def test_records_round_trip() -> None:
         h2_connections=4,
         h2_streams=6,
         http2=True,
+        h2_limits_exceeded=5,
         consistent=True,
     )
 

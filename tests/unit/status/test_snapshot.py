@@ -115,6 +115,7 @@ def test_the_json_is_plain_and_shaped_as_documented() -> None:
         "index": 0,
         "h2_connections": 0,
         "h2_streams": 0,
+        "h2_limits_exceeded": 0,
     }
     assert (data["apps"][0]["http2"], data["apps"][0]["h2_connections"], data["apps"][0]["h2_streams"]) == (
         False,
@@ -137,8 +138,10 @@ def test_fields_newer_than_the_master_read_as_their_defaults() -> None:
         del app[key]
     for key in ("history_requests_per_s", "history_p99_ms", "http2", "h2_connections", "h2_streams"):
         del app[key]
+    del app["h2_limits_exceeded"]
     for key in ("requests_per_s", "active_connections", "p50_ms", "p99_ms", "index", "h2_connections", "h2_streams"):
         del app["workers"][0][key]
+    del app["workers"][0]["h2_limits_exceeded"]
     older = Snapshot.from_dict(data)
     assert older.apps[0].exits == {}
     assert older.apps[0].requests_per_s_10s == 0.0
@@ -153,15 +156,17 @@ def test_fields_newer_than_the_master_read_as_their_defaults() -> None:
     assert (older.apps[0].workers[0].p50_ms, older.apps[0].workers[0].p99_ms) == (None, None)
     assert (older.apps[0].http2, older.apps[0].h2_connections, older.apps[0].h2_streams) == (False, 0, 0)
     assert (older.apps[0].workers[0].h2_connections, older.apps[0].workers[0].h2_streams) == (0, 0)
+    assert (older.apps[0].h2_limits_exceeded, older.apps[0].workers[0].h2_limits_exceeded) == (0, 0)
 
 
 def test_http2_figures_round_trip() -> None:
-    worker = dataclasses.replace(WORKER, h2_connections=1, h2_streams=2)
-    app = dataclasses.replace(API, http2=True, h2_connections=1, h2_streams=2, workers=(worker,))
+    worker = dataclasses.replace(WORKER, h2_connections=1, h2_streams=2, h2_limits_exceeded=3)
+    app = dataclasses.replace(API, http2=True, h2_connections=1, h2_streams=2, h2_limits_exceeded=7, workers=(worker,))
     snapshot = dataclasses.replace(SNAPSHOT, apps=(app,))
     data = json.loads(snapshot.to_json())
     assert (data["apps"][0]["http2"], data["apps"][0]["h2_connections"], data["apps"][0]["h2_streams"]) == (True, 1, 2)
     assert (data["apps"][0]["workers"][0]["h2_connections"], data["apps"][0]["workers"][0]["h2_streams"]) == (1, 2)
+    assert (data["apps"][0]["h2_limits_exceeded"], data["apps"][0]["workers"][0]["h2_limits_exceeded"]) == (7, 3)
     assert Snapshot.from_json(snapshot.to_json()) == snapshot
 
 

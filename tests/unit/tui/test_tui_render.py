@@ -512,12 +512,16 @@ def test_a_log_pane_without_room_draws_nothing() -> None:
 
 
 def _http2_snapshot(**changes: object) -> Snapshot:
-    """The sample with api offering HTTP/2: worker i holds i connections and 2i streams."""
+    """The sample with api offering HTTP/2: worker i holds i connections and 2i streams, and broke i % 2 limits."""
     fields: dict[str, object] = {
         "http2": True,
         "h2_connections": 6,
         "h2_streams": 12,
-        "workers": tuple(dataclasses.replace(w, h2_connections=i, h2_streams=2 * i) for i, w in enumerate(API.workers)),
+        "h2_limits_exceeded": 3,
+        "workers": tuple(
+            dataclasses.replace(w, h2_connections=i, h2_streams=2 * i, h2_limits_exceeded=i % 2)
+            for i, w in enumerate(API.workers)
+        ),
     }
     api = dataclasses.replace(API, **{**fields, **changes})  # type: ignore[arg-type]
     return dataclasses.replace(SNAPSHOT, apps=(api, WEB, CHAT))
@@ -528,11 +532,17 @@ def test_http2_columns_show_only_when_an_app_offers_http2() -> None:
     lines = draw(_http2_snapshot(), width=200, height=30)
     assert lines[1].split() == [
         "APP", "STATE", "READY", "GEN", "REQ/S", "2XX/S", "4XX/S", "5XX/S", "REQUESTS", "CONN", "WS", "H2", "STRM",
-        "P50", "P99", "RSS", "CPU", "AGE", "↺", "BINDS",
+        "H2LIM", "P50", "P99", "RSS", "CPU", "AGE", "↺", "BINDS",
     ]  # fmt: skip
     rows = _rows(lines)
-    assert rows["api"][9:13] == ["37", "3", "6", "12"]  # connections, websockets, HTTP/2 connections and streams
-    assert [rows[str(pid)][7:9] for pid in (4312, 4313, 4318, 4320)] == [["0", "0"], ["1", "2"], ["2", "4"], ["3", "6"]]
+    # connections, websockets, HTTP/2 connections, streams and limits broken
+    assert rows["api"][9:14] == ["37", "3", "6", "12", "3"]
+    assert [rows[str(pid)][7:10] for pid in (4312, 4313, 4318, 4320)] == [
+        ["0", "0", "0"],
+        ["1", "2", "1"],
+        ["2", "4", "0"],
+        ["3", "6", "1"],
+    ]
     # An app without HTTP/2 leaves the cells empty: its row reads on with P50.
     h2_at = lines[1].index(" H2 ")
     assert lines[7].startswith("  web")
@@ -561,8 +571,8 @@ def test_http2_columns_go_right_after_the_binds_and_leave_the_drop_order_of_the_
         return dropped
 
     with_h2 = drop_order(_http2_snapshot())
-    assert with_h2[:4] == ["BINDS", "STRM", "H2", "WS"]
-    assert [c for c in with_h2 if c not in ("H2", "STRM")] == drop_order(SNAPSHOT)
+    assert with_h2[:5] == ["H2LIM", "BINDS", "STRM", "H2", "WS"]
+    assert [c for c in with_h2 if c not in ("H2", "STRM", "H2LIM")] == drop_order(SNAPSHOT)
     assert columns(_http2_snapshot(), 100) == columns(SNAPSHOT, 100)
 
 

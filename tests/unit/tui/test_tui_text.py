@@ -57,13 +57,18 @@ def test_exits_and_the_last_error_and_no_events() -> None:
 
 def test_http2_connections_and_streams_for_an_app_that_offers_http2_only() -> None:
     assert " h2 " not in describe(SNAPSHOT)  # HTTP/1.1 only: the lines as they always were
-    workers = (dataclasses.replace(API.workers[0], h2_connections=1, h2_streams=2), *API.workers[1:])
-    api = dataclasses.replace(API, http2=True, h2_connections=1, h2_streams=2, workers=workers)
+    workers = (
+        dataclasses.replace(API.workers[0], h2_connections=1, h2_streams=2, h2_limits_exceeded=4),
+        *API.workers[1:],
+    )
+    api = dataclasses.replace(API, http2=True, h2_connections=1, h2_streams=2, h2_limits_exceeded=5, workers=workers)
     lines = describe(dataclasses.replace(SNAPSHOT, apps=(api, WEB))).splitlines()
     assert lines[2].startswith("api  running  generation 2  workers 4/4  182733 requests  1204.5 req/s  37 conns  ")
-    assert "  37 conns  1 h2 conns  2 h2 streams  p50 1.8 ms" in lines[2]
+    assert "  37 conns  1 h2 conns  2 h2 streams  5 h2 limits broken  p50 1.8 ms" in lines[2]
     assert next(line for line in lines if line.startswith("  pid 4312 ")).endswith(
-        "9 conns  1 h2 conns  2 h2 streams  p50 1.7 ms · p99 39.5 ms"
+        "9 conns  1 h2 conns  2 h2 streams  4 h2 limits broken  p50 1.7 ms · p99 39.5 ms"
     )
-    assert "9 conns  0 h2 conns  0 h2 streams  p50" in next(line for line in lines if line.startswith("  pid 4313 "))
+    assert "9 conns  0 h2 conns  0 h2 streams  0 h2 limits broken  p50" in next(
+        line for line in lines if line.startswith("  pid 4313 ")
+    )
     assert not any(" h2 " in line for line in lines if line.startswith(("web", "  pid 44")))
