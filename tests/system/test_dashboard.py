@@ -30,14 +30,14 @@ SCREEN_WAIT_S = 20.0
 
 
 class Tmux:
-    """One detached tmux session running a command in a 160x45 terminal."""
+    """One detached tmux session running a command in a terminal of 160x45 (or `width` columns)."""
 
-    def __init__(self, name: str, command: str) -> None:
+    def __init__(self, name: str, command: str, width: int = 160) -> None:
         self.name = name
         # A tmux server started from pytest hands its panes COLUMNS=80 and LINES=24, which rich
         # would take over the pane's real size: the dashboard must measure the terminal itself.
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", f"unset COLUMNS LINES; {command}"],
+            ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", "45", f"unset COLUMNS LINES; {command}"],
             check=True,
             timeout=10,
         )
