@@ -1,11 +1,12 @@
-"""Measure `serve run` against uvicorn in one interleaved, pinned run and report paired ratios.
+"""Measure `serve run` against uvicorn (and granian, when installed) in one interleaved, pinned run.
 
-May import: the standard library, psutil, bench_apps and bench_ws_client (beside this file).
+May import: the standard library, psutil, and beside this file bench_apps, bench_ws_client and
+(in main, as it imports this module) bench_report, bench_workers, bench_idle.
 
 Method (docs/benchmarks.md explains why): every (round, scenario, server) starts a fresh
-server pinned to CPU 0 and drives it with wrk pinned to CPU 1; the two servers alternate
-which goes first, and a scenario's ratio is the median of the per-round ratios
-serve/uvicorn, so drift of the shared machine cancels within a pair.
+server pinned to CPU 0 and drives it with wrk pinned to CPU 1; which server goes first
+rotates, and a scenario's ratio is the median of the per-round ratios serve/uvicorn (and
+granian/uvicorn), so drift of the shared machine cancels within a round.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -254,7 +253,8 @@ class Scenario:
 
     `load` is the client; a scenario with another client (the WebSocket echo) supplies its
     own function with run_wrk's signature and reports through Load (messages as requests).
-    `options` go to both servers' command lines.
+    `options` go to uvicorn's and serve's command lines; `granian` is what granian's gets
+    instead, or None where granian has nothing to compare (no h11 parser, another FastAPI).
     """
 
     name: str
@@ -269,6 +269,7 @@ class Scenario:
     lua: str | None = None
     load: Callable[[Scenario, int, int, Path], Load] = run_wrk
     options: tuple[str, ...] = ()
+    granian: tuple[str, ...] | None = ()
 
 
 SCENARIOS = (
@@ -287,9 +288,20 @@ SCENARIOS = (
     Scenario("big", "64 KiB body, 64 conns", "big", check_big, target=1.0, goal=1.2),
     Scenario("echo", "4 KiB POST echo, 64 conns", "echo", check_echo, target=1.0, goal=1.2, lua=POST_LUA),
     Scenario("stream", "chunked, 10 chunks, 64 conns", "stream", check_stream, target=1.0, goal=1.5),
-    Scenario("h11", "hello, keep-alive, h11 parser", "hello", check_hello, target=1.2, goal=1.2, http="h11"),
+    Scenario(
+        "h11", "hello, keep-alive, h11 parser", "hello", check_hello, target=1.2, goal=1.2, http="h11", granian=None
+    ),
     # The hello app through FastAPI: the framework's cost per request sits on top of both servers'.
-    Scenario("fastapi", "FastAPI hello, keep-alive, 64 conns", "bench_fastapi:app", check_hello, target=1.0, goal=1.0),
+    # Not for granian: it would import the FastAPI of its own virtualenv, maybe another version.
+    Scenario(
+        "fastapi",
+        "FastAPI hello, keep-alive, 64 conns",
+        "bench_fastapi:app",
+        check_hello,
+        target=1.0,
+        goal=1.0,
+        granian=None,
+    ),
     Scenario(
         "ws",
         "WebSocket echo, 50 conns (messages/s)",
@@ -300,6 +312,7 @@ SCENARIOS = (
         connections=50,
         load=run_ws_client,
         options=("--ws", ws_implementation()),
+        granian=("--ws",),
     ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
@@ -310,15 +323,18 @@ SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
 @dataclass(frozen=True)
 class Contestant:
-    """A server under test: its name in the tables and the command that precedes APP."""
+    """A server under test with uvicorn's command line: its name in the tables and what precedes APP."""
 
     name: str
     argv: tuple[str, ...]
 
+    def serves(self, scenario: Scenario) -> bool:
+        return True
+
     def command(self, scenario: Scenario, port: int) -> list[str]:
         return [
             *self.argv,
-            scenario.app if ":" in scenario.app else f"bench_apps:{scenario.app}",
+            app_target(scenario),
             "--app-dir",
             str(SCRIPTS),
             "--host",
@@ -334,6 +350,58 @@ class Contestant:
             "warning",
             *scenario.options,
         ]
+
+
+@dataclass(frozen=True)
+class Granian(Contestant):
+    """granian, one worker, with the flags that match uvicorn's (docs/benchmarks.md, "Method").
+
+    It always forks one worker process beside its main one: both are pinned and measured.
+    """
+
+    def serves(self, scenario: Scenario) -> bool:
+        return scenario.granian is not None
+
+    def command(self, scenario: Scenario, port: int) -> list[str]:
+        return granian_argv(self.argv[0], app_target(scenario), port, 1, scenario.granian or ())
+
+
+def app_target(scenario: Scenario) -> str:
+    return scenario.app if ":" in scenario.app else f"bench_apps:{scenario.app}"
+
+
+def granian_argv(granian: str, app: str, port: int, workers: int, options: tuple[str, ...]) -> list[str]:
+    """granian serving APP from scripts/ over HTTP/1.1 only (as uvicorn), uvloop, no access log."""
+    return [
+        granian,
+        "--interface",
+        "asgi",
+        "--working-dir",
+        str(SCRIPTS),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        *options,
+        app,
+    ]
+
+
+def find_tool(name: str, extra_venv: Path | None) -> Path | None:
+    """An executable of the project's .venv, else of the scratch virtualenv given by --extra-venv."""
+    for directory in (VENV_BIN, extra_venv / "bin" if extra_venv else None):
+        if directory is not None and (directory / name).exists():
+            return directory / name
+    return None
 
 
 def free_port() -> int:
@@ -511,19 +579,23 @@ class Options:
     duration: int
     scenarios: tuple[Scenario, ...]
     workdir: Path
-    baseline: Contestant
-    candidate: Contestant
+    seats: tuple[Contestant, ...]  # the baseline (uvicorn), the candidate (serve), then granian if found
     runs: list[Run] = field(default_factory=list)
 
 
+def seat_order(seats: tuple[Contestant, ...], round_index: int, position: int) -> tuple[Contestant, ...]:
+    """Rotate who goes first, across rounds and across scenarios, so no server always meets
+    the machine right after another one has warmed it (with two seats: they alternate)."""
+    shift = (round_index + position) % len(seats)
+    return seats[shift:] + seats[:shift]
+
+
 def run_all(options: Options) -> list[Run]:
-    pair = (options.baseline, options.candidate)
     for round_index in range(options.rounds):
         for position, scenario in enumerate(options.scenarios):
-            # Alternate who goes first, across rounds and across scenarios, so neither
-            # server always meets the machine right after the other one has warmed it.
-            order = pair if (round_index + position) % 2 == 0 else pair[::-1]
-            for contestant in order:
+            for contestant in seat_order(options.seats, round_index, position):
+                if not contestant.serves(scenario):
+                    continue
                 run = measure_gated(contestant, scenario, round_index, options)
                 options.runs.append(run)
                 print(progress_line(run, options.rounds), file=sys.stderr, flush=True)
@@ -540,115 +612,7 @@ def progress_line(run: Run, rounds: int) -> str:
     )
 
 
-# ---------------------------------------------------------------- report
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def _select(runs: list[Run], scenario: str, server: str) -> dict[int, Run]:
-    return {r.round: r for r in runs if r.scenario == scenario and r.server == server}
-
-
-def scenario_row(scenario: Scenario, runs: list[Run], baseline: str, candidate: str) -> str:
-    base, cand = _select(runs, scenario.name, baseline), _select(runs, scenario.name, candidate)
-    rounds = sorted(base.keys() & cand.keys())
-    ratios = [cand[r].rate / base[r].rate for r in rounds if base[r].rate > 0]
-    ratio = _median(ratios)
-    met = "yes" if ratio >= scenario.target else "no"
-    per_round = " ".join(f"{x:.2f}" for x in ratios)
-    cpu = f"{_median([base[r].cpu_us for r in rounds]):.1f} → {_median([cand[r].cpu_us for r in rounds]):.1f}"
-    return (
-        f"| {scenario.title} | {_median([base[r].rate for r in rounds]):,.0f} "
-        f"| {_median([cand[r].rate for r in rounds]):,.0f} | **{ratio:.2f}x** | {per_round} "
-        f"| ≥ {scenario.target:.1f}x | {met} | {scenario.goal:.1f}x | {cpu} |"
-    )
-
-
-def server_rows(runs: list[Run], baseline: str, candidate: str) -> list[str]:
-    rows = []
-    for name in (baseline, candidate):
-        mine = [r for r in runs if r.server == name]
-        rss = _median([r.rss for r in mine]) / MiB
-        processes = max(r.processes for r in mine)
-        startup = _median([r.startup_s for r in mine])
-        rows.append(f"| {name} | {rss:.1f} MiB | {processes} | {startup:.2f} s |")
-    return rows
-
-
-def anomalies(runs: list[Run]) -> list[str]:
-    notes = [
-        f"- {r.scenario}, {r.server}, round {r.round + 1}: {r.errors} socket errors, {r.non_2xx} non-2xx responses"
-        for r in runs
-        if r.errors or r.non_2xx
-    ]
-    noisy = [r for r in runs if r.noisy]
-    if noisy:
-        notes.append(
-            f"- {len(noisy)} of {len(runs)} runs stayed noisy after {REDOS} redo (hypervisor steal above "
-            f"{NOISY_STEAL_PCT:.0f} %, or another process busy on CPU {SERVER_CPU} or {CLIENT_CPU} before the start); "
-            "their ratios carry less weight."
-        )
-    return notes
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} CPUs, {model}, Linux {platform.release()}"
-
-
-def versions(candidate_version: str) -> str:
-    names = ("uvicorn", "uvloop", "httptools", "h11", "websockets")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            found.append(f"{name} (not installed)")
-    wrk = subprocess.run([WRK, "--version"], capture_output=True, text=True, check=False, timeout=10)
-    wrk_version = (wrk.stdout or wrk.stderr).split("[", 1)[0].strip()
-    return ", ".join([f"Python {platform.python_version()}", candidate_version, *found, wrk_version])
-
-
-def report(options: Options, command: str, candidate_version: str) -> str:
-    runs, base, cand = options.runs, options.baseline.name, options.candidate.name
-    steal = max((r.steal_pct for r in runs), default=0.0)
-    lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}`.",
-        "",
-        f"- Machine: {machine()}.",
-        f"- Versions: {versions(candidate_version)}.",
-        f"- {options.rounds} interleaved round(s) x {options.duration} s per scenario after a "
-        f"{WARMUP_SECONDS} s warm-up; hypervisor steal at most {steal:.0f} % in any run.",
-        "",
-        f"| scenario | {base} req/s | {cand} req/s | {cand} / {base} | per round | target | met | goal "
-        f"| server CPU µs/req, {base} → {cand} |",
-        "|---|--:|--:|--:|---|--:|:-:|--:|--:|",
-        *(scenario_row(s, runs, base, cand) for s in options.scenarios),
-        "",
-        "| server | idle RSS (median) | processes | startup to first response (median) |",
-        "|---|--:|--:|--:|",
-        *server_rows(runs, base, cand),
-        "",
-        f"Idle RSS target ({cand} ≤ {base}): {rss_verdict(runs, base, cand)}.",
-    ]
-    notes = anomalies(runs)
-    if notes:
-        lines += ["", "Anomalies:", *notes]
-    return "\n".join(lines)
-
-
-def rss_verdict(runs: list[Run], baseline: str, candidate: str) -> str:
-    base = _median([r.rss for r in runs if r.server == baseline])
-    cand = _median([r.rss for r in runs if r.server == candidate])
-    # Compared as printed (0.1 MiB), so the verdict never contradicts the table above it.
-    return "met" if round(cand / MiB, 1) <= round(base / MiB, 1) else "not met"
+# ---------------------------------------------------------------- report (the tables: bench_report.py)
 
 
 def write_doc(section: str, name: str = "bench") -> None:
@@ -693,7 +657,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--extra-venv",
         type=Path,
         metavar="DIR",
-        help="with --workers: a virtualenv to find granian and gunicorn+uvicorn-worker in, when .venv lacks them",
+        help="a virtualenv to find granian in (and, with --workers, gunicorn+uvicorn-worker) when .venv lacks them",
     )
     parser.add_argument(
         "--idle-connections",
@@ -733,16 +697,32 @@ def preflight() -> None:
         raise BenchError(f"{VENV_BIN / 'uvicorn'} not found: install the bench extra (pip install -e '.[bench]')")
 
 
+def _version(executable: Path) -> str | None:
+    probe = subprocess.run([str(executable), "--version"], capture_output=True, text=True, check=False, timeout=30)
+    return probe.stdout.strip().split(" (", 1)[0] if probe.returncode == 0 else None  # serve names its libraries
+
+
 def contestants(aa: bool) -> tuple[Contestant, Contestant, str]:
     uvicorn = Contestant("uvicorn", (str(VENV_BIN / "uvicorn"),))
     if aa:
         return uvicorn, Contestant("uvicorn-B", uvicorn.argv), "(A/A: uvicorn against itself)"
     serve = VENV_BIN / "serve"
-    probe = subprocess.run([str(serve), "--version"], capture_output=True, text=True, check=False, timeout=30)
-    if probe.returncode != 0:
+    version = _version(serve)
+    if version is None:
         raise BenchError(f"`{serve} --version` failed; --aa measures uvicorn against itself meanwhile")
-    version = probe.stdout.strip().split(" (", 1)[0]  # the libraries it names are listed anyway
     return uvicorn, Contestant("serve", (str(serve), "run")), version or "serve"
+
+
+def seats(aa: bool, extra_venv: Path | None) -> tuple[tuple[Contestant, ...], list[str]]:
+    """Who runs, in seat order, and their versions: granian joins serve and uvicorn when installed."""
+    uvicorn, candidate, candidate_version = contestants(aa)
+    granian = None if aa else find_tool("granian", extra_venv)
+    if granian is None:
+        if not aa:
+            print("bench: granian not found in .venv or --extra-venv: serve against uvicorn only", file=sys.stderr)
+        return (uvicorn, candidate), [candidate_version]
+    rival = Granian("granian", (str(granian),))
+    return (uvicorn, candidate, rival), [candidate_version, _version(granian) or "granian"]
 
 
 def main_other(args: argparse.Namespace, argv: list[str]) -> int:
@@ -793,17 +773,16 @@ def main(argv: list[str]) -> int:
         if "fastapi" in chosen and importlib.util.find_spec("fastapi") is None:
             raise BenchError("the fastapi scenario needs FastAPI in .venv: pip install -e '.[bench]'")
         compile_package()
-        baseline, candidate, candidate_version = contestants(args.aa)
+        chairs, server_versions = seats(args.aa, args.extra_venv)
         with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
             options = Options(
                 rounds=args.rounds,
                 duration=args.duration,
                 scenarios=tuple(s for s in SCENARIOS if s.name in chosen),
                 workdir=Path(workdir),
-                baseline=baseline,
-                candidate=candidate,
+                seats=chairs,
             )
-            budget = options.rounds * len(options.scenarios) * 2 * (options.duration + WARMUP_SECONDS + 2)
+            budget = options.rounds * len(options.scenarios) * len(chairs) * (options.duration + WARMUP_SECONDS + 2)
             print(
                 f"about {budget} s (more while the machine is busy): {len(options.scenarios)} scenario(s) x {options.rounds} round(s)",
                 file=sys.stderr,
@@ -815,8 +794,10 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; every server it started has been stopped", file=sys.stderr)
         return 130
+    import bench_report
+
     command = " ".join(["scripts/bench", *argv])
-    section = report(options, command, candidate_version)
+    section = bench_report.report(options, command, server_versions)
     print(section)
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(r) for r in options.runs], indent=1))
@@ -827,5 +808,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.modules.setdefault("bench", sys.modules[__name__])  # bench_workers and bench_idle import it by that name
+    sys.modules.setdefault("bench", sys.modules[__name__])  # bench_report, _workers and _idle import it by that name
     sys.exit(main(sys.argv[1:]))

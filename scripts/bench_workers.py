@@ -56,13 +56,6 @@ class MultiRun:
     per_worker: list[int] = field(default_factory=list)  # serve only: measured requests per worker
 
 
-def _tool(name: str, extra_venv: Path | None) -> Path | None:
-    for directory in (bench.VENV_BIN, extra_venv / "bin" if extra_venv else None):
-        if directory is not None and (directory / name).exists():
-            return directory / name
-    return None
-
-
 def _has_module(python: Path, module: str) -> bool:
     probe = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, check=False, timeout=60)
     return probe.returncode == 0
@@ -102,6 +95,13 @@ log_level = "warning"
 """
     )
     return config
+
+
+def _granian_command(granian: str) -> Callable[[int, Path], list[str]]:
+    def command(port: int, _: Path) -> list[str]:
+        return bench.granian_argv(granian, "bench_apps:hello", port, WORKERS, ("--no-ws",))
+
+    return command
 
 
 def contestants(extra_venv: Path | None) -> tuple[list[MultiContestant], list[str]]:
@@ -162,34 +162,9 @@ def contestants(extra_venv: Path | None) -> tuple[list[MultiContestant], list[st
         )
     else:
         notes.append("gunicorn with a UvicornWorker skipped: not installed (pip install gunicorn uvicorn-worker)")
-    granian = _tool("granian", extra_venv)
+    granian = bench.find_tool("granian", extra_venv)
     if granian is not None:
-        found.append(
-            MultiContestant(
-                "granian",
-                lambda port, _, g=granian: [
-                    str(g),
-                    "--interface",
-                    "asgi",
-                    "--working-dir",
-                    scripts,
-                    "--host",
-                    host,
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(WORKERS),
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "1",
-                    "--no-ws",
-                    "--log-level",
-                    "warning",
-                    "bench_apps:hello",
-                ],
-            )
-        )
+        found.append(MultiContestant("granian", _granian_command(str(granian))))
     else:
         notes.append("granian skipped: not installed (pip install granian uvloop in --extra-venv)")
     return found, notes
