@@ -39,3 +39,9 @@ class Front(Protocol):
 
     def feed(self, data: bytes) -> None:
         """Parse `data`, calling the sink for every event it completes."""
+
+    def release(self) -> None:
+        """The connection is gone: let go of the sink, which points back at the front (no cycle left for the collector).
+
+        Nothing is fed after this; a second call does nothing.
+        """

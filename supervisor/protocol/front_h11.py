@@ -45,6 +45,17 @@ class H11Front:
         self._body: ChunkedBody | None = None  # the chunked body being read, not by h11
         self._switching = False  # whether that body's request asked to switch protocols
 
+    def release(self) -> None:
+        """The connection is gone: let go of the sink (and of a body reader calling it), which point back here.
+
+        Without this the front and the sink keep each other alive until the garbage collector
+        runs; with it a closed connection is freed by reference counting at once. A second
+        call does nothing.
+        """
+        self._body = None
+        if hasattr(self, "_sink"):
+            del self._sink
+
     def _new_connection(self) -> h11.Connection:
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head_size)
 

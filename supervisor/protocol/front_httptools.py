@@ -83,12 +83,13 @@ class HttptoolsFront:
         self._method: bytearray | None = None  # an unknown method, read until it ends
 
     def release(self) -> None:
-        """The connection is gone: let go of the parser and the sink, which both point back here.
+        """The connection is gone: let go of the parser, the sink and a body reader, which all point back here.
 
         Without this the front, llhttp's parser and the sink form a cycle that only the garbage
         collector frees; with it a closed connection is freed by reference counting at once.
         A second call does nothing.
         """
+        self._body = None  # a chunked or upgrade body reader calls the sink too
         if hasattr(self, "_sink"):
             del self._parser, self._sink, self.on_body
 

@@ -17,7 +17,7 @@ from supervisor.errors import ParseError
 
 # Only these names change how a request is framed or answered; every other header is
 # skipped with one set lookup, which keeps the per-request cost at a few hundred ns.
-_WATCHED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect", b"host", b"upgrade"))
+_WATCHED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect", b"host", b"upgrade", b"te"))
 _MAX_CONTENT_LENGTH_DIGITS = 18  # fits in a C int64: larger values are nonsense or an attack
 
 UPGRADE_NONE = b""
@@ -45,16 +45,20 @@ def method_refusal(method: bytes, *, then_space: bool) -> ParseError:
     return ParseError(400, "invalid method")
 
 
-def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes]:
-    """Validate the framing headers of a request head.
+def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes, bool]:
+    """Validate the framing headers of a request head, and read the few that steer the answer.
+
+    One pass over the headers per request: the response side's questions (trailers) are
+    answered here too rather than by a second scan.
 
     Args:
         http_version: "1.1" or "1.0" as the front read it.
         headers: the head's headers, names lowercased.
 
     Returns:
-        (keep_alive, expect_100_continue, upgrade) where `upgrade` is the lowercased
-        `Upgrade` value when `Connection: upgrade` asks for it, else b"".
+        (keep_alive, expect_100_continue, upgrade, trailers) where `upgrade` is the
+        lowercased `Upgrade` value when `Connection: upgrade` asks for it, else b"", and
+        `trailers` says an HTTP/1.1 client's `TE` takes trailers (RFC 9110 §10.1.4).
 
     Raises:
         ParseError: 400 for an ambiguous or malformed head, 505 for another HTTP version.
@@ -62,7 +66,7 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
     if http_version not in ("1.1", "1.0"):
         raise ParseError(505, f"HTTP version {http_version} not supported")
     keep_alive = http_version == "1.1"  # RFC 9112 §9.3: 1.0 closes unless it asks otherwise
-    expect_continue = connection_upgrade = False
+    expect_continue = connection_upgrade = trailers = False
     upgrade = UPGRADE_NONE
     seen = 0
     for name, value in headers:
@@ -74,6 +78,8 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
             expect_continue = value.lower() == b"100-continue"
         elif name == b"upgrade":
             upgrade = value.strip().lower()
+        elif name == b"te":
+            trailers = trailers or _takes_trailers(value)
         else:
             seen = _check_framing(name, value, seen)
     if seen & _BOTH_LENGTHS == _BOTH_LENGTHS:
@@ -81,7 +87,13 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
         raise ParseError(400, "both Content-Length and Transfer-Encoding")
     if not seen & _HOST and http_version == "1.1":
         raise ParseError(400, "missing Host")
-    return keep_alive, expect_continue and http_version == "1.1", upgrade if connection_upgrade else UPGRADE_NONE
+    http_11 = http_version == "1.1"
+    return (
+        keep_alive,
+        expect_continue and http_11,
+        upgrade if connection_upgrade else UPGRADE_NONE,
+        trailers and http_11,
+    )
 
 
 _CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST = 1, 2, 4
@@ -101,6 +113,10 @@ def _check_framing(name: bytes, value: bytes, seen: int) -> int:
         # RFC 9112 §6.1: we decode only chunked; anything else would hand the app undecoded bytes.
         raise ParseError(400, "unsupported Transfer-Encoding")
     return seen | bit
+
+
+def _takes_trailers(te: bytes) -> bool:
+    return any(item.partition(b";")[0].strip().lower() == b"trailers" for item in te.split(b","))
 
 
 def _connection_tokens(value: bytes, keep_alive: bool, upgrade: bool) -> tuple[bool, bool]:

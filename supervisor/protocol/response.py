@@ -269,14 +269,6 @@ def encode_trailers(fields: list[tuple[bytes, bytes]]) -> bytes:
     return b"".join((b"0\r\n", *(name + b": " + value + b"\r\n" for name, value in fields), b"\r\n"))
 
 
-def accepts_trailers(headers: Headers) -> bool:
-    """Whether the request's TE says the client takes trailers (RFC 9110 §10.1.4)."""
-    for name, value in headers:
-        if name == b"te" and any(item.partition(b";")[0].strip().lower() == b"trailers" for item in value.split(b",")):
-            return True
-    return False
-
-
 def simple_response(status: int, body: bytes, default_headers: bytes) -> bytes:
     """A complete plain-text response that closes the connection (errors we answer ourselves)."""
     return b"%s%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (

@@ -13,14 +13,15 @@ times a second and each connection compares two timestamps it keeps anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+import socket
 from time import monotonic
 from typing import TYPE_CHECKING
 
 from supervisor.asgi.proxy_headers import apply_proxy_headers
 from supervisor.errors import ParseError
-from supervisor.protocol.front_httptools import HttptoolsFront
 from supervisor.protocol.h2c import (
     MAYBE_PREFACE,
     PREFACE_SEEN,
@@ -39,7 +40,6 @@ from supervisor.protocol.response import (
     HTTP_10,
     LENGTH,
     NO_BODY,
-    accepts_trailers,
     encode_chunk,
     encode_head,
     encode_trailers,
@@ -63,6 +63,7 @@ logger = logging.getLogger("serve.error")
 DRAIN_IDLE_GRACE_S = 1.0
 PENDING_FLUSH_BYTES = 65536
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 
 
 class HttpConnection(FlowControl):
@@ -210,13 +211,12 @@ class HttpConnection(FlowControl):
         # closed connection is freed by reference counting now: left to the garbage collector,
         # every closed connection cost a share of a collection (docs/benchmarks.md, Connection: close).
         self.cycle = self.reader = None
-        if isinstance(self.front, HttptoolsFront):
-            self.front.release()
+        self.front.release()
 
     # RequestSink (called by the front, inside feed) -------------------------------------------
 
     def on_request(self, method: bytes, target: bytes, http_version: str, headers: Headers) -> None:
-        keep_alive, expect_continue, _upgrade = inspect_head(http_version, headers)
+        keep_alive, expect_continue, _upgrade, trailers = inspect_head(http_version, headers)
         limits = self.state.limits
         path, raw_path, query_string = split_target(target, limits.root_path)
         scope: Scope = {
@@ -236,7 +236,7 @@ class HttpConnection(FlowControl):
         }
         if self.peer_trusted:
             apply_proxy_headers(scope, self.state.trusted)  # type: ignore[arg-type]
-        if accepts_trailers(headers) and http_version == "1.1":
+        if trailers:
             scope["extensions"] = {"http.response.trailers": {}}
         started_at = self.head_started_at if self.head_started_at >= 0 else monotonic()
         cycle = RequestResponseCycle(
@@ -414,8 +414,31 @@ class HttpConnection(FlowControl):
             flags,
             -1 if more_body else len(body),
         )
+        if not cycle.keep_alive and not more_body and self.reader is None and len(state.connections) > 1:
+            self._fin_with_response()
         cycle.keep_alive = keep_alive and self.framing != CLOSE
         self.send_body(body, more_body, head)
+
+    def _fin_with_response(self) -> None:
+        """Cork the socket so the whole response leaves with the FIN, in one segment, at the close.
+
+        Only for a one-message response to a request read whole, on a connection the client
+        itself ends (`Connection: close`, HTTP/1.0, or its FIN): such a client sends nothing
+        more. The write and the close then cross loopback once instead of twice, each crossing
+        waking the client (8 segments a connection instead of 10; docs/benchmarks.md). The
+        close comes one loop turn after the write, so a lone connection would wait that turn
+        for its answer: the cork is used only while other connections are open, when that turn
+        is spent on them anyway. When the server decides to close, a client may still pipeline
+        requests, and a close with unread data resets the connection: the response must have
+        left before then, so nothing is corked. Not over TLS (close_notify would wait too) nor
+        where TCP_CORK does not exist (unix sockets refuse it).
+        """
+        if _TCP_CORK is None or self.scheme != "http":
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
 
     def send_body(self, body: bytes, more_body: bool, head: bytes = b"") -> None:
         """Frame and write the next piece of the body (`head`: sent first, in the same write).

@@ -209,6 +209,20 @@ def test_connection_close_from_the_client_is_honoured(server: InProcessServer) -
         assert client.closed()
 
 
+def test_connection_close_answers_come_whole_while_other_connections_are_open(server: InProcessServer) -> None:
+    # With other connections open the answer is corked and leaves with the FIN (connection.py).
+    with Client(server) as idle:
+        idle.send(get("/fixed"))
+        assert idle.read_response().status == 200
+        for request in (get("/fixed", "Connection: close"), get("/fixed", version="1.0")):
+            with Client(server) as client:
+                client.send(request)
+                response = client.read_response()
+                assert (response.status, response.body) == (200, FIXED_BODY)
+                assert client.closed()
+        assert idle.still_open(0.1)
+
+
 def test_connection_close_from_the_app_is_honoured(server: InProcessServer) -> None:
     with Client(server) as client:
         client.send(get("/own-headers") + get("/fixed"))

@@ -21,8 +21,8 @@ def refusal(http_version: str, *headers: tuple[bytes, bytes]) -> tuple[int, str]
 
 
 def test_plain_requests() -> None:
-    assert inspect_head("1.1", [HOST, (b"accept", b"*/*")]) == (True, False, UPGRADE_NONE)
-    assert inspect_head("1.0", []) == (False, False, UPGRADE_NONE)
+    assert inspect_head("1.1", [HOST, (b"accept", b"*/*")]) == (True, False, UPGRADE_NONE, False)
+    assert inspect_head("1.0", []) == (False, False, UPGRADE_NONE, False)
 
 
 @pytest.mark.parametrize("version", ["2.0", "0.9", "1.2", "3"])
@@ -66,6 +66,23 @@ def test_upgrade_needs_connection_upgrade() -> None:
     assert inspect_head("1.1", [HOST, (b"connection", b"keep-alive, Upgrade"), upgrade])[2] == b"websocket"
     assert inspect_head("1.1", [HOST, upgrade])[2] == UPGRADE_NONE
     assert inspect_head("1.1", [HOST, (b"connection", b"upgrade")])[2] == UPGRADE_NONE
+
+
+@pytest.mark.parametrize(
+    ("version", "te_values", "wanted"),
+    [
+        ("1.1", [b"trailers"], True),
+        ("1.1", [b"gzip;q=0.5, Trailers"], True),
+        ("1.1", [b"gzip"], False),
+        ("1.1", [b"trailers", b"gzip"], True),
+        ("1.1", [b"gzip", b"trailers"], True),
+        ("1.1", [], False),
+        ("1.0", [b"trailers"], False),
+    ],
+)
+def test_te_says_whether_trailers_are_taken(version: str, te_values: list[bytes], wanted: bool) -> None:
+    headers = [HOST, *((b"te", value) for value in te_values)]
+    assert inspect_head(version, headers)[3] is wanted
 
 
 def test_framing_headers_that_are_fine() -> None:

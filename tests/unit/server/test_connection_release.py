@@ -11,6 +11,7 @@ import asyncio
 import gc
 import weakref
 
+import pytest
 from fake_transport import FakeTransport
 
 from supervisor._types import Receive, Scope, Send
@@ -43,13 +44,13 @@ async def _serve_one(http: str) -> tuple[weakref.ref[HttpConnection], bytes]:
     return weakref.ref(conn), b"".join(transport.chunks)
 
 
-def test_a_closed_connection_is_freed_without_the_collector() -> None:
-    # The httptools front (the default) only: the h11 front still points back at its sink.
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_a_closed_connection_is_freed_without_the_collector(http: str) -> None:
     loop = asyncio.new_event_loop()
     gc.collect()
     gc.disable()
     try:
-        alive, wire = loop.run_until_complete(_serve_one("httptools"))
+        alive, wire = loop.run_until_complete(_serve_one(http))
         assert wire.endswith(b"hi")
         assert b"connection: close" in wire.lower()
         assert alive() is None, f"kept alive by: {[type(r).__name__ for r in gc.get_referrers(alive())]}"

@@ -15,7 +15,7 @@ from h2_defaults import default_limits
 
 from supervisor._types import Headers, Message
 from supervisor.protocol.h2_front import H2Front
-from supervisor.protocol.response import accepts_trailers, encode_trailers, trailer_fields
+from supervisor.protocol.response import encode_trailers, trailer_fields
 from supervisor.server.channel import Channel
 from supervisor.server.cycle import RequestResponseCycle
 
@@ -201,13 +201,6 @@ def test_trailer_fields_lowercase_names_and_refuse_what_rfc_9110_keeps_out() -> 
 def test_encode_trailers_ends_a_chunked_body() -> None:
     assert encode_trailers([]) == b"0\r\n\r\n"
     assert encode_trailers([(b"x-a", b"1"), (b"x-b", b"2")]) == b"0\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
-
-
-def test_accepts_trailers_reads_te_tokens() -> None:
-    assert accepts_trailers([(b"host", b"h"), (b"te", b"trailers")])
-    assert accepts_trailers([(b"te", b"gzip;q=0.5, Trailers")])
-    assert not accepts_trailers([(b"te", b"gzip")])
-    assert not accepts_trailers([(b"host", b"h")])
 
 
 # The HTTP/2 front: trailers after the body, also when the body waits for the client's window ----
