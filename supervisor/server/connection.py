@@ -13,10 +13,8 @@ times a second and each connection compares two timestamps it keeps anyway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
-import socket
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -63,7 +61,6 @@ logger = logging.getLogger("serve.error")
 DRAIN_IDLE_GRACE_S = 1.0
 PENDING_FLUSH_BYTES = 65536
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 
 
 class HttpConnection(FlowControl):
@@ -414,31 +411,8 @@ class HttpConnection(FlowControl):
             flags,
             -1 if more_body else len(body),
         )
-        if not cycle.keep_alive and not more_body and self.reader is None and len(state.connections) > 1:
-            self._fin_with_response()
         cycle.keep_alive = keep_alive and self.framing != CLOSE
         self.send_body(body, more_body, head)
-
-    def _fin_with_response(self) -> None:
-        """Cork the socket so the whole response leaves with the FIN, in one segment, at the close.
-
-        Only for a one-message response to a request read whole, on a connection the client
-        itself ends (`Connection: close`, HTTP/1.0, or its FIN): such a client sends nothing
-        more. The write and the close then cross loopback once instead of twice, each crossing
-        waking the client (8 segments a connection instead of 10; docs/benchmarks.md). The
-        close comes one loop turn after the write, so a lone connection would wait that turn
-        for its answer: the cork is used only while other connections are open, when that turn
-        is spent on them anyway. When the server decides to close, a client may still pipeline
-        requests, and a close with unread data resets the connection: the response must have
-        left before then, so nothing is corked. Not over TLS (close_notify would wait too) nor
-        where TCP_CORK does not exist (unix sockets refuse it).
-        """
-        if _TCP_CORK is None or self.scheme != "http":
-            return
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
 
     def send_body(self, body: bytes, more_body: bool, head: bytes = b"") -> None:
         """Frame and write the next piece of the body (`head`: sent first, in the same write).

@@ -210,7 +210,7 @@ def test_connection_close_from_the_client_is_honoured(server: InProcessServer) -
 
 
 def test_connection_close_answers_come_whole_while_other_connections_are_open(server: InProcessServer) -> None:
-    # With other connections open the answer is corked and leaves with the FIN (connection.py).
+    # With another connection open, as when the server has work elsewhere.
     with Client(server) as idle:
         idle.send(get("/fixed"))
         assert idle.read_response().status == 200
