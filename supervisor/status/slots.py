@@ -67,6 +67,7 @@ _SEQUENCE = struct.Struct("<Q")
 # 8-byte fields first so every double stays 8-byte aligned (the heartbeat store must not tear).
 _RECORD = struct.Struct(f"<3d2Q{STATUS_CLASSES}Q{LATENCY_BUCKETS}QIIi7I")
 _CACHE_LINE = 64
+_U32_MAX = 2**32 - 1
 SLOT_BYTES = -(-(_SEQUENCE.size + _RECORD.size) // _CACHE_LINE) * _CACHE_LINE
 # One reason per slot: a length, then UTF-8; room for an exception, its message and a full path.
 REASON_BYTES = 256
@@ -188,7 +189,7 @@ def encode(
         counters.h2_connections,
         counters.h2_streams,
         int(counters.http2),
-        counters.h2_limits_exceeded,
+        min(counters.h2_limits_exceeded, _U32_MAX),  # a 32-bit field: a flush must never fail, it is the heartbeat
     )
 
 

@@ -120,6 +120,12 @@ def test_records_round_trip() -> None:
     )
 
 
+def test_a_count_past_its_32_bit_field_is_held_at_the_top_rather_than_failing_the_flush() -> None:
+    counters = WorkerCounters(h2_limits_exceeded=2**40)
+    record = encode(state=SlotState.READY, generation=1, pid=1, started_at=0.0, heartbeat=1.0, counters=counters)
+    assert decode(0, record).h2_limits_exceeded == 2**32 - 1
+
+
 def test_seqlock_read_takes_the_first_clean_copy() -> None:
     sequences = iter([4, 4])
     assert read_stable(lambda: next(sequences), lambda: b"clean") == (b"clean", True)
