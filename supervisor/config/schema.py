@@ -689,8 +689,9 @@ class AppConfig:
     h2_control_frame_budget: int = field(
         default=1000,
         metadata=_key(
-            "HTTP/2: SETTINGS, PING, PRIORITY, WINDOW_UPDATE and empty DATA frames per connection per second (each"
-            " DATA frame the server sends earns two back); more closes it with ENHANCE_YOUR_CALM.",
+            "HTTP/2: frames that bring no request (SETTINGS, PING and their ACKs, PRIORITY, WINDOW_UPDATE, GOAWAY,"
+            " empty DATA, unknown types) per connection per second (each DATA frame the server sends earns two"
+            " back); more closes it with ENHANCE_YOUR_CALM.",
             Integer(minimum=1),
             flag="--h2-control-frame-budget",
             keyword="h2_control_frame_budget",

@@ -17,8 +17,8 @@ from supervisor.protocol.h2c import PREFACE
 # RFC 9113 §4.1: length (24 bits), type, flags, reserved bit and stream identifier.
 FRAME_HEADER: Final = 9
 
-_DATA, _HEADERS, _PRIORITY, _RST_STREAM, _SETTINGS, _PING, _WINDOW_UPDATE, _CONTINUATION = 0, 1, 2, 3, 4, 6, 8, 9
-_END_STREAM, _ACK, _END_HEADERS = 0x1, 0x1, 0x4
+_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _CONTINUATION = 0, 1, 3, 4, 9
+_END_STREAM, _END_HEADERS = 0x1, 0x4
 # nghttp2's rule (CVE-2020-11080): a SETTINGS frame needs no more entries than there are settings.
 MAX_SETTINGS_ENTRIES: Final = 32
 RESET_WINDOW_S: Final = 60.0  # the reset budget is per minute: rare legitimate cancels never add up to it
@@ -113,12 +113,12 @@ class FrameScanner:
                 self._spend_control(now)
         elif kind == _RST_STREAM:
             self.count_resets(1, now)
-        elif kind == _SETTINGS:
-            if length // 6 > MAX_SETTINGS_ENTRIES:
+        else:
+            if kind == _SETTINGS and length // 6 > MAX_SETTINGS_ENTRIES:
                 raise PeerAbuseError(f"SETTINGS frame with {length // 6} entries")
-            if not flags & _ACK:
-                self._spend_control(now)
-        elif kind in (_PING, _PRIORITY, _WINDOW_UPDATE) and not (kind == _PING and flags & _ACK):
+            # Everything else brings the app nothing and costs h2 a parse: SETTINGS, PING (their
+            # ACKs too: one is due per frame the server sends), PRIORITY, WINDOW_UPDATE, GOAWAY,
+            # and frame types h2 skips (RFC 9113 §4.1 lets a client send any number of them).
             self._spend_control(now)
 
     def _continuation(self, kind: int, flags: int, length: int) -> None:

@@ -52,13 +52,33 @@ def h2c_settings(scope: Scope) -> bytes | None:
     )
     if len(settings) != 1 or has_body:
         return None
-    value = settings[0].strip()
+    value: bytes = settings[0].strip()
     value += b"=" * (-len(value) % 4)  # RFC 7540 §3.2.1 leaves the padding out; the decoder wants it
     try:
         payload = b64decode(value, altchars=b"-_", validate=True)  # base64url, nothing but its alphabet
     except (binascii.Error, ValueError):
         return None
-    return value if len(payload) % 6 == 0 else None  # SETTINGS entries are 6 bytes (RFC 9113 §6.5.1)
+    if len(payload) % 6:
+        return None  # SETTINGS entries are 6 bytes (RFC 9113 §6.5.1)
+    entries = (payload[i : i + 6] for i in range(0, len(payload), 6))
+    if not all(_valid_setting(int.from_bytes(e[:2], "big"), int.from_bytes(e[2:], "big")) for e in entries):
+        return None  # checked before the 101: a value HTTP/2 would refuse keeps the request on HTTP/1.1
+    return value
+
+
+# RFC 9113 §6.5.2: the settings whose values are bounded; any value of the others is valid.
+_BOOLEAN_SETTINGS = frozenset((0x2, 0x8))  # ENABLE_PUSH, ENABLE_CONNECT_PROTOCOL (RFC 8441 §3)
+_INITIAL_WINDOW_SIZE, _MAX_FRAME_SIZE = 0x4, 0x5
+
+
+def _valid_setting(code: int, value: int) -> bool:
+    if code in _BOOLEAN_SETTINGS:
+        return value <= 1
+    if code == _INITIAL_WINDOW_SIZE:
+        return value <= 2**31 - 1
+    if code == _MAX_FRAME_SIZE:
+        return 2**14 <= value <= 2**24 - 1
+    return True
 
 
 def upgraded_scope(scope: Scope) -> Scope:

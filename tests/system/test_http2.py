@@ -53,10 +53,10 @@ def test_httpx_with_http2_prior_knowledge(server: ServeProcess) -> None:
     assert {r.content for r in responses} == {b"fixed body, 26 bytes long\n"}
 
 
-def h2c_offer(method: str, path: str, body: bytes = b"") -> bytes:
+def h2c_offer(method: str, path: str, body: bytes = b"", settings: bytes = SETTINGS) -> bytes:
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: h2.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-        f"Upgrade: h2c\r\nHTTP2-Settings: {SETTINGS.decode()}\r\n"
+        f"Upgrade: h2c\r\nHTTP2-Settings: {settings.decode()}\r\n"
     ).encode()
     return head + (b"content-length: %d\r\n\r\n" % len(body) + body if body else b"\r\n")
 
@@ -83,6 +83,18 @@ def test_h2c_upgrade_with_a_body_is_answered_over_http1_with_the_body_intact(ser
         status, _, answer = read_response(sock)
     assert status == 200
     assert answer == body
+
+
+@pytest.mark.parametrize("settings", [b"AAUAAAAA", b"AAT_____"], ids=["max-frame-size-0", "window-2^32-1"])
+def test_h2c_settings_http2_would_refuse_are_answered_over_http1(server: ServeProcess, settings: bytes) -> None:
+    # Well-formed base64, whole entries, values out of RFC 9113 §6.5.2's range: no 101 is sent.
+    seen = len(server.lines)
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(h2c_offer("GET", "/fixed", settings=settings) + b"GET /fixed HTTP/1.1\r\nHost: h2.test\r\n\r\n")
+        assert [read_response(sock)[0] for _ in range(2)] == [200, 200]
+    with H2Client.connect(server.host, server.port) as client:  # the worker still serves HTTP/2
+        assert client.response(client.request("GET", "/fixed"))[0] == 200
+    assert not [line for line in server.lines[seen:] if "Traceback" in line or "Fatal error" in line]
 
 
 def test_http2_off_changes_nothing() -> None:

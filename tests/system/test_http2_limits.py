@@ -58,6 +58,16 @@ def test_a_ping_flood(server: ServeProcess) -> None:
     calmed(server, lambda client: client.send_raw(frame(PING, payload=bytes(8)) * 200), "more than 50 control frames")
 
 
+@pytest.mark.parametrize(
+    "flood",
+    [frame(PING, flags=0x1, payload=bytes(8)), frame(SETTINGS, flags=0x1), frame(0x20, payload=b"x")],
+    ids=["ping-acks", "settings-acks", "unknown-type"],
+)
+def test_a_flood_of_frames_that_bring_the_app_nothing(server: ServeProcess, flood: bytes) -> None:
+    # Each costs h2 a parse and brings no request: the control-frame budget counts them.
+    calmed(server, lambda client: client.send_raw(flood * 200), "more than 50 control frames")
+
+
 def test_a_settings_flood(server: ServeProcess) -> None:
     calmed(server, lambda client: client.send_raw(frame(SETTINGS) * 200), "more than 50 control frames")
 

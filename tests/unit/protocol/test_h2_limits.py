@@ -42,14 +42,28 @@ def test_control_frames_within_the_budget_pass_and_one_more_is_abuse() -> None:
         scan.scan_inbound(frame(DATA, stream_id=1), 0.0)  # an empty DATA without END_STREAM counts
 
 
-def test_acks_data_and_final_empty_data_cost_nothing() -> None:
+def test_requests_data_and_final_empty_data_cost_nothing() -> None:
     scan = scanner(control_frame_budget=1)
     scan.scan_inbound(PREFACE, 0.0)
     for _ in range(10):
-        scan.scan_inbound(frame(SETTINGS, flags=1) + frame(PING, flags=1, payload=bytes(8)), 0.0)
         scan.scan_inbound(frame(DATA, payload=b"x", stream_id=1) + frame(DATA, flags=1, stream_id=1), 0.0)
         scan.scan_inbound(frame(HEADERS, flags=4 | 1, payload=b"\x82", stream_id=3), 0.0)
-        scan.scan_inbound(frame(GOAWAY, payload=bytes(8)), 0.0)
+
+
+@pytest.mark.parametrize(
+    "flood",
+    [
+        frame(SETTINGS, flags=1),  # ACKs: one is due per SETTINGS the server sends, not thousands
+        frame(PING, flags=1, payload=bytes(8)),
+        frame(0x20, payload=b"x"),  # a frame type h2 skips (RFC 9113 §4.1): still a parse each
+        frame(GOAWAY, payload=bytes(8)),
+    ],
+)
+def test_frames_that_bring_the_app_nothing_spend_the_control_budget(flood: bytes) -> None:
+    scan = scanner(control_frame_budget=3)
+    scan.scan_inbound(PREFACE + flood * 3, 0.0)
+    with pytest.raises(PeerAbuseError, match="more than 3 control frames a second"):
+        scan.scan_inbound(flood, 0.0)
 
 
 def test_the_control_budget_refills_over_time_and_sent_data_earns_it_back() -> None:

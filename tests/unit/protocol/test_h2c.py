@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -65,6 +66,30 @@ def test_an_offer_without_a_body_is_taken_with_its_settings_padded() -> None:
 )
 def test_offers_that_are_answered_over_http1(offer: Any) -> None:
     assert h2c_settings(offer) is None
+
+
+def settings_value(*entries: tuple[int, int]) -> bytes:
+    """HTTP2-Settings as a client writes it: base64url of the entries, padding left out."""
+    payload = b"".join(code.to_bytes(2, "big") + value.to_bytes(4, "big") for code, value in entries)
+    return base64.urlsafe_b64encode(payload).rstrip(b"=")
+
+
+@pytest.mark.parametrize(
+    ("entries", "taken"),
+    [
+        (((0x2, 0), (0x8, 1), (0x4, 2**31 - 1), (0x5, 2**14), (0x5, 2**24 - 1), (0x1, 2**32 - 1)), True),
+        (((0x2, 2),), False),  # ENABLE_PUSH is 0 or 1
+        (((0x8, 7),), False),  # ENABLE_CONNECT_PROTOCOL too
+        (((0x4, 2**31),), False),  # INITIAL_WINDOW_SIZE above 2^31 - 1
+        (((0x5, 0),), False),  # MAX_FRAME_SIZE below 2^14
+        (((0x5, 2**24),), False),  # and above 2^24 - 1
+    ],
+)
+def test_settings_values_http2_would_refuse_keep_the_request_on_http1(
+    entries: tuple[tuple[int, int], ...], taken: bool
+) -> None:
+    value = settings_value(*entries)
+    assert (h2c_settings(scope((b"http2-settings", value))) is not None) is taken
 
 
 def test_the_upgraded_scope_is_http2_without_the_upgrade_fields() -> None:
