@@ -182,7 +182,7 @@ class AppStatus:
     @property
     def serves_http2(self) -> bool:
         """Whether HTTP/2 figures concern the app: it offers HTTP/2, or has some (a snapshot without the flag)."""
-        return self.http2 or self.h2_connections > 0 or self.h2_streams > 0 or self.h2_limits_exceeded > 0
+        return self.http2 or self.h2_connections > 0 or self.h2_streams > 0
 
 
 @dataclass(frozen=True, slots=True)
