@@ -61,14 +61,21 @@ def h2c_offer(method: str, path: str, body: bytes = b"", settings: bytes = SETTI
     return head + (b"content-length: %d\r\n\r\n" % len(body) + body if body else b"\r\n")
 
 
-def test_h2c_upgrade_without_a_body_answers_on_stream_1(server: ServeProcess) -> None:
+def upgraded(server: ServeProcess, path: str) -> H2Client:
+    """A connection that sent an h2c offer for `path` and got its 101: an HTTP/2 client on it from there."""
     sock = socket.create_connection((server.host, server.port), timeout=10)
-    sock.sendall(h2c_offer("GET", "/scope/up"))
+    sock.sendall(h2c_offer("GET", path))
     switching = b""
     while b"\r\n\r\n" not in switching:
-        switching += sock.recv(1)  # byte by byte: what follows the 101 is HTTP/2's
+        byte = sock.recv(1)  # byte by byte: what follows the 101 is HTTP/2's
+        assert byte, f"closed before the end of the 101: {switching!r}"
+        switching += byte
     assert switching.startswith(b"HTTP/1.1 101 ")
-    with H2Client(sock, upgraded=SETTINGS) as client:
+    return H2Client(sock, upgraded=SETTINGS)
+
+
+def test_h2c_upgrade_without_a_body_answers_on_stream_1(server: ServeProcess) -> None:
+    with upgraded(server, "/scope/up") as client:
         status, _, body = client.response(1)
         assert status == 200
         assert json.loads(body)["http_version"] == "2"

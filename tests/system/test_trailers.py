@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 
 import h2.events
 import pytest
 from support import ServeProcess, exchange, serve_run
-from test_http2 import SETTINGS, h2c_offer
+from test_http2 import upgraded
 from test_http2_client import H2Client
 
 pytestmark = pytest.mark.system
@@ -85,13 +84,7 @@ def test_http2_invalid_trailer_resets_the_stream(server: ServeProcess) -> None:
 
 
 def test_h2c_upgraded_stream_1_gets_trailers_too(server: ServeProcess) -> None:
-    sock = socket.create_connection((server.host, server.port), timeout=10)
-    sock.sendall(h2c_offer("GET", "/trailers"))
-    switching = b""
-    while b"\r\n\r\n" not in switching:
-        switching += sock.recv(1)  # byte by byte: what follows the 101 is HTTP/2's
-    assert switching.startswith(b"HTTP/1.1 101 ")
-    with H2Client(sock, upgraded=SETTINGS) as client:
+    with upgraded(server, "/trailers") as client:
         assert client.response(1)[::2] == (200, b"helloworld")
         [trailers] = [e for e in client.events if isinstance(e, h2.events.TrailersReceived)]
         assert trailers.stream_id == 1

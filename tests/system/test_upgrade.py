@@ -47,6 +47,25 @@ def config_text(port: int, directory: Path, control: Path, version_file: Path) -
     return server + app_table("api", bind=binds, workers=2, version_file=version_file)
 
 
+def versioned(directory: Path) -> Path:
+    """The file the app answers with; "v1" to start."""
+    path = directory / "version"
+    path.write_text("v1")
+    return path
+
+
+def slow_app(release: Path) -> str:
+    """A second app whose lifespan startup waits while `release` is missing (created here: it starts at once)."""
+    release.touch()
+    return app_table(
+        "slow",
+        bind=[f"127.0.0.1:{free_port()}"],
+        workers=1,
+        target="slow_startup:app",
+        env={"RELEASE_FILE": str(release)},
+    )
+
+
 def status(config: Path) -> dict[str, object]:
     result = serve("status", "--json", config=config)
     assert result.returncode == 0, result.stderr
@@ -91,8 +110,7 @@ def gone(pid: int) -> bool:
 
 
 def test_serve_upgrade_under_load_hands_everything_to_a_new_master(tmp_path: Path, uds_path: Path) -> None:
-    port, version_file = free_port(), tmp_path / "version"
-    version_file.write_text("v1")
+    port, version_file = free_port(), versioned(tmp_path)
     config = config_text(port, tmp_path, uds_path, version_file)
     with serve_up(tmp_path, config, {"api": 2}) as master, new_masters(master) as started:
         old_pid = master.pid
@@ -127,16 +145,8 @@ def test_serve_upgrade_under_load_hands_everything_to_a_new_master(tmp_path: Pat
 
 
 def test_sigusr2_upgrades_and_a_second_upgrade_meanwhile_is_refused(tmp_path: Path, uds_path: Path) -> None:
-    port, slow_port, version_file, release = free_port(), free_port(), tmp_path / "version", tmp_path / "release"
-    version_file.write_text("v1")
-    release.touch()
-    config = config_text(port, tmp_path, uds_path, version_file) + app_table(
-        "slow",
-        bind=[f"127.0.0.1:{slow_port}"],
-        workers=1,
-        target="slow_startup:app",
-        env={"RELEASE_FILE": str(release)},
-    )
+    port, release = free_port(), tmp_path / "release"
+    config = config_text(port, tmp_path, uds_path, versioned(tmp_path)) + slow_app(release)
     with serve_up(tmp_path, config, {"api": 2, "slow": 1}) as master, new_masters(master) as started:
         old_pid, mark = master.pid, master.mark()
         release.unlink()  # the new master's "slow" app waits in its lifespan startup until the test says
@@ -159,16 +169,8 @@ def test_sigusr2_upgrades_and_a_second_upgrade_meanwhile_is_refused(tmp_path: Pa
 
 
 def test_a_stop_during_an_upgrade_stops_the_new_master_too(tmp_path: Path, uds_path: Path) -> None:
-    port, slow_port, version_file, release = free_port(), free_port(), tmp_path / "version", tmp_path / "release"
-    version_file.write_text("v1")
-    release.touch()
-    config = config_text(port, tmp_path, uds_path, version_file) + app_table(
-        "slow",
-        bind=[f"127.0.0.1:{slow_port}"],
-        workers=1,
-        target="slow_startup:app",
-        env={"RELEASE_FILE": str(release)},
-    )
+    port, release = free_port(), tmp_path / "release"
+    config = config_text(port, tmp_path, uds_path, versioned(tmp_path)) + slow_app(release)
     with serve_up(tmp_path, config, {"api": 2, "slow": 1}) as master, new_masters(master) as started:
         mark = master.mark()
         release.unlink()  # the new master stays starting until the test says
@@ -190,8 +192,7 @@ def test_a_stop_during_an_upgrade_stops_the_new_master_too(tmp_path: Path, uds_p
 
 
 def test_a_new_master_that_fails_leaves_the_old_one_serving(tmp_path: Path, uds_path: Path) -> None:
-    port, version_file = free_port(), tmp_path / "version"
-    version_file.write_text("v1")
+    port, version_file = free_port(), versioned(tmp_path)
     config = config_text(port, tmp_path, uds_path, version_file)
     with serve_up(tmp_path, config, {"api": 2}) as master, new_masters(master):
         good = master.config.read_text()
@@ -236,8 +237,7 @@ def notify_messages(sock: socket.socket, until: str, timeout: float = EXIT_WAIT_
 
 
 def test_under_systemd_the_old_master_announces_the_new_mainpid(tmp_path: Path, uds_path: Path) -> None:
-    port, version_file = free_port(), tmp_path / "version"
-    version_file.write_text("v1")
+    port, version_file = free_port(), versioned(tmp_path)
     config = config_text(port, tmp_path, uds_path, version_file)
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(str(uds_path.with_name("notify.sock")))
@@ -311,20 +311,13 @@ def master_pid_in(metrics: str) -> int:
 def test_upgrade_hands_the_metrics_and_health_endpoints_over_without_a_failed_probe(
     tmp_path: Path, uds_path: Path
 ) -> None:
-    port, metrics_port, dropped_port, slow_port = free_port(), free_port(), free_port(), free_port()
-    version_file, release, health = tmp_path / "version", tmp_path / "release", uds_path.with_name("health.sock")
-    version_file.write_text("v1")
-    release.touch()
+    port, metrics_port, dropped_port = free_port(), free_port(), free_port()
+    release, health = tmp_path / "release", uds_path.with_name("health.sock")
     endpoints = f'metrics_bind = "127.0.0.1:{metrics_port}"\nhealth_bind = "unix:{health}"\n'
-    config = config_text(port, tmp_path, uds_path, version_file).replace("[server]\n", "[server]\n" + endpoints)
+    config = config_text(port, tmp_path, uds_path, versioned(tmp_path))
+    config = config.replace("[server]\n", "[server]\n" + endpoints)
     config = config.replace(f'"127.0.0.1:{port}"', f'"127.0.0.1:{port}", "127.0.0.1:{dropped_port}"')
-    config += app_table(
-        "slow",
-        bind=[f"127.0.0.1:{slow_port}"],
-        workers=1,
-        target="slow_startup:app",
-        env={"RELEASE_FILE": str(release)},
-    )
+    config += slow_app(release)
     with serve_up(tmp_path, config, {"api": 2, "slow": 1}) as master, new_masters(master) as started:
         old_pid, mark = master.pid, master.mark()
         assert get(("127.0.0.1", dropped_port))[1] == "v1"

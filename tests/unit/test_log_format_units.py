@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +15,7 @@ from supervisor import logs
 from supervisor.errors import ConfigError
 from supervisor.logs import JsonFormatter, configure_logging, iso_time, local_time, log_access, log_request
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    names = [*logs.SERVE_LOGGERS, ""]
-    saved = {}
-    for name in names:
-        logger = logging.getLogger(name)
-        saved[name] = (list(logger.handlers), logger.level, logger.propagate, logger.disabled)
-    yield
-    for name in names:
-        logger = logging.getLogger(name)
-        handlers, level, propagate, disabled = saved[name]
-        for handler in logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        logger.handlers = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
-        logger.disabled = disabled
-    logs._access_on = True
-    logs._access_format = None
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def configure(**overrides: Any) -> None:

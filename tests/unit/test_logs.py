@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,26 +34,7 @@ GREEN, RED, BRIGHT_RED, BRIGHT_WHITE, YELLOW, BOLD, RESET = (
 )
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """Each test configures logging for real; put the serve loggers and root back afterwards."""
-    names = [*logs.SERVE_LOGGERS, ""]
-    saved = {}
-    for name in names:
-        logger = logging.getLogger(name)
-        saved[name] = (list(logger.handlers), logger.level, logger.propagate, logger.disabled)
-    yield
-    for name in names:
-        logger = logging.getLogger(name)
-        handlers, level, propagate, disabled = saved[name]
-        for handler in logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        logger.handlers = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
-        logger.disabled = disabled
-    logs._access_on = True
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def configure(**overrides: object) -> None:

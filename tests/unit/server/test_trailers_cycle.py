@@ -1,4 +1,4 @@
-"""HTTP trailers: the cycle's handling of `http.response.trailers` (one fake channel), and the pure framing helpers."""
+"""HTTP trailers: the cycle's handling of `http.response.trailers` (through test_cycle's recording channel), and the pure framing helpers."""
 
 from __future__ import annotations
 
@@ -12,51 +12,16 @@ import h2.events
 import h2.settings
 import pytest
 from h2_defaults import default_limits
+from test_cycle import RecordingChannel
 
-from supervisor._types import Headers, Message
+from supervisor._types import Message
 from supervisor.protocol.h2_front import H2Front
 from supervisor.protocol.response import encode_trailers, trailer_fields
 from supervisor.server.channel import Channel
 from supervisor.server.cycle import RequestResponseCycle
 
 
-class TrailerChannel:
-    """Records the calls the cycle makes, in order."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.write_paused = False
-        self.calls: list[tuple[Any, ...]] = []
-
-    async def drain(self) -> None:  # pragma: no cover - never paused here
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def send_continue(self) -> None:  # pragma: no cover - no Expect here
-        pass
-
-    def send_head(self, status: int, headers: Headers, body: bytes, more_body: bool) -> None:
-        self.calls.append(("head", status, body, more_body))
-
-    def send_body(self, body: bytes, more_body: bool) -> None:
-        self.calls.append(("body", body, more_body))
-
-    def send_trailers(self, fields: list[tuple[bytes, bytes]]) -> None:
-        self.calls.append(("trailers", fields))
-
-    def finish(self) -> None:
-        self.calls.append(("finish",))
-
-    def refuse(self, status: int, reason: str) -> None:  # pragma: no cover - nothing refused here
-        self.calls.append(("refuse", status))
-
-
-def _channel(channel: TrailerChannel) -> Channel:
+def _channel(channel: RecordingChannel) -> Channel:
     return channel  # mypy checks the Protocol, send_trailers included
 
 
@@ -76,7 +41,7 @@ def run(loop: asyncio.AbstractEventLoop, test: Coroutine[Any, Any, None]) -> Non
     loop.run_until_complete(asyncio.wait_for(test, 5.0))
 
 
-def cycle_on(channel: TrailerChannel) -> RequestResponseCycle:
+def cycle_on(channel: RecordingChannel) -> RequestResponseCycle:
     scope = {"type": "http", "method": "GET", "http_version": "1.1"}
     return RequestResponseCycle(_channel(channel), scope, keep_alive=True, expect_continue=False, started_at=0.0)
 
@@ -84,7 +49,7 @@ def cycle_on(channel: TrailerChannel) -> RequestResponseCycle:
 def test_the_last_body_leaves_as_more_to_come_and_the_trailers_end_the_response(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    channel = TrailerChannel(loop)
+    channel = RecordingChannel(loop)
     cycle = cycle_on(channel)
 
     async def app() -> None:
@@ -104,7 +69,7 @@ def test_the_last_body_leaves_as_more_to_come_and_the_trailers_end_the_response(
 
 
 def test_streamed_body_then_trailers(loop: asyncio.AbstractEventLoop) -> None:
-    channel = TrailerChannel(loop)
+    channel = RecordingChannel(loop)
     cycle = cycle_on(channel)
 
     async def app() -> None:
@@ -119,7 +84,7 @@ def test_streamed_body_then_trailers(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_messages_out_of_order_are_refused(loop: asyncio.AbstractEventLoop) -> None:
-    channel = TrailerChannel(loop)
+    channel = RecordingChannel(loop)
     cycle = cycle_on(channel)
 
     async def app() -> None:
@@ -137,7 +102,7 @@ def test_messages_out_of_order_are_refused(loop: asyncio.AbstractEventLoop) -> N
 
 
 def test_trailers_without_the_promise_are_refused(loop: asyncio.AbstractEventLoop) -> None:
-    channel = TrailerChannel(loop)
+    channel = RecordingChannel(loop)
     cycle = cycle_on(channel)
 
     async def app() -> None:
@@ -151,7 +116,7 @@ def test_trailers_without_the_promise_are_refused(loop: asyncio.AbstractEventLoo
 
 
 def test_invalid_trailers_raise_before_anything_is_sent(loop: asyncio.AbstractEventLoop) -> None:
-    channel = TrailerChannel(loop)
+    channel = RecordingChannel(loop)
     cycle = cycle_on(channel)
 
     async def app() -> None:
@@ -166,7 +131,7 @@ def test_invalid_trailers_raise_before_anything_is_sent(loop: asyncio.AbstractEv
 
 
 def test_after_a_disconnect_nothing_is_sent_but_the_response_completes(loop: asyncio.AbstractEventLoop) -> None:
-    channel = TrailerChannel(loop)
+    channel = RecordingChannel(loop)
     cycle = cycle_on(channel)
 
     async def app() -> None:
