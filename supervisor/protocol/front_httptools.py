@@ -90,8 +90,7 @@ class HttptoolsFront:
         A second call does nothing.
         """
         self._body = None  # a chunked or upgrade body reader calls the sink too
-        if hasattr(self, "_sink"):
-            del self._parser, self._sink, self.on_body
+        self._parser = self._sink = self.on_body = None  # type: ignore[assignment]
 
     def feed(self, data: bytes) -> None:
         """Parse `data`; raise `ParseError` for anything llhttp, body.py or the sink refuses."""
@@ -105,7 +104,8 @@ class HttptoolsFront:
                 self._read_method(rest)
                 return
             open_head = self._headers if self._url else None
-            self._completed = []
+            if self._completed:
+                self._completed.clear()
             try:
                 self._parser.feed_data(rest)
             except (httptools.HttpParserError, httptools.HttpParserUpgrade) as stop:

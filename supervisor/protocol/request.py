@@ -17,7 +17,13 @@ from supervisor.errors import ParseError
 
 # Only these names change how a request is framed or answered; every other header is
 # skipped with one set lookup, which keeps the per-request cost at a few hundred ns.
-_WATCHED = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect", b"host", b"upgrade", b"te"))
+# The X-Forwarded-* names are only noted: a request without them (most) skips the proxy
+# headers' own pass over the headers (asgi/proxy_headers.py reads them).
+_FORWARDED = frozenset((b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-port"))
+_WATCHED = (
+    frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect", b"host", b"upgrade", b"te"))
+    | _FORWARDED
+)
 _MAX_CONTENT_LENGTH_DIGITS = 18  # fits in a C int64: larger values are nonsense or an attack
 
 UPGRADE_NONE = b""
@@ -45,7 +51,7 @@ def method_refusal(method: bytes, *, then_space: bool) -> ParseError:
     return ParseError(400, "invalid method")
 
 
-def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes, bool]:
+def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes, bool, bool]:
     """Validate the framing headers of a request head, and read the few that steer the answer.
 
     One pass over the headers per request: the response side's questions (trailers) are
@@ -56,9 +62,10 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
         headers: the head's headers, names lowercased.
 
     Returns:
-        (keep_alive, expect_100_continue, upgrade, trailers) where `upgrade` is the
-        lowercased `Upgrade` value when `Connection: upgrade` asks for it, else b"", and
-        `trailers` says an HTTP/1.1 client's `TE` takes trailers (RFC 9110 §10.1.4).
+        (keep_alive, expect_100_continue, upgrade, trailers, forwarded) where `upgrade` is
+        the lowercased `Upgrade` value when `Connection: upgrade` asks for it, else b"",
+        `trailers` says an HTTP/1.1 client's `TE` takes trailers (RFC 9110 §10.1.4), and
+        `forwarded` that an X-Forwarded-For, -Proto or -Port header is present.
 
     Raises:
         ParseError: 400 for an ambiguous or malformed head, 505 for another HTTP version.
@@ -68,12 +75,17 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
     keep_alive = http_version == "1.1"  # RFC 9112 §9.3: 1.0 closes unless it asks otherwise
     expect_continue = connection_upgrade = trailers = False
     upgrade = UPGRADE_NONE
-    seen = 0
+    seen = hosts = 0
     for name, value in headers:
         if name not in _WATCHED:
             continue
-        if name == b"connection":
-            keep_alive, connection_upgrade = _connection_tokens(value, keep_alive, connection_upgrade)
+        if name == b"host":  # the one watched header nearly every request has: counted inline
+            hosts += 1
+        elif name == b"connection":
+            if value == b"close" or value == b"keep-alive":  # the common values, without a split
+                keep_alive = value == b"keep-alive"
+            else:
+                keep_alive, connection_upgrade = _connection_tokens(value, keep_alive, connection_upgrade)
         elif name == b"expect":
             expect_continue = value.lower() == b"100-continue"
         elif name == b"upgrade":
@@ -81,30 +93,38 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
         elif name == b"te":
             trailers = trailers or _takes_trailers(value)
         else:
-            seen = _check_framing(name, value, seen)
+            seen = _note_header(name, value, seen)
     if seen & _BOTH_LENGTHS == _BOTH_LENGTHS:
         # RFC 9112 §6.1: the classic smuggling pair; refuse rather than pick one.
         raise ParseError(400, "both Content-Length and Transfer-Encoding")
-    if not seen & _HOST and http_version == "1.1":
-        raise ParseError(400, "missing Host")
+    if hosts != 1 and (hosts or http_version == "1.1"):  # RFC 9112 §3.2: exactly one (1.0 may have none)
+        raise ParseError(400, "more than one Host" if hosts else "missing Host")
     http_11 = http_version == "1.1"
     return (
         keep_alive,
         expect_continue and http_11,
         upgrade if connection_upgrade else UPGRADE_NONE,
         trailers and http_11,
+        bool(seen & _FORWARDED_SEEN),
     )
 
 
-_CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST = 1, 2, 4
+_CONTENT_LENGTH, _TRANSFER_ENCODING, _FORWARDED_SEEN = 1, 2, 4
 _BOTH_LENGTHS = _CONTENT_LENGTH | _TRANSFER_ENCODING
-_FRAMING_BITS = {b"content-length": _CONTENT_LENGTH, b"transfer-encoding": _TRANSFER_ENCODING, b"host": _HOST}
+_FRAMING_BITS = {
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    **dict.fromkeys(_FORWARDED, _FORWARDED_SEEN),
+}
 
 
-def _check_framing(name: bytes, value: bytes, seen: int) -> int:
+def _note_header(name: bytes, value: bytes, seen: int) -> int:
+    """`seen` with the bit of `name`: a framing header checked, an X-Forwarded-* header only noted."""
     bit = _FRAMING_BITS[name]
+    if bit == _FORWARDED_SEEN:  # only noted; any number of them may come
+        return seen | bit
     if seen & bit:
-        # RFC 9112 §6.3 (several lengths make the framing unknowable), §3.2 (exactly one Host).
+        # RFC 9112 §6.3: several lengths make the framing unknowable.
         raise ParseError(400, f"more than one {name.decode('ascii').title()}")
     if bit == _CONTENT_LENGTH:
         if not value.isdigit() or len(value) > _MAX_CONTENT_LENGTH_DIGITS:

@@ -40,6 +40,8 @@ HTTP_10: Final = 2
 _SPECIAL = frozenset((b"content-length", b"transfer-encoding", b"connection", b"server", b"date"))
 
 CHUNK_END: Final = b"0\r\n\r\n"
+_END_CLOSE: Final = b"connection: close\r\n\r\n"
+_END_KEEP_10: Final = b"connection: keep-alive\r\n\r\n"
 
 
 def status_line(status: int) -> bytes:
@@ -53,8 +55,9 @@ def status_line(status: int) -> bytes:
 
 
 # Apps send the same header lines again and again; checking and encoding one is a pure
-# function of (name, value), so lines are remembered. Bounded, cleared when full.
-_LINES: dict[tuple[bytes, bytes], bytes] = {}
+# function of (name, value), so each is remembered with its lowercased name (which
+# `encode_head` needs too). Bounded, cleared when full.
+_LINES: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 _LINES_MAX = 2048
 _LINE_CACHE_LEN = 512
 
@@ -65,24 +68,30 @@ def header_line(name: bytes, value: bytes) -> bytes:
     Raises:
         RuntimeError: the app sent an invalid name or value (a bug in the app).
     """
+    return _checked_line(name, value)[0]
+
+
+def _checked_line(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """(`header_line`, the lowercased name), from the memo when seen before."""
     key = (name, value)
     try:
-        line = _LINES.get(key)
+        entry = _LINES.get(key)
     except TypeError:  # unhashable (bytearray, list): not bytes at all, and it could not be cached below
         raise RuntimeError(f"response header name and value must be bytes, got {name!r}: {value!r}") from None
-    if line is not None:
-        return line
+    if entry is not None:
+        return entry
     try:
         line = name + b": " + value + b"\r\n"
     except TypeError:
         raise RuntimeError(f"response header name and value must be bytes, got {name!r}: {value!r}") from None
     if _HEADER_LINE.fullmatch(line) is None:
         raise RuntimeError(f"invalid response header {name!r}: {value!r}")
+    entry = (line, name.lower())
     if len(line) <= _LINE_CACHE_LEN:
         if len(_LINES) >= _LINES_MAX:
             _LINES.clear()
-        _LINES[key] = line
-    return line
+        _LINES[key] = entry
+    return entry
 
 
 def encode_head(
@@ -111,8 +120,10 @@ def encode_head(
     length = -1
     codings: list[bytes] | None = None
     for name, value in headers:
-        line = header_line(name, value)
-        lname = name.lower()
+        try:
+            line, lname = _LINES[name, value]
+        except (KeyError, TypeError):  # not seen yet, or not bytes (refused there)
+            line, lname = _checked_line(name, value)
         if lname not in _SPECIAL:
             lines.append(line)
         elif lname == b"content-length":
@@ -131,17 +142,15 @@ def encode_head(
             lines[1] = _without(lines[1], lname)
             lines.append(line)
     if codings is None:
-        framing, length = _framing(status, request_flags, length, final_body_length, lines)
+        if length >= 0 and not request_flags and 200 <= status != 204 and status != 304:
+            framing = LENGTH  # the app's own Content-Length on a plain response: what _framing decides
+        else:
+            framing, length = _framing(status, request_flags, length, final_body_length, lines)
     else:
         framing, length = _coded_framing(status, request_flags, codings, final_body_length, lines)
-    if framing == CLOSE:
-        keep_alive = False
-    if not keep_alive:
-        lines.append(b"connection: close\r\n\r\n")
-    elif request_flags & HTTP_10:
-        lines.append(b"connection: keep-alive\r\n\r\n")
-    else:
-        lines.append(b"\r\n")
+    keep_alive = keep_alive and framing != CLOSE
+    # The connection's fate, written once: HTTP/1.0 keeps a connection only when told so.
+    lines.append(_END_CLOSE if not keep_alive else _END_KEEP_10 if request_flags & HTTP_10 else b"\r\n")
     return b"".join(lines), framing, length, keep_alive
 
 

@@ -66,15 +66,15 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class HttpConnection(FlowControl):
     """One client connection speaking HTTP/1.1: the `RequestSink` of its front, the `Channel` of its cycles."""
 
-    def __init__(self, state: ServerState, server: tuple[str, int] | None = None) -> None:
+    def __init__(self, state: ServerState, server: tuple[str, int] | None = None, tls: bool = False) -> None:
         self.state = state
         self.loop = state.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
-        self.front = state.new_front(self)
+        self.front = state.new_front(self, max_head_size=state.limits.max_head_size)
         self.client: tuple[str, int] | None = None
         self.server = server  # known up front for a listener bound to one address
-        self.scheme = "http"
-        self.peer_trusted = False
+        self.scheme = "https" if tls else "http"  # the listener's, known when it is bound
+        self.peer_trusted: bool | None = None  # None: not judged yet (see _peer_is_trusted)
         self.proxy_header: bytearray | None = None  # the PROXY header so far, while one is awaited (proxy_protocol)
         self.cycle: RequestResponseCycle | None = None  # the one being answered
         self.reader: RequestResponseCycle | None = None  # the one whose body is being parsed
@@ -99,14 +99,11 @@ class HttpConnection(FlowControl):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.client = _address(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        # An IPv4 peer already is the (host, port) pair ASGI wants; IPv6 and unix peers are converted.
+        self.client = peer if type(peer) is tuple and len(peer) == 2 else _address(peer)
         if self.server is None:
             self.server = _address(transport.get_extra_info("sockname"))
-        if transport.get_extra_info("sslcontext") is not None:
-            self.scheme = "https"
-        trusted = self.state.trusted
-        if trusted is not None:
-            self.peer_trusted = (self.client[0] if self.client else None) in trusted
         self.state.connections.add(self)
         if self.preface is not None and self.scheme == "https":
             self._negotiated_h2()
@@ -134,6 +131,17 @@ class HttpConnection(FlowControl):
             self.start_pending = False
             self._start(self.cycle)  # type: ignore[arg-type]
 
+    def _peer_is_trusted(self) -> bool:
+        """Whether the peer is a trusted proxy (`forwarded_allow_ips`); judged once, when first asked.
+
+        Asked only of a request that carries X-Forwarded-* headers, and at a handover to HTTP/2.
+        """
+        trusted = self.peer_trusted
+        if trusted is None:
+            hosts = self.state.trusted
+            trusted = self.peer_trusted = hosts is not None and (self.client[0] if self.client else None) in hosts
+        return trusted
+
     def _expect_proxy_header(self, senders: TrustedHosts) -> None:
         """proxy_protocol: only a trusted proxy may connect, and its header counts against timeout_request_header."""
         if (self.client[0] if self.client else None) not in senders:
@@ -160,8 +168,7 @@ class HttpConnection(FlowControl):
             return b""
         if result.relayed:
             self.client, self.server = result.source, result.destination
-            if self.state.trusted is not None:
-                self.peer_trusted = (self.client[0] if self.client else None) in self.state.trusted
+            self.peer_trusted = None  # judged again, for the client the header named
         return result.rest
 
     def _on_parse_error(self, error: ParseError) -> None:
@@ -199,11 +206,16 @@ class HttpConnection(FlowControl):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.state.connections.discard(self)
-        for cycle in (self.cycle, self.reader, *self.queue):
-            if cycle is not None:
-                cycle.lose_connection()
-        self.queue.clear()
-        self.release_drain()
+        if self.cycle is not None:
+            self.cycle.lose_connection()
+        if self.reader is not None:
+            self.reader.lose_connection()
+        if self.queue:
+            for queued in self.queue:
+                queued.lose_connection()
+            self.queue.clear()
+        if self.drain_waiter is not None:
+            self.release_drain()
         # Break the cycles (cycle <-> channel, front <-> sink, llhttp's parser <-> front) so a
         # closed connection is freed by reference counting now: left to the garbage collector,
         # every closed connection cost a share of a collection (docs/benchmarks.md, Connection: close).
@@ -213,8 +225,10 @@ class HttpConnection(FlowControl):
     # RequestSink (called by the front, inside feed) -------------------------------------------
 
     def on_request(self, method: bytes, target: bytes, http_version: str, headers: Headers) -> None:
-        keep_alive, expect_continue, _upgrade, trailers = inspect_head(http_version, headers)
-        limits = self.state.limits
+        keep_alive, expect_continue, _upgrade, trailers, forwarded = inspect_head(http_version, headers)
+        state = self.state
+        limits = state.limits
+        lifespan_state = state.lifespan_state
         path, raw_path, query_string = split_target(target, limits.root_path)
         scope: Scope = {
             "type": "http",
@@ -229,16 +243,14 @@ class HttpConnection(FlowControl):
             "raw_path": raw_path,
             "query_string": query_string,
             "headers": headers,
-            "state": self.state.lifespan_state.copy(),
+            "state": lifespan_state.copy() if lifespan_state else {},
         }
-        if self.peer_trusted:
-            apply_proxy_headers(scope, self.state.trusted)  # type: ignore[arg-type]
+        if forwarded and self._peer_is_trusted():
+            apply_proxy_headers(scope, state.trusted)  # type: ignore[arg-type]
         if trailers:
             scope["extensions"] = {"http.response.trailers": {}}
         started_at = self.head_started_at if self.head_started_at >= 0 else monotonic()
-        cycle = RequestResponseCycle(
-            self, scope, keep_alive=keep_alive, expect_continue=expect_continue, started_at=started_at
-        )
+        cycle = RequestResponseCycle(self, scope, keep_alive, expect_continue, started_at)
         self.head_started_at = -1.0
         self.reader = cycle
         if self.cycle is None:
@@ -339,7 +351,7 @@ class HttpConnection(FlowControl):
             client=self.client,
             server=self.server,
             scheme=self.scheme,
-            peer_trusted=self.peer_trusted,
+            peer_trusted=self._peer_is_trusted(),
         )
         http2.start(data, upgrade_settings=settings, upgrade_scope=scope)
 
@@ -432,7 +444,10 @@ class HttpConnection(FlowControl):
         if head:
             body = head + body
         if not more_body:
-            self.write(body)
+            if self.pending or self.closing:
+                self.write(body)
+            else:
+                self.transport.write(body)  # the common case of `write`, without its call
         elif body:
             self.write_soon(body)
 
@@ -498,7 +513,8 @@ class HttpConnection(FlowControl):
 
     def close_after_write(self) -> None:
         if not self.closing:
-            self.write(b"")  # chunks still pending from write_soon go first
+            if self.pending:
+                self.write(b"")  # chunks still pending from write_soon go first
             self.closing = True
             self.transport.close()  # asyncio flushes the write buffer first
 

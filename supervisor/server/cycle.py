@@ -63,7 +63,6 @@ class RequestResponseCycle:
         self,
         channel: Channel,
         scope: Scope,
-        *,
         keep_alive: bool,
         expect_continue: bool,
         started_at: float,
@@ -184,6 +183,8 @@ class RequestResponseCycle:
             self.head_sent = True
         if not more_body:
             self.complete = True
+            if self.waiter is not None:
+                self.wake()  # a receive() waiting for the disconnect gets it now: the response is over (ASGI)
             channel.finish()
 
     def _take_trailers(self, message: Message) -> None:
@@ -192,6 +193,7 @@ class RequestResponseCycle:
         if message.get("more_trailers", False):
             return
         self.complete = True
+        self.wake()
         if not self.disconnected:
             self.channel.send_trailers(self.trailers)
             self.channel.finish()

@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from supervisor import logs, sockets as listeners
@@ -192,7 +193,7 @@ class Server:
             for sock in bound:
                 local = _fixed_local_address(sock)
                 server = await loop.create_server(
-                    lambda local=local: HttpConnection(state, local),
+                    partial(HttpConnection, state, local, ssl_context is not None),
                     sock=sock,
                     ssl=ssl_context,
                     backlog=config.backlog,

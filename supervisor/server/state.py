@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.3"}
 
 
+class FrontFactory(Protocol):
+    """A parser front class: HttptoolsFront or H11Front."""
+
+    def __call__(self, sink: RequestSink, *, max_head_size: int) -> Front: ...
+
+
 class LiveConnection(Protocol):
     """What the server needs of each open connection, HTTP or WebSocket (its clock, its shutdown)."""
 
@@ -107,6 +113,8 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.tick_date(0.0)
+        # The parser front chosen by `http`, built for each connection as new_front(sink, max_head_size=...).
+        self.new_front: FrontFactory = _front_class(self.http)
 
     def tick_date(self, now_epoch: float) -> None:
         """Recompute the Date/Server lines; called once a second by the server clock."""
@@ -117,14 +125,6 @@ class ServerState:
             parts.append(b"server: serve\r\n")
         parts.append(self.extra_headers)
         self.default_headers = b"".join(parts)
-
-    def new_front(self, sink: RequestSink) -> Front:
-        """The parser front chosen by `http` (httptools or h11)."""
-        if self.http == "h11":
-            from supervisor.protocol.front_h11 import H11Front
-
-            return H11Front(sink, max_head_size=self.limits.max_head_size)
-        return HttptoolsFront(sink, max_head_size=self.limits.max_head_size)
 
     def count_response(self, cycle: RequestResponseCycle, now: float) -> None:
         """A response sent whole, over either HTTP version: the total, max_requests, the slot's figures, the access log."""
@@ -140,3 +140,12 @@ class ServerState:
         """The connection counted the `max_requests`-th response (0 never matches: counts start at 1)."""
         if self.on_max_requests is not None:
             self.on_max_requests()
+
+
+def _front_class(http: str) -> FrontFactory:
+    """The parser front class for `http` ("httptools" or "h11"); h11 is imported only when chosen."""
+    if http == "h11":
+        from supervisor.protocol.front_h11 import H11Front
+
+        return H11Front
+    return HttptoolsFront

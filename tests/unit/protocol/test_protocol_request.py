@@ -21,8 +21,15 @@ def refusal(http_version: str, *headers: tuple[bytes, bytes]) -> tuple[int, str]
 
 
 def test_plain_requests() -> None:
-    assert inspect_head("1.1", [HOST, (b"accept", b"*/*")]) == (True, False, UPGRADE_NONE, False)
-    assert inspect_head("1.0", []) == (False, False, UPGRADE_NONE, False)
+    assert inspect_head("1.1", [HOST, (b"accept", b"*/*")]) == (True, False, UPGRADE_NONE, False, False)
+    assert inspect_head("1.0", []) == (False, False, UPGRADE_NONE, False, False)
+
+
+@pytest.mark.parametrize("name", [b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-port"])
+def test_forwarded_headers_are_noted(name: bytes) -> None:
+    # The connection reads X-Forwarded-* (asgi/proxy_headers.py) only when one is there.
+    assert inspect_head("1.1", [HOST, (b"accept", b"*/*"), (name, b"x")])[4] is True
+    assert inspect_head("1.1", [HOST, (b"x-forwarded-host", b"x"), (b"forwarded", b"for=1.2.3.4")])[4] is False
 
 
 @pytest.mark.parametrize("version", ["2.0", "0.9", "1.2", "3"])
@@ -37,6 +44,8 @@ def test_other_versions_are_505(version: str) -> None:
         ("1.1", b"Close", False),
         ("1.1", b"keep-alive", True),
         ("1.1", b"keep-alive, close", False),
+        ("1.1", b"close ", False),
+        ("1.1", b"close, upgrade", False),
         ("1.1", b"TE, Upgrade", True),
         ("1.0", b"keep-alive", True),
         ("1.0", b" Keep-Alive ", True),

@@ -96,6 +96,26 @@ def test_the_head_waits_for_the_first_body_piece_and_finish_follows_the_last(loo
     run(loop, main())
 
 
+def test_a_receive_waiting_for_the_disconnect_hears_it_when_the_response_completes(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # ASGI: receive() after the response is sent returns http.disconnect; one already waiting
+    # (a listener task) must not wait on, into the next request or for ever.
+    async def main() -> None:
+        channel = RecordingChannel(loop)
+        cycle = cycle_on(channel)
+        cycle.end_body()
+        assert (await cycle.receive())["type"] == "http.request"
+        listener = asyncio.ensure_future(cycle.receive())
+        await asyncio.sleep(0)
+        assert not listener.done()
+        await cycle.send(START)
+        await cycle.send({"type": "http.response.body", "body": b"done"})
+        assert await asyncio.wait_for(listener, 1.0) == {"type": "http.disconnect"}
+
+    run(loop, main())
+
+
 def test_receive_sends_a_held_head_and_asks_for_more_body(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         channel = RecordingChannel(loop)
