@@ -11,15 +11,21 @@ Steps: `task` answers from an asyncio Task (as an ASGI server runs its app), `pe
 peer and socket names at connect, `parse` parses the request with httptools. `--busy N` adds
 N iterations of a Python loop per request: pure interpreter work of a known cost, to see how
 the server's CPU per connection grows with the Python it runs.
+
+`--steps asgi` is the least a real ASGI server does, alone: httptools, a scope, the demo
+`hello` app (scripts/bench_apps.py) called from a Task, and a head built from what it sends.
+No checks, no limits, no timeouts, no flow control: the ceiling for Python on this loop.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
 import httptools
 import uvloop
+from bench_apps import hello
 
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 13\r\nconnection: close\r\n\r\nHello, world!"
@@ -65,22 +71,86 @@ class Answer(asyncio.Protocol):
         self.parser = None  # httptools' parser points back at us
 
 
-async def serve(port: int) -> None:
+class MinimalAsgi(asyncio.Protocol):
+    """One connection of the least ASGI server: parse, scope, the app in a Task, a head from its messages."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.status_and_headers: tuple[int, list[tuple[bytes, bytes]]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.client = transport.get_extra_info("peername")
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.parser = None  # type: ignore[assignment]  # httptools' parser points back at us
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.keep_alive = parser.should_keep_alive()
+        path, _, query = self.url.partition(b"?")
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": parser.get_http_version(),
+            "server": ("127.0.0.1", 0),
+            "client": self.client,
+            "scheme": "http",
+            "method": parser.get_method().decode("ascii"),
+            "root_path": "",
+            "path": path.decode("ascii"),
+            "raw_path": path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": {},
+        }
+        self.url, self.headers = b"", []
+        asyncio.get_running_loop().create_task(hello(scope, self.receive, self.send))
+
+    async def receive(self) -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.status_and_headers is None:
+            self.status_and_headers = (message["status"], list(message.get("headers", ())))
+            return
+        status, headers = self.status_and_headers
+        self.status_and_headers = None
+        lines = [b"HTTP/1.1 %d OK\r\n" % status, *(name + b": " + value + b"\r\n" for name, value in headers)]
+        lines.append(b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")
+        lines.append(message.get("body", b""))
+        self.transport.write(b"".join(lines))
+        if not self.keep_alive:
+            self.transport.close()
+
+
+async def serve(port: int, protocol: type[asyncio.Protocol]) -> None:
     loop = asyncio.get_running_loop()
-    await loop.create_server(Answer, "127.0.0.1", port, backlog=2048)
+    await loop.create_server(protocol, "127.0.0.1", port, backlog=2048)
     await asyncio.Event().wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--steps", default="", help="comma-separated: task, peer, parse")
+    parser.add_argument("--steps", default="", help="comma-separated: task, peer, parse; or asgi alone")
     parser.add_argument("--busy", type=int, default=0, help="loop iterations of Python work per request")
     args = parser.parse_args()
     Answer.steps = frozenset(filter(None, args.steps.split(",")))
     Answer.busy = args.busy
     uvloop.install()
-    asyncio.run(serve(args.port))
+    asyncio.run(serve(args.port, MinimalAsgi if "asgi" in Answer.steps else Answer))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ times a second and each connection compares two timestamps it keeps anyway.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from time import monotonic
 from typing import TYPE_CHECKING
@@ -366,11 +365,7 @@ class HttpConnection(FlowControl):
             self.refuse(503, "Service Unavailable")
             return
         state.active_requests += 1
-        if state.reset_contextvars:
-            # Created inside an empty context, the task copies that one, not ours.
-            self.task = contextvars.Context().run(self.loop.create_task, self._run_asgi(cycle))
-        else:
-            self.task = self.loop.create_task(self._run_asgi(cycle))
+        self.task = state.start_app_call(self._run_asgi(cycle))
 
     async def _run_asgi(self, cycle: RequestResponseCycle) -> None:
         try:

@@ -11,7 +11,6 @@ stream waits on another's window, so none blocks the rest of the connection.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from time import monotonic
 from typing import TYPE_CHECKING, Protocol
@@ -218,12 +217,7 @@ class H2Stream:
         state = conn.state
         state.active_requests += 1
         cycle = self.cycle
-        call = state.app(cycle.scope, cycle.receive, cycle.send)
-        if state.reset_contextvars:
-            # Created inside an empty context, the task copies that one, not ours.
-            self.task = contextvars.Context().run(conn.loop.create_task, call)  # type: ignore[arg-type]
-        else:
-            self.task = conn.loop.create_task(call)  # type: ignore[arg-type]
+        self.task = state.start_app_call(state.app(cycle.scope, cycle.receive, cycle.send))  # type: ignore[arg-type]
         self.task.add_done_callback(self._app_returned)
 
     def _app_returned(self, task: asyncio.Task[None]) -> None:

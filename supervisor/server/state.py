@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextvars
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
@@ -135,6 +136,20 @@ class ServerState:
             self.counters.observe_response(cycle.status, now - cycle.started_at)
         if self.limits.access_log:
             logs.log_request(cycle.scope, cycle.status, cycle.headers, cycle.sent, now - cycle.started_at)
+
+    def start_app_call(self, call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run an app call (one request's) in a Task of its own, in a fresh context with `reset_contextvars`.
+
+        Without a task factory set on the loop, the Task is made directly: what `create_task`
+        does then, one call layer (about 0.15 µs a request) shorter.
+        """
+        loop = self.loop
+        if self.reset_contextvars:
+            # Created inside an empty context, the task copies that one, not ours.
+            return contextvars.Context().run(loop.create_task, call)
+        if loop.get_task_factory() is None:
+            return asyncio.Task(call, loop=loop)
+        return loop.create_task(call)
 
     def max_requests_reached(self) -> None:
         """The connection counted the `max_requests`-th response (0 never matches: counts start at 1)."""
