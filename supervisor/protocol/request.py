@@ -72,20 +72,16 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
     """
     if http_version not in ("1.1", "1.0"):
         raise ParseError(505, f"HTTP version {http_version} not supported")
-    keep_alive = http_version == "1.1"  # RFC 9112 §9.3: 1.0 closes unless it asks otherwise
-    expect_continue = connection_upgrade = trailers = False
+    expect_continue = trailers = False
     upgrade = UPGRADE_NONE
-    seen = hosts = 0
+    seen = hosts = connection = 0
     for name, value in headers:
         if name not in _WATCHED:
             continue
         if name == b"host":  # the one watched header nearly every request has: counted inline
             hosts += 1
-        elif name == b"connection":
-            if value == b"close" or value == b"keep-alive":  # the common values, without a split
-                keep_alive = value == b"keep-alive"
-            else:
-                keep_alive, connection_upgrade = _connection_tokens(value, keep_alive, connection_upgrade)
+        elif name == b"connection":  # the common values without a split; every field counts
+            connection |= _COMMON_CONNECTION.get(value) or _connection_tokens(value)
         elif name == b"expect":
             expect_continue = value.lower() == b"100-continue"
         elif name == b"upgrade":
@@ -101,9 +97,10 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
         raise ParseError(400, "more than one Host" if hosts else "missing Host")
     http_11 = http_version == "1.1"
     return (
-        keep_alive,
+        # RFC 9112 §9.3, §9.6: a close anywhere ends it; else 1.1 stays open, 1.0 only when asked.
+        not connection & _CLOSE and (http_11 or bool(connection & _KEEP_ALIVE)),
         expect_continue and http_11,
-        upgrade if connection_upgrade else UPGRADE_NONE,
+        upgrade if connection & _UPGRADE else UPGRADE_NONE,
         trailers and http_11,
         bool(seen & _FORWARDED_SEEN),
     )
@@ -139,14 +136,19 @@ def _takes_trailers(te: bytes) -> bool:
     return any(item.partition(b";")[0].strip().lower() == b"trailers" for item in te.split(b","))
 
 
-def _connection_tokens(value: bytes, keep_alive: bool, upgrade: bool) -> tuple[bool, bool]:
+_CLOSE, _KEEP_ALIVE, _UPGRADE = 1, 2, 4
+_COMMON_CONNECTION = {b"close": _CLOSE, b"keep-alive": _KEEP_ALIVE}
+
+
+def _connection_tokens(value: bytes) -> int:
+    """The Connection options named in one field value, as _CLOSE | _KEEP_ALIVE | _UPGRADE bits."""
     lowered = value.lower()
     tokens = [t.strip() for t in lowered.split(b",")] if b"," in lowered else [lowered.strip()]
-    if b"close" in tokens:
-        keep_alive = False
-    elif b"keep-alive" in tokens:
-        keep_alive = True
-    return keep_alive, upgrade or b"upgrade" in tokens
+    return (
+        (_CLOSE if b"close" in tokens else 0)
+        | (_KEEP_ALIVE if b"keep-alive" in tokens else 0)
+        | (_UPGRADE if b"upgrade" in tokens else 0)
+    )
 
 
 # Targets repeat (the same routes, again and again): decoding is a pure function of the

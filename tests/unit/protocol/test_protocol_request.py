@@ -58,6 +58,26 @@ def test_connection_decides_keep_alive(version: str, connection: bytes, keep_ali
 
 
 @pytest.mark.parametrize(
+    ("version", "fields", "keep_alive"),
+    [
+        ("1.1", [b"close", b"keep-alive"], False),
+        ("1.1", [b"keep-alive", b"close"], False),
+        ("1.0", [b"close", b"keep-alive"], False),
+        ("1.0", [b"foo", b"Keep-Alive"], True),
+        ("1.1", [b"upgrade", b"close"], False),
+    ],
+)
+def test_every_connection_field_counts_and_close_wins(version: str, fields: list[bytes], keep_alive: bool) -> None:
+    # RFC 9112 §9.6: a close in any of them ends the connection after this response.
+    assert inspect_head(version, [HOST, *((b"connection", field) for field in fields)])[0] is keep_alive
+
+
+def test_upgrade_may_come_in_another_connection_field() -> None:
+    headers = [HOST, (b"connection", b"keep-alive"), (b"connection", b"Upgrade"), (b"upgrade", b"websocket")]
+    assert inspect_head("1.1", headers)[2] == b"websocket"
+
+
+@pytest.mark.parametrize(
     ("version", "expect", "wanted"),
     [
         ("1.1", b"100-continue", True),
