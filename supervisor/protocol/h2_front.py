@@ -657,7 +657,9 @@ class _ReusingEncoder(Encoder):
         resized = table.resized
         block = super().encode(key, huffman)
         after = _table_mark(table)
-        if after == mark and not resized:
+        if after != mark:
+            self._blocks.clear()  # made under the table as it was: their indices are stale now
+        elif not resized:
             if len(self._blocks) >= _BLOCKS_KEPT:
                 self._blocks.clear()
             self._blocks[key] = block
@@ -691,7 +693,9 @@ class _ReusingDecoder(Decoder):
                 return headers
         headers = super().decode(data, raw)
         after = self._state()
-        if after == mark and len(data) <= _BLOCK_KEY_MAX:
+        if after != mark:
+            self._lists.clear()  # read against the table as it was: their indices mean other fields now
+        elif len(data) <= _BLOCK_KEY_MAX:
             if len(self._lists) >= _BLOCKS_KEPT:
                 self._lists.clear()
             self._lists[raw, bytes(data)] = headers

@@ -239,6 +239,7 @@ class H2Stream:
             logger.error("ASGI callable %s", problem)
         if problem and not cycle.complete and not cycle.disconnected:
             cycle.complete = True
+            cycle.wake()  # a receive() waiting beside the app hears the disconnect, as over HTTP/1.1
             if cycle.head_sent:
                 self.conn.front.reset(self.stream_id)  # the client must not take a cut body as whole
                 self.conn.write_soon()

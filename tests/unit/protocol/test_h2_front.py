@@ -586,6 +586,31 @@ def test_an_encoder_reuses_a_block_only_while_its_table_is_unchanged() -> None:
     assert encoder.encode(FIELDS) == plain.encode(FIELDS)
 
 
+def test_an_encoder_drops_its_blocks_when_an_encode_moves_the_table() -> None:
+    # A block made before another head added an entry refers to indices that have moved since:
+    # replayed, the client would read other fields (found by a fault hunt, stop 19).
+    encoder, plain, client = _ReusingEncoder(), hpack.Encoder(), hpack.Decoder()
+    short = [(b":status", b"200"), (b"server", b"serve")]
+    heads = [[*short, (b"content-length", b"100")], short, short, [(b"x-trailer", b"1")], short]
+    for head in heads:
+        block = encoder.encode(head)
+        assert block == plain.encode(head)
+        assert client.decode(block, raw=True) == head
+
+
+def test_a_decoder_drops_its_lists_when_a_decode_moves_the_table() -> None:
+    client, decoder = hpack.Encoder(), _ReusingDecoder()
+    pseudo = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http")]
+    heads = [
+        [*pseudo, (b":authority", b"x"), (b"x-id", b"1")],
+        [*pseudo, (b":authority", b"x"), (b"x-id", b"1")],  # all indexed: kept
+        [*pseudo, (b":authority", b"x"), (b"x-id", b"2")],  # adds an entry: every index moves
+        [*pseudo, (b"x-id", b"1"), (b"x-id", b"2")],  # the same bytes as the second head
+    ]
+    for head in heads:
+        assert list(decoder.decode(client.encode(head), raw=True)) == head
+
+
 def test_an_encoders_blocks_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("supervisor.protocol.h2_front._BLOCKS_KEPT", 1)
     encoder = _ReusingEncoder()
