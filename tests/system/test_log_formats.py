@@ -55,7 +55,9 @@ def test_an_access_log_format_with_a_header_and_a_duration(tmp_path: Path) -> No
         )
         match = re.search(pattern, line)
         assert match is not None, line
-        assert 250 <= int(match.group(1)) < 5000
+        # libuv times the app's 0.25 s sleep from the loop's cached clock, which can lag the
+        # monotonic clock our duration starts from by a few ms: the sleep may end at 249.x ms.
+        assert 240 <= int(match.group(1)) < 5000
 
 
 def test_every_line_of_a_json_run_is_a_json_object(tmp_path: Path) -> None:
