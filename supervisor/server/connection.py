@@ -93,11 +93,15 @@ class HttpConnection(FlowControl):
         self.head_started_at = -1.0
         # http2 on: the first bytes seen so far, while they may still be the HTTP/2 preface; None: not looking.
         self.preface: bytes | None = b"" if state.h2 is not None else None
+        if tls:  # made at accept, connected only once the handshake is done
+            state.tls_handshakes.add(self)
 
     # asyncio.Protocol ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.scheme == "https":
+            self.state.tls_handshakes.discard(self)
         peer = transport.get_extra_info("peername")
         # An IPv4 peer already is the (host, port) pair ASGI wants; IPv6 and unix peers are converted.
         self.client = peer if type(peer) is tuple and len(peer) == 2 else _address(peer)

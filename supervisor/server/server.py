@@ -27,7 +27,7 @@ from supervisor.config.convert import UnixBind
 from supervisor.config.options import Config
 from supervisor.protocol.response import header_line
 from supervisor.protocol.upgrade import WebSocketSettings
-from supervisor.server.connection import HttpConnection
+from supervisor.server.connection import DRAIN_IDLE_GRACE_S, HttpConnection
 from supervisor.server.lifespan import Lifespan
 from supervisor.server.loops import resolve_http, run_on_new_loop
 from supervisor.server.state import ConnectionLimits, ServerState
@@ -301,8 +301,8 @@ class Server:
     async def _shutdown(self, state: ServerState) -> None:
         self.retire()
         self._tick()
-        if state.connections and not self.force_exit:
-            logger.info("Waiting for %d connection(s) to finish.", len(state.connections))
+        if (state.connections or state.tls_handshakes) and not self.force_exit:
+            logger.info("Waiting for %d connection(s) to finish.", len(state.connections) + len(state.tls_handshakes))
             await self._wait_drained(state)
         tasks = [conn.task for conn in state.connections if conn.task is not None and not conn.task.done()]
         for task in tasks:
@@ -315,8 +315,13 @@ class Server:
     async def _wait_drained(self, state: ServerState) -> None:
         loop = asyncio.get_running_loop()
         timeout = self.config.graceful_timeout
-        deadline = None if timeout is None else loop.time() + timeout
-        while state.connections and not self.force_exit:
+        began = loop.time()
+        deadline = None if timeout is None else began + timeout
+        # A TLS handshake under way when the drain began is waited for as briefly as an idle
+        # connection is kept (a client may be sending its request already), then let go.
+        while (
+            state.connections or (state.tls_handshakes and loop.time() - began < DRAIN_IDLE_GRACE_S)
+        ) and not self.force_exit:
             # Woken by the clock (every DRAIN_CLOCK_INTERVAL_S) rather than per connection:
             # draining is rare and a quarter second is well inside any grace period.
             remaining = None if deadline is None else deadline - loop.time()

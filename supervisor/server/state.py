@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -96,6 +97,10 @@ class ServerState:
     extra_headers: bytes = b""
     lifespan_state: dict[str, Any] = field(default_factory=dict)
     connections: set[LiveConnection] = field(default_factory=set)
+    # Accepted on a TLS listener, handshake not done: not yet in `connections` (asyncio calls
+    # connection_made after the handshake), but a drain waits a moment for them. Weak: a failed
+    # handshake drops its connection without a word to it.
+    tls_handshakes: weakref.WeakSet[object] = field(default_factory=weakref.WeakSet)
     active_requests: int = 0  # app calls running now (limit_concurrency)
     total_requests: int = 0
     draining: bool = False

@@ -1,0 +1,107 @@
+"""A TLS connection whose handshake is under way when a graceful stop begins is served, as a plain one is.
+
+Found by a fault hunt (stop 19): under `serve up` with TLS, SIGHUP reloads dropped a few fresh
+connections (the client read EOF in or just after the handshake) while plain HTTP lost none.
+asyncio hands a TLS connection to its protocol only after the handshake, so it was not yet
+among the server's connections and the drain did not wait for it. The drain now waits up to
+its one-second idle grace for handshakes under way (`ServerState.tls_handshakes`).
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+import trustme
+from support import ServeProcess, serve_run
+
+pytestmark = pytest.mark.system
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: system-test\r\n\r\n"
+
+
+def _certificates(tmp_path: Path) -> tuple[Path, Path, ssl.SSLContext]:
+    """A key and certificate for 127.0.0.1 from a test CA, and a TLS 1.3 client context trusting it."""
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1", "localhost")
+    keyfile, certfile = tmp_path / "key.pem", tmp_path / "cert.pem"
+    issued.private_key_pem.write_to_path(str(keyfile))
+    for index, blob in enumerate(issued.cert_chain_pems):
+        blob.write_to_path(str(certfile), append=index > 0)
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return keyfile, certfile, context
+
+
+def _half_handshake(sock: socket.socket, context: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO]:
+    """Run TLS 1.3 up to the client's Finished, unsent: the server has answered and waits for it."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            tls.do_handshake()
+            return tls, incoming, outgoing  # the client is done; its Finished sits in `outgoing`
+        except ssl.SSLWantReadError:
+            if outgoing.pending:
+                sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            assert data, "the server closed during the handshake"
+            incoming.write(data)
+
+
+def _read_reply(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO) -> bytes:
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        try:
+            reply += tls.read(65536)
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLEOFError:
+            return reply
+        data = sock.recv(65536)
+        if not data:
+            return reply
+        incoming.write(data)
+    return reply
+
+
+def test_a_handshake_under_way_at_the_stop_signal_is_served(tmp_path: Path) -> None:
+    keyfile, certfile, context = _certificates(tmp_path)
+    with serve_run("system_apps:app", "--ssl-keyfile", str(keyfile), "--ssl-certfile", str(certfile)) as server:
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            reply = _stop_mid_handshake(server, sock, context)
+        server.wait_exit(15)  # the socket is closed: no TLS shutdown left waiting for this client
+    # A plain connection accepted before the signal is served (test_run_shutdown); so must this one be.
+    assert reply.startswith(b"HTTP/1.1 200"), f"got {reply[:80]!r}; server output:\n{server.output[-2000:]}"
+    assert b"connection: close" in reply.lower()
+
+
+def test_a_handshake_that_never_comes_holds_the_drain_only_briefly(tmp_path: Path) -> None:
+    keyfile, certfile, _ = _certificates(tmp_path)
+    with (
+        serve_run("system_apps:app", "--ssl-keyfile", str(keyfile), "--ssl-certfile", str(certfile)) as server,
+        socket.create_connection((server.host, server.port), timeout=10),  # no ClientHello, ever
+    ):
+        server.send_signal(signal.SIGTERM)
+        server.wait_for_line(r"Waiting for 1 connection\(s\) to finish")
+        # The drain lets it go after its idle grace, not after the 60 s handshake timeout.
+        assert server.wait_exit(10) == 0
+
+
+def _stop_mid_handshake(server: ServeProcess, sock: socket.socket, context: ssl.SSLContext) -> bytes:
+    """SIGTERM while the client's Finished is unsent; then finish the handshake, ask, and read the reply."""
+    tls, incoming, outgoing = _half_handshake(sock, context)
+    server.send_signal(signal.SIGTERM)
+    server.wait_for_line(r"Shutting down \(SIGTERM\)")
+    # Well inside the drain's one-second idle grace, the server must still be waiting for this
+    # connection, not already past its drain: the bug shows as lifespan shutdown at once.
+    with pytest.raises(AssertionError, match="no line matching"):
+        server.wait_for_line("Waiting for application shutdown", timeout=0.5)
+    tls.write(REQUEST)
+    sock.sendall(outgoing.read())  # the client's Finished, then the request
+    return _read_reply(sock, tls, incoming)
