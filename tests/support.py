@@ -349,3 +349,13 @@ def serve_status(config: str | Path) -> dict[str, Any]:
     )
     status: dict[str, Any] = json.loads(result.stdout)
     return status
+
+
+def certificate_files(authority: Any, directory: Path) -> tuple[Path, Path]:
+    """Key and certificate chain for 127.0.0.1 and localhost, issued by a trustme CA, written to `directory`."""
+    issued = authority.issue_cert("127.0.0.1", "localhost")
+    keyfile, certfile = directory / "key.pem", directory / "cert.pem"
+    issued.private_key_pem.write_to_path(str(keyfile))
+    for index, blob in enumerate(issued.cert_chain_pems):
+        blob.write_to_path(str(certfile), append=index > 0)
+    return keyfile, certfile

@@ -239,13 +239,15 @@ class H2Stream:
             logger.error("ASGI callable %s", problem)
         if problem and not cycle.complete and not cycle.disconnected:
             cycle.complete = True
-            cycle.wake()  # a receive() waiting beside the app hears the disconnect, as over HTTP/1.1
             if cycle.head_sent:
                 self.conn.front.reset(self.stream_id)  # the client must not take a cut body as whole
                 self.conn.write_soon()
                 self.conn.stream_done(self)
             else:
                 self.refuse(500, "Internal Server Error")
+            # The stream is over for the app: a receive() waiting beside it, for the body or the
+            # disconnect, hears http.disconnect, as over HTTP/1.1 when the connection closes.
+            cycle.lose_connection()
 
     def lose(self) -> None:
         """The stream is gone (reset by the client or the server clock, or the connection lost)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from support import ServeProcess, exchange, read_response, serve_run
+from support import ServeProcess, certificate_files, exchange, read_response, serve_run
 from test_http2_client import H2Client
 
 pytestmark = pytest.mark.system
@@ -116,12 +116,7 @@ def test_http2_off_changes_nothing() -> None:
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path, Path]:
     authority = trustme.CA()
-    issued = authority.issue_cert("127.0.0.1", "localhost")
-    directory = tmp_path_factory.mktemp("tls")
-    keyfile, certfile = directory / "key.pem", directory / "cert.pem"
-    issued.private_key_pem.write_to_path(str(keyfile))
-    for index, blob in enumerate(issued.cert_chain_pems):
-        blob.write_to_path(str(certfile), append=index > 0)
+    keyfile, certfile = certificate_files(authority, tmp_path_factory.mktemp("tls"))
     return authority, keyfile, certfile
 
 

@@ -4,8 +4,8 @@
   table entry: a response head repeated after that went out with stale indices, and the client
   read fields the app never sent (the unit tests in tests/unit/protocol/test_h2_front.py pin
   both directions).
-- A stream whose app failed was marked complete without waking a `receive()` waiting beside
-  the app: that task waited for ever (HTTP/1.1 wakes it when the connection closes).
+- A stream whose app failed was marked complete without telling a `receive()` waiting beside
+  the app: that task waited for ever (HTTP/1.1 tells it when the connection closes).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from support import ServeProcess, serve_run
-from test_http2_client import H2Client
+from test_http2_client import H2Client, request_headers
 
 pytestmark = pytest.mark.system
 
@@ -67,18 +67,20 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": str(len(PENDING)).encode()})
         return
-    asyncio.ensure_future(side(receive))  # waits for the disconnect beside the app
+    asyncio.ensure_future(side(receive))  # waits beside the app: for the body still coming, then the disconnect
     await asyncio.sleep(0)
-    await send({"type": "http.response.start", "status": 200})
-    await send({"type": "http.response.body", "body": b"partial", "more_body": True})
-    if scope["path"] == "/raise":
+    if scope["path"] != "/unstarted":
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+    if scope["path"] in ("/raise", "/unstarted"):
         raise RuntimeError("hunt")
 """
 
 
 def test_a_receive_waiting_beside_a_failed_h2_stream_hears_the_disconnect(tmp_path: Path) -> None:
-    # HTTP/1.1 wakes it (the connection closes); on HTTP/2, _app_returned marks the cycle complete
-    # and resets the stream without waking the cycle's waiter: the side task waits forever.
+    # HTTP/1.1 wakes it (the connection closes); on HTTP/2, _app_returned marked the cycle complete
+    # and reset the stream (or answered 500) without telling the cycle: the side task waited for
+    # ever, also when it waited for a request body that could no longer come (a review found that).
     (tmp_path / "side_app.py").write_text(SIDE_APP, encoding="utf-8")
     with (
         serve_run("side_app:app", "--http2", "--app-dir", str(tmp_path)) as server,
@@ -86,6 +88,11 @@ def test_a_receive_waiting_beside_a_failed_h2_stream_hears_the_disconnect(tmp_pa
     ):
         for path in ("/raise", "/return"):
             sid = client.request("GET", path)
+            client.read_until(partial(client.ended, sid))
+        for path in ("/raise", "/unstarted"):  # a POST whose body is still to come
+            sid = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(sid, request_headers("POST", path), end_stream=False)
+            client.flush()
             client.read_until(partial(client.ended, sid))
         deadline = time.monotonic() + 5
         pending = b""

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from support import APPS_DIR, InheritingServeProcess, serve_run
+from support import APPS_DIR, InheritingServeProcess, certificate_files, serve_run
 
 pytestmark = pytest.mark.system
 
@@ -70,11 +70,7 @@ def certificate_authority() -> trustme.CA:
 
 
 def test_tls_with_a_certificate_the_client_verifies(tmp_path: Path, certificate_authority: trustme.CA) -> None:
-    issued = certificate_authority.issue_cert("127.0.0.1", "localhost")
-    keyfile, certfile = tmp_path / "key.pem", tmp_path / "cert.pem"
-    issued.private_key_pem.write_to_path(str(keyfile))
-    for index, blob in enumerate(issued.cert_chain_pems):
-        blob.write_to_path(str(certfile), append=index > 0)
+    keyfile, certfile = certificate_files(certificate_authority, tmp_path)
     trusting = ssl.create_default_context()
     certificate_authority.configure_trust(trusting)
     with (

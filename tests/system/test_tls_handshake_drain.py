@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from support import ServeProcess, serve_run
+from support import ServeProcess, certificate_files, serve_run
 
 pytestmark = pytest.mark.system
 
@@ -26,11 +26,7 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: system-test\r\n\r\n"
 def _certificates(tmp_path: Path) -> tuple[Path, Path, ssl.SSLContext]:
     """A key and certificate for 127.0.0.1 from a test CA, and a TLS 1.3 client context trusting it."""
     authority = trustme.CA()
-    issued = authority.issue_cert("127.0.0.1", "localhost")
-    keyfile, certfile = tmp_path / "key.pem", tmp_path / "cert.pem"
-    issued.private_key_pem.write_to_path(str(keyfile))
-    for index, blob in enumerate(issued.cert_chain_pems):
-        blob.write_to_path(str(certfile), append=index > 0)
+    keyfile, certfile = certificate_files(authority, tmp_path)
     context = ssl.create_default_context()
     authority.configure_trust(context)
     context.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -91,6 +87,24 @@ def test_a_handshake_that_never_comes_holds_the_drain_only_briefly(tmp_path: Pat
         server.wait_for_line(r"Waiting for 1 connection\(s\) to finish")
         # The drain lets it go after its idle grace, not after the 60 s handshake timeout.
         assert server.wait_exit(10) == 0
+
+
+def test_probes_that_closed_before_their_handshake_do_not_hold_the_drain(tmp_path: Path) -> None:
+    # A failed handshake's connection is never told (no connection_made, no connection_lost) and
+    # sits in a reference cycle with its front: the drain collects it first (found by a review).
+    keyfile, certfile, context = _certificates(tmp_path)
+    with serve_run("system_apps:app", "--ssl-keyfile", str(keyfile), "--ssl-certfile", str(certfile)) as server:
+        for _ in range(20):  # a TCP health check: connect and close, no ClientHello
+            socket.create_connection((server.host, server.port), timeout=10).close()
+        # A full request after them: the server has accepted every probe and read its EOF by now.
+        with context.wrap_socket(
+            socket.create_connection((server.host, server.port), timeout=10), server_hostname="localhost"
+        ) as tls:
+            tls.sendall(REQUEST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+            assert tls.recv(65536).startswith(b"HTTP/1.1 200")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait_exit(10) == 0
+    assert "Waiting for" not in server.output.replace("Waiting for application", ""), server.output[-1500:]
 
 
 def _stop_mid_handshake(server: ServeProcess, sock: socket.socket, context: ssl.SSLContext) -> bytes:
