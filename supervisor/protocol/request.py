@@ -72,7 +72,7 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
     """
     if http_version not in ("1.1", "1.0"):
         raise ParseError(505, f"HTTP version {http_version} not supported")
-    expect_continue = trailers = False
+    expect_continue = trailers = forwarded = False
     upgrade = UPGRADE_NONE
     seen = hosts = connection = 0
     for name, value in headers:
@@ -88,8 +88,10 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
             upgrade = value.strip().lower()
         elif name == b"te":
             trailers = trailers or _takes_trailers(value)
+        elif name in _FORWARDED:
+            forwarded = True  # only noted: asgi/proxy_headers.py reads them, from a trusted peer
         else:
-            seen = _note_header(name, value, seen)
+            seen = _check_framing(name, value, seen)
     if seen & _BOTH_LENGTHS == _BOTH_LENGTHS:
         # RFC 9112 §6.1: the classic smuggling pair; refuse rather than pick one.
         raise ParseError(400, "both Content-Length and Transfer-Encoding")
@@ -102,24 +104,17 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
         expect_continue and http_11,
         upgrade if connection & _UPGRADE else UPGRADE_NONE,
         trailers and http_11,
-        bool(seen & _FORWARDED_SEEN),
+        forwarded,
     )
 
 
-_CONTENT_LENGTH, _TRANSFER_ENCODING, _FORWARDED_SEEN = 1, 2, 4
+_CONTENT_LENGTH, _TRANSFER_ENCODING = 1, 2
 _BOTH_LENGTHS = _CONTENT_LENGTH | _TRANSFER_ENCODING
-_FRAMING_BITS = {
-    b"content-length": _CONTENT_LENGTH,
-    b"transfer-encoding": _TRANSFER_ENCODING,
-    **dict.fromkeys(_FORWARDED, _FORWARDED_SEEN),
-}
+_FRAMING_BITS = {b"content-length": _CONTENT_LENGTH, b"transfer-encoding": _TRANSFER_ENCODING}
 
 
-def _note_header(name: bytes, value: bytes, seen: int) -> int:
-    """`seen` with the bit of `name`: a framing header checked, an X-Forwarded-* header only noted."""
+def _check_framing(name: bytes, value: bytes, seen: int) -> int:
     bit = _FRAMING_BITS[name]
-    if bit == _FORWARDED_SEEN:  # only noted; any number of them may come
-        return seen | bit
     if seen & bit:
         # RFC 9112 §6.3: several lengths make the framing unknowable.
         raise ParseError(400, f"more than one {name.decode('ascii').title()}")

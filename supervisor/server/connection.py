@@ -50,6 +50,7 @@ from supervisor.server.state import ASGI_VERSION
 if TYPE_CHECKING:
     from supervisor._types import Headers, Scope
     from supervisor.asgi.proxy_headers import TrustedHosts
+    from supervisor.protocol.base import Front
     from supervisor.server.state import ServerState
 
 logger = logging.getLogger("serve.error")
@@ -69,7 +70,9 @@ class HttpConnection(FlowControl):
         self.state = state
         self.loop = state.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
-        self.front = state.new_front(self, max_head_size=state.limits.max_head_size)
+        # Made in connection_made: the front and the connection point at each other, and a TLS
+        # connection whose handshake fails never gets there, so it is freed at once, uncollected.
+        self.front: Front = None  # type: ignore[assignment]
         self.client: tuple[str, int] | None = None
         self.server = server  # known up front for a listener bound to one address
         self.scheme = "https" if tls else "http"  # the listener's, known when it is bound
@@ -100,18 +103,20 @@ class HttpConnection(FlowControl):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        state = self.state
+        self.front = state.new_front(self, max_head_size=state.limits.max_head_size)
         if self.scheme == "https":
-            self.state.tls_handshakes.discard(self)
+            state.tls_handshakes.discard(self)
         peer = transport.get_extra_info("peername")
         # An IPv4 peer already is the (host, port) pair ASGI wants; IPv6 and unix peers are converted.
         self.client = peer if type(peer) is tuple and len(peer) == 2 else _address(peer)
         if self.server is None:
             self.server = _address(transport.get_extra_info("sockname"))
-        self.state.connections.add(self)
+        state.connections.add(self)
         if self.preface is not None and self.scheme == "https":
             self._negotiated_h2()
-        if self.state.limits.proxy_protocol is not None:
-            self._expect_proxy_header(self.state.limits.proxy_protocol)
+        if state.limits.proxy_protocol is not None:
+            self._expect_proxy_header(state.limits.proxy_protocol)
 
     def data_received(self, data: bytes) -> None:
         if self.proxy_header is not None:

@@ -9,7 +9,6 @@ lifespan shutdown last.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -302,11 +301,6 @@ class Server:
     async def _shutdown(self, state: ServerState) -> None:
         self.retire()
         self._tick()
-        if state.tls_handshakes:
-            # A handshake that failed left its connection in a reference cycle (with its parser
-            # front) that only the collector frees, and in this weak set until then: one
-            # collection here, once per drain, so the drain waits for live handshakes only.
-            gc.collect()
         if (state.connections or state.tls_handshakes) and not self.force_exit:
             logger.info("Waiting for %d connection(s) to finish.", len(state.connections) + len(state.tls_handshakes))
             await self._wait_drained(state)

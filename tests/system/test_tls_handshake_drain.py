@@ -21,6 +21,7 @@ from support import ServeProcess, certificate_files, serve_run
 pytestmark = pytest.mark.system
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: system-test\r\n\r\n"
+ROUND_TRIPS = 64  # a TLS 1.3 handshake and a small reply take a handful
 
 
 def _certificates(tmp_path: Path) -> tuple[Path, Path, ssl.SSLContext]:
@@ -37,7 +38,7 @@ def _half_handshake(sock: socket.socket, context: ssl.SSLContext) -> tuple[ssl.S
     """Run TLS 1.3 up to the client's Finished, unsent: the server has answered and waits for it."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    while True:
+    for _ in range(ROUND_TRIPS):
         try:
             tls.do_handshake()
             return tls, incoming, outgoing  # the client is done; its Finished sits in `outgoing`
@@ -47,22 +48,27 @@ def _half_handshake(sock: socket.socket, context: ssl.SSLContext) -> tuple[ssl.S
             data = sock.recv(65536)
             assert data, "the server closed during the handshake"
             incoming.write(data)
+    raise AssertionError(f"no handshake after {ROUND_TRIPS} reads")
 
 
 def _read_reply(sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO) -> bytes:
     reply = b""
-    while b"\r\n\r\n" not in reply:
+    for _ in range(ROUND_TRIPS):  # each read or recv brings bytes, or ends the loop
+        if b"\r\n\r\n" in reply:
+            break
         try:
-            reply += tls.read(65536)
-            continue
+            piece = tls.read(65536)
         except ssl.SSLWantReadError:
-            pass
+            data = sock.recv(65536)
+            if not data:
+                break
+            incoming.write(data)
+            continue
         except ssl.SSLEOFError:
-            return reply
-        data = sock.recv(65536)
-        if not data:
-            return reply
-        incoming.write(data)
+            break
+        if not piece:  # the server's close_notify
+            break
+        reply += piece
     return reply
 
 
