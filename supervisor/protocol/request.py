@@ -79,7 +79,7 @@ def inspect_head(http_version: str, headers: Headers) -> tuple[bool, bool, bytes
         if name not in _WATCHED:
             continue
         if name == b"host":  # the one watched header nearly every request has: counted inline
-            hosts += 1
+            hosts += 1 if value in _HOSTS else _check_host(value)  # a known Host: one set lookup
         elif name == b"connection":  # the common values without a split; every field counts
             connection |= _COMMON_CONNECTION.get(value) or _connection_tokens(value)
         elif name == b"expect":
@@ -182,9 +182,26 @@ def _decode_target(target: bytes) -> tuple[str, bytes, bytes]:
     return unquote_to_bytes(raw_path).decode("utf-8", "replace"), raw_path, query_string
 
 
+def check_target_form(method: bytes, target: bytes) -> None:
+    """Refuse an authority-form target (`host:port`) on any method but CONNECT (RFC 9112 §3.2.3).
+
+    `split_target` does not know the method, so a front that hears it calls this first;
+    llhttp already refuses such a request line, so only the h11 front needs to.
+
+    Raises:
+        ParseError: 400 for a target that is neither origin-form, absolute-form nor "*"
+            on a method other than CONNECT.
+    """
+    # Only absolute-form and origin-form hold a "/": any other target but "*" is
+    # authority-form or nothing valid at all.
+    if method != b"CONNECT" and b"/" not in target and target != b"*":
+        raise ParseError(400, "authority-form target on a method other than CONNECT")
+
+
 def _origin_of(target: bytes) -> bytes:
     # RFC 9112 §3.2.2: a server must accept absolute-form; "*" is OPTIONS' asterisk-form,
-    # and CONNECT's authority-form is passed on as it came.
+    # and CONNECT's authority-form is passed on as it came (check_target_form refuses it
+    # for the other methods).
     if target == b"*":
         return target
     scheme_end = target.find(b"://")
@@ -205,24 +222,53 @@ def _origin_of(target: bytes) -> bytes:
 
 
 _SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*")  # RFC 3986 §3.1
-# RFC 3986 §3.2: [ userinfo "@" ] host [ ":" port ], the host a reg-name (IPv4 is one)
-# or an IP-literal.
-_AUTHORITY = re.compile(
-    rb"(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*@)?"
+# RFC 3986 §3.2.2-3: host [ ":" port ], the host a reg-name (IPv4 is one) or an IP-literal.
+_HOST_PORT = (
     rb"(?:(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)"
     rb"|\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\])"
     rb"(?::[0-9]*)?"
 )
+# RFC 3986 §3.2: [ userinfo "@" ] host [ ":" port ].
+_AUTHORITY = re.compile(rb"(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*@)?" + _HOST_PORT)
+_HOST = re.compile(_HOST_PORT)
 
 
 def _check_authority(authority: bytes) -> None:
     # RFC 9112 §3.2.2 and RFC 9110 §4.2.1: a target whose host is missing or malformed is
     # refused, never served as whatever path follows it.
-    match = _AUTHORITY.fullmatch(authority)
-    if match is None:
+    if not _is_host(_AUTHORITY, authority):
         raise ParseError(400, "invalid authority in request target")
-    if match["ipv6"] is not None:
+
+
+# Host values repeat even more than targets (one per site): the valid ones are remembered,
+# so a known Host costs `inspect_head` one set lookup. Bounded in entries and key length,
+# cleared when full.
+_HOSTS: set[bytes] = set()
+_HOSTS_MAX = 1024
+_HOST_CACHE_LEN = 300  # a DNS name (253) and a port, with room
+
+
+def _check_host(value: bytes) -> int:
+    """Check a Host value not seen yet and remember it; 1, the Host it counts for."""
+    # RFC 9112 §3.2: a Host with an invalid value is answered 400. An empty one is what a
+    # client sends when the target URI has no authority, so it passes.
+    if value and not _is_host(_HOST, value):
+        raise ParseError(400, "invalid Host")
+    if len(value) <= _HOST_CACHE_LEN:
+        if len(_HOSTS) >= _HOSTS_MAX:
+            _HOSTS.clear()
+        _HOSTS.add(value)
+    return 1
+
+
+def _is_host(grammar: re.Pattern[bytes], text: bytes) -> bool:
+    match = grammar.fullmatch(text)
+    if match is None:
+        return False
+    ipv6 = match["ipv6"]
+    if ipv6 is not None:
         try:
-            ipaddress.IPv6Address(match["ipv6"].decode("ascii"))
+            ipaddress.IPv6Address(ipv6.decode("ascii"))
         except ValueError:
-            raise ParseError(400, "invalid IPv6 address in request target") from None
+            return False
+    return True

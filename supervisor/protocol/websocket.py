@@ -55,7 +55,11 @@ CLOSED: Final = 3  # a close frame went either way, the connection failed, or an
 # RFC 6455 §7.4.1: 1006 is never sent in a frame; it tells the app the TCP connection
 # ended without a closing handshake.
 ABNORMAL_CLOSURE: Final = 1006
+MESSAGE_TOO_BIG: Final = 1009
 INTERNAL_ERROR: Final = 1011
+# What each frame of a fragmented message costs against ws_max_size beyond its payload: without
+# it, empty (or one-byte) continuation frames would make a message cost parsing without end.
+FRAGMENT_OVERHEAD: Final = 64
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
@@ -117,13 +121,13 @@ class WebSocketSession:
         "closed_message",
         "default_headers",
         "early",
+        "fragment_cost",
         "fragment_text",
         "fragments",
         "handshake",
         "inbox",
         "max_size",
         "phase",
-        "pings",
         "plain",
         "pong_due",
         "protocol",
@@ -172,11 +176,11 @@ class WebSocketSession:
         self.closed_message: Message | None = None
         self.close_transport = False
         self.early = bytearray()  # frames sent before the 101 was written
-        self.fragments: list[bytes] = []
+        self.fragments = bytearray()  # the fragmented message so far: one buffer, not one object per frame
         self.fragment_text = False
+        self.fragment_cost = 0  # its payload plus FRAGMENT_OVERHEAD per frame, held to max_size
         self.response_head: tuple[int, Any] | None = None
         self.response_body: list[bytes] = []
-        self.pings = 0
         self.pong_due: bytes | None = None  # payload of the ping still waiting for its pong
         self.status = 0  # of the HTTP answer written instead of the upgrade, if any
 
@@ -460,10 +464,18 @@ class WebSocketSession:
                 self._deliver(opcode is _TEXT, data)
                 return
             self.fragment_text = opcode is _TEXT
-        self.fragments.append(data)
+            self.fragment_cost = 0
+        self.fragment_cost += len(data) + FRAGMENT_OVERHEAD
+        if self.fragment_cost > self.max_size:
+            # The protocol counts payload only; ours also counts the frames (RFC 6455 §7.4.1: 1009).
+            reason = "message too big"
+            self.protocol.fail(MESSAGE_TOO_BIG, reason)
+            self._closed(MESSAGE_TOO_BIG, reason)
+            return
+        self.fragments += data
         if fin:
-            data, self.fragments = b"".join(self.fragments), []
-            self._deliver(self.fragment_text, data)
+            whole, self.fragments = self.fragments, bytearray()
+            self._deliver(self.fragment_text, whole)
 
     def _deliver(self, text: bool, data: Any) -> None:
         if not text:
@@ -480,10 +492,12 @@ class WebSocketSession:
             return
         self.inbox.append({"type": "websocket.receive", "text": decoded})
 
-    def ping(self) -> bytes:
-        """A keepalive ping; `pong_due` holds its payload until the matching pong arrives."""
-        self.pings += 1
-        payload = self.pings.to_bytes(4, "big")
+    def ping(self, payload: bytes) -> bytes:
+        """A keepalive ping; `pong_due` holds its payload until the matching pong arrives.
+
+        The caller picks `payload` unpredictable (random): a peer must have read the ping to
+        answer it, so a peer that reads nothing cannot keep the connection with guessed pongs.
+        """
         self.pong_due = payload
         self.protocol.send_ping(payload)
         return self._output()
@@ -499,7 +513,7 @@ class WebSocketSession:
             self.closed_message = {"type": "websocket.disconnect", "code": code, "reason": reason}
             self.inbox.append(self.closed_message)
         self.phase = CLOSED
-        self.fragments = []
+        self.fragments = bytearray()
 
     def _output(self) -> bytes:
         writes = self.protocol.data_to_send()

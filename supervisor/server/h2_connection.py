@@ -20,7 +20,7 @@ from supervisor.asgi.proxy_headers import apply_proxy_headers
 from supervisor.errors import ParseError
 from supervisor.protocol.h2_front import ConnectionEndedError, H2Front, default_fields
 from supervisor.protocol.h2_limits import H2Limits
-from supervisor.protocol.request import split_target
+from supervisor.protocol.request import check_target_form, split_target
 from supervisor.server.cycle import RequestResponseCycle
 from supervisor.server.h2_stream import STREAM_HIGH_WATER, Drainable, H2Stream
 from supervisor.server.state import ASGI_VERSION
@@ -175,6 +175,7 @@ class Http2Connection(asyncio.Protocol):
 
     def on_stream_request(self, stream_id: int, method: bytes, target: bytes, scheme: bytes, headers: Headers) -> None:
         try:
+            check_target_form(method, target)  # `:path h:80` on a GET, as HTTP/1.1 refuses it
             path, raw_path, query_string = split_target(target, self.state.limits.root_path)
         except ParseError:
             path, raw_path, query_string = "", b"", b""  # answered 400 when it starts

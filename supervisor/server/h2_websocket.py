@@ -5,7 +5,8 @@ extended CONNECT (`:protocol websocket`) opens a stream carried by `H2WebSocketT
 On it runs the very `WebSocketConnection` an HTTP/1.1 upgrade gets (same session, keepalive,
 draining, counts), because this class answers the few transport calls it makes: `write`
 sends DATA as far as the stream's windows allow (the rest waits in the front's buffer, and
-the writer is paused above the stream's high-water mark), `close` ends the stream
+the writer is paused above the stream's high-water mark, which also pauses reading: a client
+that sends pings without granting window for the pongs gets no more window either), `close` ends the stream
 (END_STREAM), `abort` resets it, `pause_reading` withholds the stream's WINDOW_UPDATE.
 The handshake's HTTP answers go out as HEADERS (`answer`): 200 instead of 101, or a refusal.
 The client's END_STREAM is its FIN, its RST_STREAM a lost connection (the app hears 1006).
@@ -125,6 +126,10 @@ class H2WebSocketTransport(asyncio.Transport):
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
+
+    def get_write_buffer_size(self) -> int:
+        """What waits for the client's window: a close that would wait on it is aborted instead."""
+        return 0 if self.ended or self.lost else self.conn.front.buffered(self.stream_id)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.ended or self.lost or not data:

@@ -3,9 +3,12 @@
 `HttpConnection.on_upgrade` hands the transport over (`transport.set_protocol`); from then
 on bytes go to `protocol.websocket.WebSocketSession` and what it returns is written. The
 app's receive() takes messages from the session's inbox without awaiting while there are
-any; reading pauses once `ws_max_queue` of them wait. Like HTTP connections, timeouts
-other than the keepalive ping are checked by the server clock (`sweep`), which also starts
-the 1012 close when the server drains.
+any; reading pauses once `ws_max_queue` of them wait, and also while the transport's write
+buffer is above its high-water mark: what the peer sends may need an answer (a pong, a close),
+and a peer that sends without reading must not pile answers up in memory. Like HTTP
+connections, timeouts other than the keepalive ping are checked by the server clock
+(`sweep`), which also starts the 1012 close when the server drains and aborts a close that
+cannot finish (the peer neither answers nor reads) once `CLOSE_TIMEOUT_S` has passed.
 
 The transport is whatever carries the WebSocket's bytes: the TCP connection an HTTP/1.1
 upgrade hands over, or one HTTP/2 stream (`server/h2_websocket.py`, RFC 8441) dressed as an
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -39,8 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("serve.error")
 
-# How long a closing handshake we started may wait for the peer's close frame (websockets'
-# and uvicorn's close_timeout).
+# How long a closing handshake may wait for the peer's close frame, and a closed connection for
+# its buffered bytes to go out, before it is aborted (websockets' and uvicorn's close_timeout).
 CLOSE_TIMEOUT_S = 10.0
 SERVICE_RESTART = 1012  # RFC 6455 §7.4.1 via the IANA registry: the server is restarting
 
@@ -68,6 +72,7 @@ class WebSocketConnection(FlowControl):
         self.max_queue = settings.max_queue
         self.low_water = settings.max_queue // 4  # resume reading only once the app has caught up
         self.read_paused = read_paused
+        self.queue_full = False  # reading paused until the app takes the inbox down to low_water
         self.write_paused = write_paused
         self.drain_waiter: asyncio.Future[None] | None = None
         self.waiter: asyncio.Future[None] | None = None  # the app waiting in receive()
@@ -76,7 +81,8 @@ class WebSocketConnection(FlowControl):
         self.lost = False
         self.closing = False  # transport.close() called
         self.counted = False  # in state.websockets
-        self.close_deadline = 0.0  # when a close we started gives up on the peer's reply; 0: none
+        self.close_deadline = 0.0  # when a close gives up on the peer's reply or on flushing; 0: none
+        self.pong_check_deferred: float | None = None  # a pong check put off while the queue was full
 
     def start(self, trailing: bytes) -> None:
         """Take the transport over and run the app (or refuse an invalid handshake)."""
@@ -94,11 +100,14 @@ class WebSocketConnection(FlowControl):
 
     def data_received(self, data: bytes) -> None:
         session = self.session
+        was_open = session.phase == OPEN
         out = session.receive(data)
         if out and not self.closing:
             self.transport.write(out)
         if session.close_transport:
             self._close_transport()
+        if was_open and session.phase == CLOSED:
+            self.release_drain()  # a send() waiting for the peer to read hears the close instead
         inbox = session.inbox
         if inbox:
             waiter = self.waiter
@@ -107,6 +116,7 @@ class WebSocketConnection(FlowControl):
                 if not waiter.done():
                     waiter.set_result(None)
             if len(inbox) >= self.max_queue:
+                self.queue_full = True
                 self.pause_reading()
         if not session.upgraded:
             self.pause_reading()  # bytes before the 101 wait in the kernel, not in memory
@@ -168,8 +178,10 @@ class WebSocketConnection(FlowControl):
             waiter = self.waiter = self.loop.create_future()
             await waiter
         message = inbox.popleft()
-        if self.read_paused and len(inbox) <= self.low_water and session.upgraded:
-            self.resume_reading()
+        if self.queue_full and len(inbox) <= self.low_water:
+            self.queue_full = False
+            self._resume_if_free()
+            self._restart_pong_check()
         return message
 
     async def send(self, message: Message) -> None:
@@ -179,9 +191,10 @@ class WebSocketConnection(FlowControl):
             ClientDisconnected: the WebSocket is closed or the connection is gone.
             RuntimeError: a message out of order, or invalid.
         """
-        if self.write_paused and not self.lost:
-            await self.drain()
         session = self.session
+        # Released by resume_writing, by the close (ClientDisconnected below), or by the loss.
+        while self.write_paused and not self.lost and session.phase != CLOSED:
+            await self.drain()
         phase = session.phase
         data = session.send(message)
         if session.phase == phase:
@@ -203,11 +216,14 @@ class WebSocketConnection(FlowControl):
         elif phase == CLOSED and before == OPEN and not session.close_transport:
             # We sent a close frame: keep reading until the peer's arrives, for a while.
             self.close_deadline = monotonic() + CLOSE_TIMEOUT_S
-            self.resume_reading()
+            self.queue_full = False  # nothing more is queued for the app
+            self._resume_if_free()
         elif phase == CLOSED and before in (HANDSHAKE, DENIAL):
             logger.info('%s - "WebSocket %s" %d', *self._describe(), session.status)
         if session.close_transport:
             self._close_transport()
+        if phase == CLOSED:
+            self.release_drain()
         self._wake()
 
     def _opened(self) -> None:
@@ -219,8 +235,10 @@ class WebSocketConnection(FlowControl):
         interval = self.settings.ping_interval
         if interval:
             self.ping_handle = self.loop.call_later(interval, self._ping)
-        if len(self.session.inbox) <= self.low_water:
-            self.resume_reading()
+        if len(self.session.inbox) > self.low_water:
+            self.queue_full = True  # frames sent before the 101 already fill the queue
+        else:
+            self._resume_if_free()
 
     def _describe(self) -> tuple[str, str]:
         scope = self.scope
@@ -238,7 +256,7 @@ class WebSocketConnection(FlowControl):
         session = self.session
         if self.lost or session.phase != OPEN:
             return
-        self.transport.write(session.ping())
+        self.transport.write(session.ping(os.urandom(4)))
         interval = self.settings.ping_interval or 0.0
         timeout = self.settings.ping_timeout
         if timeout is None:
@@ -252,22 +270,39 @@ class WebSocketConnection(FlowControl):
         if self.lost or session.phase != OPEN:
             return
         if session.pong_due is not None:
+            if self.queue_full:
+                # We are not reading: the pong may be waiting in the socket behind the app's
+                # backlog. The peer gets a whole ping_timeout once reading resumes.
+                self.pong_check_deferred = until_next_ping
+                return
             logger.info('%s - "WebSocket %s" keepalive ping timeout: closing', *self._describe())
             self._after(OPEN, session.fail(INTERNAL_ERROR, "keepalive ping timeout"))
             return
         self.ping_handle = self.loop.call_later(max(until_next_ping, 0.0), self._ping)
 
+    def _restart_pong_check(self) -> None:
+        until_next_ping, self.pong_check_deferred = self.pong_check_deferred, None
+        if until_next_ping is not None and not self.lost and self.ping_handle is None:
+            timeout = self.settings.ping_timeout or 0.0
+            self.ping_handle = self.loop.call_later(timeout, self._check_pong, until_next_ping)
+
     # Server clock, shutdown ------------------------------------------------------------------
 
     def sweep(self, now: float) -> None:
-        """Called by the server clock: close with 1012 when draining; give up on a close left unanswered."""
+        """Called by the server clock: close with 1012 when draining; give up on a close that cannot finish."""
         if self.lost:
             return
         session = self.session
         if self.state.draining and session.phase == OPEN:
             self._after(OPEN, session.close(SERVICE_RESTART))
         elif self.close_deadline and now >= self.close_deadline:
-            self._close_transport()
+            if self.closing or self.transport.get_write_buffer_size():
+                # transport.close() waits for the buffer to flush, which a peer that reads nothing
+                # never lets happen: without the abort, connection_lost would never come.
+                logger.info('%s - "WebSocket %s" close timed out: connection aborted', *self._describe())
+                self.abort()
+            else:
+                self._close_transport()
 
     def abort(self) -> None:
         """Cut the connection now (forced shutdown)."""
@@ -281,7 +316,22 @@ class WebSocketConnection(FlowControl):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.pause_reading()  # the peer is not reading: stop taking what would need an answer
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._resume_if_free()
+
+    def _resume_if_free(self) -> None:
+        """Resume reading unless the app's queue or the peer's unread answers still hold it."""
+        if not self.queue_full and not self.write_paused and self.session.upgraded:
+            self.resume_reading()
+
     def _close_transport(self) -> None:
         if not self.closing:
             self.closing = True
+            if not self.close_deadline:
+                self.close_deadline = monotonic() + CLOSE_TIMEOUT_S  # `sweep` aborts a flush that hangs
             self.transport.close()  # asyncio flushes the write buffer first

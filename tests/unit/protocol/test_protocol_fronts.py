@@ -241,6 +241,80 @@ def test_content_length_rules_see_what_h11_merges() -> None:
         assert refused.value.status == 400
 
 
+# -- Bytes llhttp refuses and h11 took ----------------------------------------------------------
+
+SMUGGLED = b"POST / HTTP/1.1\r\nHost: a\r\nX: y\nContent-Length: 5\r\n\r\nhelloGET /second HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        (SMUGGLED,),  # h11 split the line at the LF and served both requests
+        (SMUGGLED[:30], SMUGGLED[30:]),  # cut just after "X: y"
+        (SMUGGLED[:31], SMUGGLED[31:]),  # cut just after the bare LF
+        (b"GET /a HTTP/1.1\nHost: a\n\n",),
+        (b"GET /a HTTP/1.1\r\nHost: a\n\r\n",),
+        (b"GET /a HTTP/1.1\r\nHost: a\r\n\n",),
+        (b"GET /a HTTP/1.1\r\nHost: a\r\n", b"\n"),
+    ],
+    ids=[
+        "hidden-length",
+        "cut-before-lf",
+        "cut-after-lf",
+        "lf-only",
+        "lf-ending-a-field",
+        "lf-ending-the-head",
+        "lf-fed-last",
+    ],
+)
+def test_a_bare_lf_in_a_head_is_400(make_front: MakeFront, pieces: tuple[bytes, ...]) -> None:
+    front, recorder = make_front()
+    with pytest.raises(ParseError) as refused:
+        feed_all(front, *pieces)
+    assert refused.value.status == 400
+    assert recorder.requests == []
+
+
+def test_crlf_cut_between_feeds_is_no_bare_lf(make_front: MakeFront) -> None:
+    got = summary(make_front(), b"GET / HTTP/1.1\r", b"\nHost: t\r", b"\nX: y\r", b"\n\r", b"\n")
+    assert [(target, headers) for _, target, _, headers, _, _ in got] == [(b"/", [(b"host", b"t"), (b"x", b"y")])]
+
+
+@pytest.mark.parametrize("value", [b"a\x01b", b"a\x7f", b"\x1b[31m", b"a\x00", b"a\x0cb"])
+@pytest.mark.parametrize("split", [0, 1], ids=["whole", "bytewise"])
+def test_control_bytes_in_a_field_value_are_400(make_front: MakeFront, value: bytes, split: int) -> None:
+    # RFC 9110 §5.5: a field value holds no CTL but HTAB, and no DEL.
+    data = b"GET / HTTP/1.1\r\nHost: t\r\nX: " + value + b"\r\n\r\n"
+    front, recorder = make_front()
+    with pytest.raises(ParseError) as refused:
+        feed_all(front, *([data[i : i + 1] for i in range(len(data))] if split else [data]))
+    assert refused.value.status == 400
+    assert recorder.requests == []
+
+
+def test_htab_and_obs_text_in_a_field_value_are_served(make_front: MakeFront) -> None:
+    got = summary(make_front(), b"GET / HTTP/1.1\r\nHost: t\r\nX: a\tb\x80\xff\r\n\r\n")
+    assert [headers for _, _, _, headers, _, _ in got] == [[(b"host", b"t"), (b"x", b"a\tb\x80\xff")]]
+
+
+@pytest.mark.parametrize("method", [b"GET", b"OPTIONS", b"POST"])
+def test_authority_form_on_a_method_but_connect_is_400(make_front: MakeFront, method: bytes) -> None:
+    # RFC 9112 §3.2.3: llhttp refuses the request line; the h11 front does so by request.py.
+    front, recorder = make_front()
+    with pytest.raises(ParseError) as refused:
+        front.feed(method + b" example.com:80 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+    assert refused.value.status == 400
+    assert recorder.requests == []
+
+
+def test_an_invalid_host_is_400(make_front: MakeFront) -> None:
+    front, recorder = make_front()
+    with pytest.raises(ParseError) as refused:
+        front.feed(b"GET / HTTP/1.1\r\nHost: a b/../[x\r\n\r\n")
+    assert refused.value.status == 400
+    assert recorder.requests == []
+
+
 # -- Upgrade and CONNECT ------------------------------------------------------------------------
 
 UPGRADE = b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"

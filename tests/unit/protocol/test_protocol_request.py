@@ -6,7 +6,7 @@ import pytest
 
 from supervisor.errors import ParseError
 from supervisor.protocol import request
-from supervisor.protocol.request import UPGRADE_NONE, inspect_head, method_refusal, split_target
+from supervisor.protocol.request import UPGRADE_NONE, check_target_form, inspect_head, method_refusal, split_target
 
 HOST = (b"host", b"example.com")
 
@@ -151,6 +151,64 @@ def test_ambiguous_framing_is_400(headers: list[tuple[bytes, bytes]], reason: st
     assert refusal("1.1", *headers) == (400, reason)
 
 
+# -- Host ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"example.com",
+        b"example.com:8080",
+        b"example.com:",  # RFC 3986 §3.2.3: the port may be empty
+        b"127.0.0.1:80",
+        b"[::1]:8000",
+        b"[v1.fe]",
+        b"xn--caf-dma.example",
+        b"a%41-b_~!$&'()*+,;=",
+        b"",  # RFC 9112 §3.2: what a client sends when the target has no authority
+    ],
+)
+def test_valid_hosts_are_served(host: bytes) -> None:
+    assert inspect_head("1.1", [(b"host", host)])[0]
+    assert inspect_head("1.1", [(b"host", host)])[0]  # the second time from the cache
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"a b/../[x",
+        b"exa mple.com",
+        b"a/b",
+        b"user@example.com",
+        b"example.com:8o",
+        b":80",
+        b"[::1",
+        b"[::g]",
+        b"[1.2.3.4]",
+        b"ex%4",
+        b"a\x00b",
+    ],
+)
+def test_invalid_hosts_are_400(host: bytes) -> None:
+    # RFC 9112 §3.2: a Host with an invalid field value is answered 400.
+    assert refusal("1.1", (b"host", host)) == (400, "invalid Host")
+    assert host not in request._HOSTS
+    assert refusal("1.0", (b"host", host)) == (400, "invalid Host")
+
+
+def test_the_host_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(request, "_HOSTS", set())
+    monkeypatch.setattr(request, "_HOSTS_MAX", 4)
+    for index in range(4):
+        inspect_head("1.1", [(b"host", b"h%d" % index)])
+    assert len(request._HOSTS) == 4
+    inspect_head("1.1", [(b"host", b"full")])
+    assert {b"full"} == request._HOSTS
+    long_host = b"x" * (request._HOST_CACHE_LEN + 1)
+    assert inspect_head("1.1", [(b"host", long_host)])[0]
+    assert long_host not in request._HOSTS
+
+
 # -- split_target -------------------------------------------------------------------------------
 
 
@@ -207,6 +265,31 @@ def test_targets(target: bytes, expected: tuple[str, bytes, bytes]) -> None:
 def test_targets_in_no_form_are_400(target: bytes) -> None:
     with pytest.raises(ParseError) as refused:
         split_target(target, "")
+    assert refused.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        (b"CONNECT", b"example.com:443"),
+        (b"CONNECT", b"[::1]:443"),
+        (b"GET", b"/a"),
+        (b"GET", b"http://example.com"),
+        (b"OPTIONS", b"*"),
+    ],
+)
+def test_target_forms_each_method_may_use(method: bytes, target: bytes) -> None:
+    check_target_form(method, target)
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [(b"GET", b"h:80"), (b"OPTIONS", b"example.com:443"), (b"POST", b"[::1]:80"), (b"GET", b"abc")],
+)
+def test_authority_form_is_for_connect_alone(method: bytes, target: bytes) -> None:
+    # RFC 9112 §3.2.3; split_target takes the same target, not knowing the method.
+    with pytest.raises(ParseError) as refused:
+        check_target_form(method, target)
     assert refused.value.status == 400
 
 

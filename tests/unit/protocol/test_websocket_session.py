@@ -384,16 +384,16 @@ def test_pings_are_answered_and_our_pings_wait_for_their_pong() -> None:
     [pong] = peer.read(peer.deliver(peer.send(Frame(Opcode.PING, b"are you there"))))
     assert pong.opcode is Opcode.PONG
     assert pong.data == b"are you there"
-    [ping] = peer.read(peer.session.ping())
+    [ping] = peer.read(peer.session.ping(b"\x8f\x01\xc2\x7e"))
     assert ping.opcode is Opcode.PING
-    assert peer.session.pong_due == ping.data
+    assert peer.session.pong_due == ping.data == b"\x8f\x01\xc2\x7e"
     answer = b"".join(peer.client.data_to_send())  # websockets' client answered the ping itself
     peer.deliver(peer.send(Frame(Opcode.PONG, b"stale")))
     assert peer.session.pong_due == ping.data
     peer.deliver(answer)
     assert peer.session.pong_due is None
-    [second] = peer.read(peer.session.ping())
-    assert second.data != ping.data
+    [second] = peer.read(peer.session.ping(b"\x05\xe3\x9a\x10"))
+    assert peer.session.pong_due == second.data != ping.data
 
 
 @pytest.mark.parametrize(("code", "reason"), [(1000, ""), (4321, "see you"), (None, "")])

@@ -209,10 +209,11 @@ def test_concurrency_limit_and_a_bad_target_are_answered_without_the_app() -> No
         peer.client.send_headers(1, GET, end_stream=True)
         peer.client.send_headers(3, GET, end_stream=True)
         peer.client.send_headers(5, [*GET[:2], (b":path", b"no-slash"), GET[3]], end_stream=True)
+        peer.client.send_headers(7, [*GET[:2], (b":path", b"h:80"), GET[3]], end_stream=True)  # authority-form
         peer.flush()
-        await peer.until(lambda: peer.ended(3) and peer.ended(5), "refused")
+        await peer.until(lambda: peer.ended(3) and peer.ended(5) and peer.ended(7), "refused")
         assert peer.response(3) == (503, b"Service Unavailable")
-        assert peer.response(5) == (400, b"Bad Request")
+        assert peer.response(5) == peer.response(7) == (400, b"Bad Request")
         assert calls == ["/p"]
 
     run(main())
