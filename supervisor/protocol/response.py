@@ -142,8 +142,13 @@ def encode_head(
             lines[1] = _without(lines[1], lname)
             lines.append(line)
     if codings is None:
-        if length >= 0 and not request_flags and 200 <= status != 204 and status != 304:
-            framing = LENGTH  # the app's own Content-Length on a plain response: what _framing decides
+        if not request_flags and 200 <= status != 204 and status != 304 and (length >= 0 or final_body_length >= 0):
+            # A plain response with its length known, the app's or its one body message's:
+            # what _framing decides, without the call.
+            if length < 0:
+                length = final_body_length
+                lines.append(_LENGTH_LINES.get(length) or _length_line(length))
+            framing = LENGTH
         else:
             framing, length = _framing(status, request_flags, length, final_body_length, lines)
     else:
@@ -152,6 +157,19 @@ def encode_head(
     # The connection's fate, written once: HTTP/1.0 keeps a connection only when told so.
     lines.append(_END_CLOSE if not keep_alive else _END_KEEP_10 if request_flags & HTTP_10 else b"\r\n")
     return b"".join(lines), framing, length, keep_alive
+
+
+# The Content-Length lines we add, by length: bodies repeat their sizes as routes repeat.
+_LENGTH_LINES: dict[int, bytes] = {}
+_LENGTH_LINES_MAX = 1024
+
+
+def _length_line(length: int) -> bytes:
+    line = b"content-length: %d\r\n" % length
+    if len(_LENGTH_LINES) >= _LENGTH_LINES_MAX:
+        _LENGTH_LINES.clear()
+    _LENGTH_LINES[length] = line
+    return line
 
 
 def _another_length(value: bytes, length: int) -> int:
@@ -172,7 +190,7 @@ def _framing(status: int, flags: int, length: int, final_length: int, lines: lis
         return NO_BODY, -1
     if length < 0:
         if final_length >= 0:
-            lines.append(b"content-length: %d\r\n" % final_length)
+            lines.append(_length_line(final_length))
             length = final_length
         elif not flags & HEAD_REQUEST:
             if flags & HTTP_10:

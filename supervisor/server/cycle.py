@@ -129,10 +129,9 @@ class RequestResponseCycle:
 
     async def receive(self) -> Message:
         """Return the next `http.request` piece, then `http.disconnect` once the response is done or the peer is gone."""
-        if self.expect_continue:
-            self.expect_continue = False
-            if not self.started and not self.disconnected:
-                self.channel.send_continue()  # only once the app asks for the body
+        if self.expect_continue and not self.started and not self.disconnected:
+            self.expect_continue = False  # still True means no 100 went out: HTTP/1.1 then closes after the answer
+            self.channel.send_continue()  # only once the app asks for the body
         elif self.started:
             self.flush_head()
         if not self.body_done:

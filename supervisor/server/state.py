@@ -121,6 +121,23 @@ class ServerState:
         self.tick_date(0.0)
         # The parser front chosen by `http`, built for each connection as new_front(sink, max_head_size=...).
         self.new_front: FrontFactory = _front_class(self.http)
+        # Every HTTP/1.1 request's scope starts as a copy of this, in this key order; the
+        # connection then sets the values that vary (all but type, asgi and root_path).
+        self.http_scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": "1.1",
+            "server": None,
+            "client": None,
+            "scheme": "http",
+            "method": "GET",
+            "root_path": self.limits.root_path,
+            "path": "",
+            "raw_path": b"",
+            "query_string": b"",
+            "headers": [],
+            "state": {},
+        }
 
     def tick_date(self, now_epoch: float) -> None:
         """Recompute the Date/Server lines; called once a second by the server clock."""

@@ -41,3 +41,19 @@ def test_a_close_in_an_earlier_connection_field_still_closes(http: str) -> None:
     )
     assert [(status, body) for status, _, body in responses] == [(200, b"/first")], responses
     assert responses[0][1].get("connection") == "close", responses
+
+
+def test_an_answer_sent_before_100_continue_closes_the_connection(http: str) -> None:
+    # Found by a fault hunt (stop 20): the app answered without reading, so no 100 Continue went
+    # out and the client never sent its body; the connection stayed open and the client's next
+    # request was read as that body (no answer under httptools, a silent close under h11).
+    with serve_run("protocol_apps:app", "--http", http, "--no-access-log") as server:
+        raw = exchange(
+            server.host,
+            server.port,
+            b"POST /no-read HTTP/1.1\r\nHost: t\r\nContent-Length: 30\r\nExpect: 100-continue\r\n\r\n",
+            timeout=5,
+        )
+    responses = split_responses(raw)
+    assert [(status, body) for status, _, body in responses] == [(200, b"did not read")], raw
+    assert responses[0][1].get("connection") == "close", raw

@@ -147,6 +147,10 @@ def test_100_continue_only_when_the_app_reads_first(loop: asyncio.AbstractEventL
         cycle.end_body()
         await cycle.receive()
         assert ("continue",) not in answers.calls
+        # The held head goes out when the app then waits, and the cycle still says no 100 was
+        # sent: the HTTP/1.1 connection closes after this answer (a fault hunt, stop 20).
+        assert answers.calls == [("head", 200, b"", True)]
+        assert cycle.expect_continue
 
     run(loop, main())
 
