@@ -369,7 +369,8 @@ def upgrade(config_path: str | None, socket_path: str | None) -> None:
 @click.argument("app")
 @click.argument("workers", type=click.IntRange(min=1))
 def scale(config_path: str | None, socket_path: str | None, app: str, workers: int) -> None:
-    """Run WORKERS workers for APP from now on (until the next change or restart)."""
+    """Run WORKERS workers for APP from now on: a reload keeps them unless it finds the file's `workers`
+    for APP changed (then the file's count runs); a restart or upgrade starts from the file."""
     _ask(config_path, Scale(app, workers), socket_path=socket_path)
     click.echo(f"{app}: scaling to {workers} worker{'s' if workers != 1 else ''}")
 

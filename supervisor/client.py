@@ -6,12 +6,18 @@ this user that registered itself (registry.py): `serve status` works from anywhe
 When nothing answers on the control socket, `ask` looks for a master that still runs the
 file anyway (its pid file, then the file's addresses): a deleted socket file must not make
 the operator start a second master, which fails on the first address the old one holds.
+
+A master that is there but busy (its control clients at their cap and the socket's backlog
+full) is waited for, up to the command's timeout: Linux refuses a unix connect that must not
+block with EAGAIN at once instead of queueing it, so the client tries again, pausing a little
+longer each time. A refused connection or a missing file means no master, and fails at once.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import TYPE_CHECKING
 
 from supervisor import registry
@@ -27,6 +33,10 @@ DEFAULT_TIMEOUT_S = 10.0
 RELOAD_TIMEOUT_S = 120.0  # a reload answers once the new generation is ready: imports and lifespans take time
 PROBE_TIMEOUT_S = 1.0  # connecting to one of the file's addresses, on loopback or near it
 PID_FILE_SLACK_S = 2.0  # process start times are rounded (boot time to the second); a reused pid starts later
+# Retrying a connect the master's full backlog refused: soon at first (a slot frees within
+# milliseconds when status polls are what fills it), then no faster than ten times a second.
+CONNECT_RETRY_FIRST_S = 0.002
+CONNECT_RETRY_MOST_S = 0.1
 
 
 DEFAULT_CONFIG = "serve.toml"
@@ -104,33 +114,18 @@ def ask(target: ControlTarget, command: Command, *, timeout: float = DEFAULT_TIM
 
 
 def request(socket_path: str, command: Command, *, config_path: str, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
-    """Send one command to the master listening on `socket_path` and return its reply.
+    """Send one command to the master listening on `socket_path` and return its reply, within `timeout`.
 
     Raises:
-        ControlError: no master answers there, or its reply is not one (the message says which).
+        ControlError: no master answers there (NoMasterError: nothing listens), it stayed too busy
+            to take the connection, or its reply is not one (the message says which).
     """
-    try:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    except OSError as error:  # pragma: no cover - unix sockets exist wherever serve runs
-        raise ControlError(f"cannot create a unix socket: {error}") from error
-    with sock:
-        sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    with _connect(socket_path, config_path=config_path, deadline=deadline, timeout=timeout) as sock:
         try:
-            sock.connect(socket_path)
-        except (FileNotFoundError, ConnectionRefusedError) as error:
-            if config_path == socket_path:  # --socket, and no file known to name the master by
-                raise NoMasterError(f"no master listens on {socket_path}") from error
-            raise NoMasterError(
-                f"no master is running for {config_path} (nothing listens on {socket_path}); start one with "
-                f"`serve up -c {config_path}`"
-            ) from error
-        except OSError as error:
-            raise ControlError(
-                f"cannot reach the master of {config_path} at {socket_path}: {error.strerror}"
-            ) from error
-        try:
+            sock.settimeout(_left(deadline))
             sock.sendall(encode_request(command))
-            line = _read_line(sock)
+            line = _read_line(sock, deadline)
         except TimeoutError:
             raise ControlError(f"the master of {config_path} did not answer within {timeout:g} s") from None
         except OSError as error:
@@ -145,20 +140,73 @@ def send(socket_path: str, command: Command, *, config_path: str) -> None:
     """Send a command without waiting for the reply (the dashboard shows what follows).
 
     Raises:
-        ControlError: no master listens there.
+        ControlError: no master listens there (NoMasterError), it stayed too busy to take the
+            connection, or it closed the connection.
     """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(DEFAULT_TIMEOUT_S)
+    deadline = time.monotonic() + DEFAULT_TIMEOUT_S
+    with _connect(socket_path, config_path=config_path, deadline=deadline, timeout=DEFAULT_TIMEOUT_S) as sock:
         try:
-            sock.connect(socket_path)
             sock.sendall(encode_request(command))
         except OSError as error:
-            raise ControlError(f"no master is running for {config_path} ({socket_path}: {error})") from error
+            raise ControlError(f"the master of {config_path} closed the connection: {error}") from error
 
 
-def _read_line(sock: socket.socket) -> bytes:
+def _connect(socket_path: str, *, config_path: str, deadline: float, timeout: float) -> socket.socket:
+    """A unix socket connected to `socket_path` (its timeout set to what is left before `deadline`).
+
+    EAGAIN is the master's backlog being full, not its absence: try again, pausing longer each
+    time, until `deadline`. Each attempt takes a fresh socket, so no platform's rules on
+    connecting a socket again after a failed connect matter.
+
+    Raises:
+        NoMasterError: the socket file is missing, or connections to it are refused.
+        ControlError: the backlog stayed full until `deadline`, or the connect failed otherwise.
+    """
+    pause = CONNECT_RETRY_FIRST_S
+    while True:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as error:  # pragma: no cover - unix sockets exist wherever serve runs
+            raise ControlError(f"cannot create a unix socket: {error}") from error
+        try:
+            sock.settimeout(_left(deadline))
+            sock.connect(socket_path)
+        except BlockingIOError:
+            sock.close()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ControlError(
+                    f"the master of {config_path} is busy: its control socket {socket_path} took no new "
+                    f"connection within {timeout:g} s (its clients at their cap, its backlog full); try again"
+                ) from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, CONNECT_RETRY_MOST_S)
+            continue
+        except (FileNotFoundError, ConnectionRefusedError) as error:
+            sock.close()
+            if config_path == socket_path:  # --socket, and no file known to name the master by
+                raise NoMasterError(f"no master listens on {socket_path}") from error
+            raise NoMasterError(
+                f"no master is running for {config_path} (nothing listens on {socket_path}); start one with "
+                f"`serve up -c {config_path}`"
+            ) from error
+        except OSError as error:
+            sock.close()
+            raise ControlError(
+                f"cannot reach the master of {config_path} at {socket_path}: {error.strerror}"
+            ) from error
+        return sock
+
+
+def _left(deadline: float) -> float:
+    """Seconds until `deadline`, as a socket timeout: a timeout of zero would make the socket non-blocking."""
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def _read_line(sock: socket.socket, deadline: float) -> bytes:
     received = bytearray()
     while b"\n" not in received:
+        sock.settimeout(_left(deadline))
         chunk = sock.recv(65536)
         if not chunk:
             raise OSError("closed before a whole reply arrived")

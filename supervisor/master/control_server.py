@@ -37,9 +37,12 @@ SOCKET_MODE = 0o600
 MAX_REQUEST_BYTES = 65536  # a request is a few dozen bytes; the reply line may be far longer
 REQUEST_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 5.0  # for the reply to be given (unless held) and, again, to be read
-CLIENT_CAP = 32  # `serve top` holds none open between polls; more wait in the backlog
+CLIENT_CAP = 32  # `serve top` holds none open between polls; more wait in the backlog (BACKLOG)
 DESCRIPTOR_RESERVE = 8  # below the HTTP endpoints' reserve: the operator can still reach the master
-BACKLOG = 16
+# Connections waiting for one of the CLIENT_CAP slots queue here, costing the master no
+# descriptor: room for a burst of status polls (scripts, several dashboards) at once. Past it,
+# Linux refuses a client's connect with EAGAIN at once, and the client tries again (client.py).
+BACKLOG = 128
 
 # One accepted connection, until its reply is written.
 ControlClient = SideClient

@@ -149,7 +149,7 @@ ALLOW: dict[str, May] = {
         *L0, ".status.snapshot", ".tui.view", ".tui.formats", ".tui.loglines", ".tui.panes", ".tui.table", "rich"
     ),  # Snapshot -> renderable
     "tui.keys": may(*L0, ".control", ".tui.view", ".tui.loglines"),  # bytes -> key presses -> commands
-    "client": may(*L0, ".config", ".control", ".registry", "os", "socket", "psutil"),
+    "client": may(*L0, ".config", ".control", ".registry", "os", "socket", "time", "psutil"),
     "api": may(*L0, ".config", ".logs", ".master", ".server"),
     "cli": may(
         *L0, ".__init__", ".api", ".asgi", ".client", ".config", ".control", ".logs", ".master", ".status", ".tui"
