@@ -40,7 +40,7 @@ class H11Front:
 
     __slots__ = ("_body", "_conn", "_head", "_in_head", "_max_head_size", "_sink", "_switching")
 
-    def __init__(self, sink: RequestSink, *, max_head_size: int) -> None:
+    def __init__(self, sink: RequestSink, max_head_size: int) -> None:
         self._sink = sink
         self._max_head_size = max_head_size
         self._conn = self._new_connection()

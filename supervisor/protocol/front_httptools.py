@@ -63,7 +63,7 @@ class HttptoolsFront:
         "on_body",
     )
 
-    def __init__(self, sink: RequestSink, *, max_head_size: int) -> None:
+    def __init__(self, sink: RequestSink, max_head_size: int) -> None:
         self._sink = sink
         self._max_head_size = max_head_size
         self._url = b""

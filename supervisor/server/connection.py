@@ -102,7 +102,7 @@ class HttpConnection(FlowControl):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         state = self.state
-        self.front = state.new_front(self, max_head_size=state.limits.max_head_size)
+        self.front = state.new_front(self, state.limits.max_head_size)
         if self.scheme == "https":
             state.tls_handshakes.discard(self)
         peer = transport.get_extra_info("peername")

@@ -31,7 +31,7 @@ ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.3"}
 class FrontFactory(Protocol):
     """A parser front class: HttptoolsFront or H11Front."""
 
-    def __call__(self, sink: RequestSink, *, max_head_size: int) -> Front: ...
+    def __call__(self, sink: RequestSink, max_head_size: int) -> Front: ...
 
 
 class LiveConnection(Protocol):
@@ -119,7 +119,8 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.tick_date(0.0)
-        # The parser front chosen by `http`, built for each connection as new_front(sink, max_head_size=...).
+        # The parser front chosen by `http`, built for each connection as new_front(sink, max_head_size):
+        # positional, as a keyword would cost the class call a dict.
         self.new_front: FrontFactory = _front_class(self.http)
         # Every HTTP/1.1 request's scope starts as a copy of this, in this key order; the
         # connection then sets the values that vary (all but type, asgi and root_path).
@@ -163,14 +164,16 @@ class ServerState:
         """Run an app call (one request's) in a Task of its own, in a fresh context with `reset_contextvars`.
 
         Without a task factory set on the loop, the Task is made directly: what `create_task`
-        does then, one call layer (about 0.15 µs a request) shorter.
+        does then, one call layer (about 0.15 µs a request) shorter. Always called from the
+        loop's own callbacks, so the Task finds it as the running loop: passing `loop=` would
+        cost the class call a keyword dict (about 800 instructions a request).
         """
         loop = self.loop
         if self.reset_contextvars:
             # Created inside an empty context, the task copies that one, not ours.
             return contextvars.Context().run(loop.create_task, call)
         if loop.get_task_factory() is None:
-            return asyncio.Task(call, loop=loop)
+            return asyncio.Task(call)
         return loop.create_task(call)
 
     def max_requests_reached(self) -> None:
