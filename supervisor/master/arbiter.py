@@ -244,6 +244,8 @@ class Arbiter:
             deadlines.append(self.display.due(now))
         if (upgrade := self.succession.next_deadline()) is not None:
             deadlines.append(upgrade)
+        if (leftovers := self.workers.next_deadline()) is not None:
+            deadlines.append(leftovers)
         for side in self._side_servers():
             side.expire(now)
             if (deadline := side.next_deadline()) is not None:
@@ -259,6 +261,7 @@ class Arbiter:
             reaped = True
         if reaped:
             self.apps.release((record.app, record.generation) for record in self.workers.records.values())
+        self.workers.expire(now)  # reaped workers' process groups and output pipes past their grace
         samples = {}
         for pid, record, sample in self.workers.samples():
             runtime = self.apps[record.app]

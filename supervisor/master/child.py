@@ -7,6 +7,10 @@ opened it, so a descriptor the master opened in a corner (a log file, a library'
 outlive the fork: a child holding a copy keeps an epoll registration, a pipe's write end or
 a socket alive long after the master closed its own.
 
+A worker leads a process group of its own (`fork(own_group=True)`): whatever its app starts
+is in it, and the master ends the group when it reaps the worker (master/processes.py). A
+watcher starts nothing and stays in the master's group.
+
 This runs before the child imports anything: an import could open descriptors of its own.
 """
 
@@ -23,7 +27,7 @@ from supervisor.master.wakeup import MASTER_SIGNALS
 _FIRST_FD = 3  # 0, 1 and 2 are the child's stdio, set up by the caller
 
 
-def fork() -> int:
+def fork(*, own_group: bool = False) -> int:
     """os.fork with the master's signals blocked in the child until `detach_from_master`.
 
     Between the fork and `detach_from_master`, the child still has the master's recording
@@ -31,6 +35,11 @@ def fork() -> int:
     a storm of SIGHUPs) would be recorded for a loop the child does not run, and lost; the
     worker would then start, serve, and be SIGKILLed at graceful_timeout. Blocked, it stays
     pending until the child has its own dispositions. The parent's mask is restored at once.
+
+    With `own_group`, the child leads a process group of its own (id: its pid), so that the
+    master can end whatever the child starts along with it (os.killpg). Both sides set it,
+    the usual way to close the race: the child before it runs anything that could fork, the
+    parent before it could signal the group.
 
     Raises:
         OSError: the fork failed.
@@ -41,13 +50,18 @@ def fork() -> int:
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         raise
+    if own_group:
+        # Fails only for a child already gone, or one that left the master's session: it stays
+        # where it is, and killpg finds no group of that id to end.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # in the child pid is 0: setpgid(0, 0), its own pid
     if pid:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     return pid
 
 
-def fork_with_pipe() -> tuple[int, int, int]:
-    """A pipe for the child's output, then `fork`: (pid, read end, write end), as os.fork's pid.
+def fork_with_pipe(*, own_group: bool = False) -> tuple[int, int, int]:
+    """A pipe for the child's output, then `fork` (`own_group` as there): (pid, read end, write end), as os.fork's pid.
 
     Buffered output is flushed first, or the child would write it a second time. If the
     flush or the fork fails, both ends are closed again before the error is raised: the
@@ -60,7 +74,7 @@ def fork_with_pipe() -> tuple[int, int, int]:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = fork()
+        pid = fork(own_group=own_group)
     except BaseException:
         os.close(read_fd)
         os.close(write_fd)
@@ -72,9 +86,12 @@ def detach_from_master(keep: Iterable[int]) -> None:
     """Default signal dispositions (INT and HUP ignored), no wake-up fd, every descriptor >= 3 closed but `keep`.
 
     INT and HUP are ignored because a terminal's Ctrl-C and hang-up reach the whole process
-    group, and the master decides what they mean. Signals blocked across the fork are
-    unblocked last, when their default dispositions are in place: a pending SIGTERM then
-    ends a child that was retired before it could start.
+    group (a watcher shares the master's; a worker, in a group of its own, gets them only
+    when sent to it), and the master decides what they mean. stdin is /dev/null: a worker's
+    group is in the background of the master's terminal, where a read would stop it
+    (SIGTTIN). Signals blocked across the fork are unblocked last, when their default
+    dispositions are in place: a pending SIGTERM then ends a child that was retired before
+    it could start.
     """
     # The master's stdio may be replaced by writers into its own loop (logs.LineStream): the
     # child writes to the real descriptors.

@@ -9,9 +9,12 @@ writes without newlines cannot make the master buffer without bound: past MAX_LI
 the text is cut into lines.
 
 A pipe is read only when the loop says it is readable, and stays watched until its end of
-file, which can come long after the worker was reaped: a helper process the app started
-inherits the pipe and holds it open. Every destination is an `Outlet` (master/outlets.py):
-a stalled or failed one costs dropped, counted lines, never a wait.
+file, or PIPE_GRACE_S after the worker was reaped, whichever comes first: a helper process
+the app started inherits the pipe and can hold it open long after, and the master's
+descriptors must stay bounded whatever the app starts. The worker's process group ends by
+then (master/processes.py); what a process that left it writes afterwards is lost (EPIPE).
+Every destination is an `Outlet` (master/outlets.py): a stalled or failed one costs
+dropped, counted lines, never a wait.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ READ_BYTES = 65536
 # When a worker is reaped its pipe is read until empty, but no further than this: a helper
 # process still writing into it must not keep the loop here (the rest comes as it is readable).
 READS_AT_EXIT = 16
+# How long a reaped worker's pipe is still read: longer than its group's grace before SIGKILL
+# (processes.GROUP_GRACE_S), so what a helper wrote before it was killed is read too.
+PIPE_GRACE_S = 6.0
 
 LineSink = Callable[[str, int, str], None]
 
@@ -51,6 +57,7 @@ class _Pipe:
     app: str
     pid: int
     partial: bytearray = field(default_factory=bytearray)
+    close_at: float | None = None  # its worker was reaped: closed then, end of file or not
 
 
 class OutputRouter:
@@ -75,8 +82,27 @@ class OutputRouter:
     def worker_exited(self, fd: int) -> None:
         """The worker was reaped: deliver what its pipe holds now, without waiting for more.
 
-        At end of file the pipe is closed; otherwise it stays watched until then.
+        At end of file the pipe is closed; otherwise it stays watched until then, or until
+        `expire` is called PIPE_GRACE_S from now.
         """
+        self._drain(fd)
+        pipe = self.pipes.get(fd)
+        if pipe is not None and pipe.close_at is None:
+            pipe.close_at = time.monotonic() + PIPE_GRACE_S
+
+    def expire(self, now: float) -> None:
+        """Close the pipes of reaped workers past their grace, with what they hold now delivered."""
+        for fd, pipe in list(self.pipes.items()):
+            if pipe.close_at is not None and now >= pipe.close_at:
+                self._drain(fd)
+                self._finish(fd)
+
+    def next_deadline(self) -> float | None:
+        """When the next reaped worker's pipe is due to close (None: none is waiting)."""
+        return min((pipe.close_at for pipe in self.pipes.values() if pipe.close_at is not None), default=None)
+
+    def _drain(self, fd: int) -> None:
+        """What the pipe holds now, READS_AT_EXIT reads at most: a writer that keeps writing cannot hold the loop."""
         for _ in range(READS_AT_EXIT):
             if not self._read(fd):
                 return
@@ -88,7 +114,7 @@ class OutputRouter:
     def close_all(self) -> None:
         """At shutdown: deliver what each pipe holds now, then close them all."""
         for fd in list(self.pipes):
-            self.worker_exited(fd)
+            self._drain(fd)
             self._finish(fd)
 
     def _readable(self, fd: int, events: int) -> None:

@@ -93,8 +93,13 @@ class Worker:
 
     def nearing_limit(self) -> Reason | None:
         """The limit it is within headroom of (see the module docstring): time to start its replacement."""
-        if self.request_limit and self.request_limit - self.requests <= _headroom(
-            self.request_limit, self._recent(lambda reading: reading.requests)
+        # Only once it served: with a limit of a few requests, 10 % rounds up to a whole one, and
+        # a worker that has served none would be replaced as soon as it started, for ever.
+        if (
+            self.request_limit
+            and self.requests
+            and self.request_limit - self.requests
+            <= _headroom(self.request_limit, self._recent(lambda reading: reading.requests))
         ):
             return Reason.MAX_REQUESTS
         if self._judged_on_memory() and self.memory_limit - self.rss_bytes <= _headroom(

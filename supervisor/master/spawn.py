@@ -1,9 +1,11 @@
 """Forking a worker and bootstrapping the child: the only place master/ reaches into server/.
 
 The child must not keep anything of the master's: its selector, its wake-up socketpair,
-the control socket, other workers' pipes, other apps' listening sockets. It gets default
-signal dispositions (SIGINT ignored: the master coordinates), its own stdout and stderr
-on a pipe the master reads, the app's environment and user, and then runs the server.
+the control socket, other workers' pipes, other apps' listening sockets. It gets a process
+group of its own (whatever the app starts ends with the worker), default signal
+dispositions (SIGINT ignored: the master coordinates), stdin from /dev/null, its own stdout
+and stderr on a pipe the master reads, the app's environment and user, and then runs the
+server.
 It leaves with os._exit, so nothing of the master's (atexit hooks, finally blocks,
 buffered output) runs twice.
 """
@@ -54,8 +56,9 @@ def spawn_worker(
     Raises:
         OSError: the fork or the pipe failed (the caller retries with backoff).
     """
-    # The master's signals stay blocked in the child until it has dispositions of its own.
-    pid, read_fd, write_fd = child.fork_with_pipe()
+    # The master's signals stay blocked in the child until it has dispositions of its own;
+    # its group is its own before it runs anything (master/processes.py ends it at the reap).
+    pid, read_fd, write_fd = child.fork_with_pipe(own_group=True)
     if pid == 0:  # pragma: no cover - runs in the child; measured through the system tests
         code = EXIT_BOOTSTRAP_FAILED
         try:

@@ -206,3 +206,14 @@ def test_an_idle_worker_near_its_memory_limit_is_not_replaced() -> None:
 
 def test_pool_limits_default_to_the_schemas_defaults() -> None:
     assert PoolLimits() == PoolLimits.of(AppConfig(app="m:a"), ServerSection())
+
+
+def test_a_fresh_worker_under_a_limit_of_one_request_is_not_replaced_before_it_serves() -> None:
+    # Found while mending leftover helpers (stop 20): ceil(10 % of 1) is 1, so a worker with
+    # max_requests = 1 counted as near its limit at 0 requests and was replaced, without end.
+    fleet = Fleet(PoolLimits(workers=1, max_requests=1))
+    (pid,) = fleet.start()
+    fleet.now = 1.0
+    fleet.serve(pid, 0)
+    assert spawns(fleet.tick()) == []
+    assert state_of(fleet, pid) is WorkerState.READY

@@ -95,6 +95,15 @@ def test_the_header_line_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> No
     assert (b"x-long", long_value) not in response._LINES
 
 
+def test_the_content_length_lines_added_are_remembered_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(response, "_LENGTH_LINES", {})
+    monkeypatch.setattr(response, "_LENGTH_LINES_MAX", 2)
+    for length in (5, 7, 5, 9):
+        head = encode_head(200, [], b"", True, 0, length)[0]
+        assert b"\r\ncontent-length: %d\r\n" % length in head
+    assert response._LENGTH_LINES == {9: b"content-length: 9\r\n"}  # full at two: cleared, then 9
+
+
 # -- Framing ------------------------------------------------------------------------------------
 
 
