@@ -21,7 +21,7 @@ from support import split_responses
 from supervisor._types import Message, Receive, Scope, Send
 from supervisor.config.schema import APP_DEFAULTS
 from supervisor.protocol.upgrade import WebSocketSettings
-from supervisor.server.connection import DRAIN_IDLE_GRACE_S, HttpConnection
+from supervisor.server.connection import DRAIN_IDLE_GRACE_S, MAX_QUEUED_REQUESTS, HttpConnection
 from supervisor.server.state import ConnectionLimits, ServerState
 
 STEP_TIMEOUT_S = 5.0
@@ -115,6 +115,30 @@ def run(loop: asyncio.AbstractEventLoop, test: Coroutine[Any, Any, None]) -> Non
 
 
 # Pipelining ------------------------------------------------------------------------------------
+
+
+def test_a_pipeline_deeper_than_the_queue_is_answered_up_to_it_then_refused_and_closed(
+    loop: asyncio.AbstractEventLoop, http: str
+) -> None:
+    # Found by a fault hunt (stop 20): every pipelined request of a read became a queued cycle.
+    async def main() -> None:
+        gate = loop.create_future()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["path"] == "/first":
+                await gate
+            await answer(send, b"ok")
+
+        client = Client(app, http)
+        client.send(get("/first") + get("/next") * (MAX_QUEUED_REQUESTS + 50))
+        await client.settle()
+        assert len(client.conn.queue) == MAX_QUEUED_REQUESTS
+        gate.set_result(None)
+        await client.until(lambda: client.transport.closed, "the connection closed")
+        statuses = [status for status, _, _ in client.responses()]
+        assert statuses == [200] * (MAX_QUEUED_REQUESTS + 1) + [503]
+
+    run(loop, main())
 
 
 def test_pipelined_requests_are_answered_in_order_with_reading_paused_meanwhile(
