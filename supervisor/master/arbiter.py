@@ -287,7 +287,7 @@ class Arbiter:
         pid, record, last = exited.pid, exited.record, exited.last
         runtime = self.apps[record.app]
         try:
-            self.output.worker_exited(record.output_fd)  # what is there now; the pipe stays watched until EOF
+            self.output.worker_exited(record.output_fd, pid)  # what is there now; the pipe stays watched until EOF
             if last is not None:  # its last figures: a limit reached between two polls is a planned exit
                 runtime.pool.observe(pid, heartbeat_at=last.heartbeat, requests=last.requests, rss_bytes=last.rss_bytes)
             on_trial = runtime.pool.on_trial(record.generation)

@@ -79,15 +79,18 @@ class OutputRouter:
             on_error=functools.partial(self._finish, fd),
         )
 
-    def worker_exited(self, fd: int) -> None:
-        """The worker was reaped: deliver what its pipe holds now, without waiting for more.
+    def worker_exited(self, fd: int, pid: int) -> None:
+        """Worker `pid` was reaped: deliver what its pipe `fd` holds now, without waiting for more.
 
         At end of file the pipe is closed; otherwise it stays watched until then, or until
-        `expire` is called PIPE_GRACE_S from now.
+        `expire` is called PIPE_GRACE_S from now. Nothing happens if `fd` is no longer that
+        worker's: its pipe may have ended already, and the number been given to a new worker's.
         """
-        self._drain(fd)
         pipe = self.pipes.get(fd)
-        if pipe is not None and pipe.close_at is None:
+        if pipe is None or pipe.pid != pid:
+            return
+        self._drain(fd)
+        if pipe.close_at is None:
             pipe.close_at = time.monotonic() + PIPE_GRACE_S
 
     def expire(self, now: float) -> None:

@@ -129,9 +129,13 @@ class RequestResponseCycle:
 
     async def receive(self) -> Message:
         """Return the next `http.request` piece, then `http.disconnect` once the response is done or the peer is gone."""
-        if self.expect_continue and not self.started and not self.disconnected:
-            self.expect_continue = False  # still True means no 100 went out: HTTP/1.1 then closes after the answer
-            self.channel.send_continue()  # only once the app asks for the body
+        if self.expect_continue:
+            # Still True means no 100 went out: an HTTP/1.1 answer sent before the whole body
+            # then closes its connection. Once the app has started its answer no 100 is sent,
+            # and its head waits for the body as any other (the client sends it after a while).
+            if not self.started and not self.disconnected:
+                self.expect_continue = False
+                self.channel.send_continue()  # only once the app asks for the body
         elif self.started:
             self.flush_head()
         if not self.body_done:

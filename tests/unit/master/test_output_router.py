@@ -112,8 +112,8 @@ def test_a_pipe_held_by_a_grandchild_is_read_without_waiting_and_kept_until_its_
         os.write(write_fd, b"last words\n")
         os.close(write_fd)  # the worker is gone
         started = time.monotonic()
-        router.worker_exited(read_fd)
-        router.worker_exited(read_fd)  # nothing there now: returns at once, never loops waiting
+        router.worker_exited(read_fd, 42)
+        router.worker_exited(read_fd, 42)  # nothing there now: returns at once, never loops waiting
         assert time.monotonic() - started < 1.0
         assert lines == [("api", 42, "last words")]
         assert watch.entries[read_fd][0] == READ  # still watched: the helper may write more
@@ -131,10 +131,10 @@ def test_worker_exited_reads_a_bounded_amount_then_leaves_the_rest_to_the_loop(
 ) -> None:
     read_fd, write_fd = worker_pipe(router)
     os.write(write_fd, b"a\nb\n")
-    router.worker_exited(read_fd)
+    router.worker_exited(read_fd, 42)
     assert [text for _, _, text in lines] == ["a", "b"]
     os.close(write_fd)
-    router.worker_exited(read_fd)  # end of file reached here: closed
+    router.worker_exited(read_fd, 42)  # end of file reached here: closed
     assert read_fd in watch.closed
 
 
@@ -255,3 +255,26 @@ def test_usr1_reopens_a_moved_log_file(tmp_path: Path) -> None:
     assert (tmp_path / "api.log.1").read_text() == "api[1] before\napi[1] still into the moved file\n"
     assert path.read_text() == "api[1] after\n"
     log.close()
+
+
+def test_a_reaped_workers_old_pipe_number_given_to_a_new_worker_is_left_alone(
+    router: OutputRouter, watch: FakeWatch, lines: Lines
+) -> None:
+    # Found by a review (stop 20): a worker whose pipe had ended (its stdout sent to /dev/null)
+    # was reaped after the same number was given to a new worker's pipe, and the new worker's
+    # pipe was closed PIPE_GRACE_S later: every later line of a live worker lost.
+    old_read, old_write = worker_pipe(router, pid=41)
+    os.close(old_write)
+    watch.fire(old_read)  # end of file: closed, and the number free again
+    assert old_read in watch.closed
+    new_read, new_write = os.pipe()  # the lowest free number: most likely old_read's again
+    try:
+        os.set_blocking(new_read, False)
+        router.add(new_read, "api", 43)
+        router.worker_exited(new_read, 41)  # what the reaped worker's record names, were it that number
+        assert router.next_deadline() is None  # no grace started for worker 43's pipe
+        os.write(new_write, b"still here\n")
+        watch.fire(new_read)
+        assert lines[-1] == ("api", 43, "still here")
+    finally:
+        os.close(new_write)

@@ -150,11 +150,11 @@ def test_a_reaped_workers_pipe_is_closed_after_its_grace_whoever_holds_it(
     try:
         assert routed.next_deadline() is None  # a live worker's pipe has none
         before = time.monotonic()
-        routed.worker_exited(read_fd)  # the write end is still held (a daemon the app started)
+        routed.worker_exited(read_fd, 42)  # the write end is still held (a daemon the app started)
         close_at = routed.next_deadline()
         assert close_at is not None
         assert before + PIPE_GRACE_S <= close_at <= time.monotonic() + PIPE_GRACE_S
-        routed.worker_exited(read_fd)  # again: the grace is not pushed back
+        routed.worker_exited(read_fd, 42)  # again: the grace is not pushed back
         assert routed.next_deadline() == close_at
         routed.expire(close_at - 0.01)
         assert _is_open(read_fd)
@@ -177,7 +177,7 @@ def test_a_pipe_at_its_end_when_the_worker_is_reaped_needs_no_grace(router: tupl
     routed.add(read_fd, "api", 42)
     os.write(write_fd, b"bye\n")
     os.close(write_fd)
-    routed.worker_exited(read_fd)
+    routed.worker_exited(read_fd, 42)
     assert lines == ["bye"]
     assert routed.next_deadline() is None
     assert not _is_open(read_fd)

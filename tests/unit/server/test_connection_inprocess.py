@@ -114,6 +114,33 @@ def run(loop: asyncio.AbstractEventLoop, test: Coroutine[Any, Any, None]) -> Non
         loop.run_until_complete(cancel_the_rest())
 
 
+# Expect: 100-continue ----------------------------------------------------------------------------
+
+
+def test_an_answer_started_before_the_body_then_ending_after_it_keeps_the_connection(
+    loop: asyncio.AbstractEventLoop, http: str
+) -> None:
+    # A review (stop 20): once the app has started its answer no 100 is sent, and the head
+    # waits for the body as it always did; the whole body came, so the connection stays.
+    async def main() -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            body = await read_body(receive)
+            await send({"type": "http.response.body", "body": body or scope["path"].encode()})
+
+        client = Client(app, http)
+        client.send(post("/upload", b"", "Expect: 100-continue", length=5))
+        await client.settle()
+        assert client.wire() == b""  # no 100 Continue, no head yet
+        client.send(b"hello" + get("/next"))
+        await client.until(lambda: len(client.responses()) == 2, "both answered")
+        (_, first, body), (_, _, second) = client.responses()
+        assert (first.get("content-length"), first.get("connection"), body) == ("5", None, b"hello")
+        assert second == b"/next"
+
+    run(loop, main())
+
+
 # Pipelining ------------------------------------------------------------------------------------
 
 
