@@ -55,11 +55,7 @@ CLOSED: Final = 3  # a close frame went either way, the connection failed, or an
 # RFC 6455 §7.4.1: 1006 is never sent in a frame; it tells the app the TCP connection
 # ended without a closing handshake.
 ABNORMAL_CLOSURE: Final = 1006
-MESSAGE_TOO_BIG: Final = 1009
 INTERNAL_ERROR: Final = 1011
-# What each frame of a fragmented message costs against ws_max_size beyond its payload: without
-# it, empty (or one-byte) continuation frames would make a message cost parsing without end.
-FRAGMENT_OVERHEAD: Final = 64
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
@@ -121,7 +117,6 @@ class WebSocketSession:
         "closed_message",
         "default_headers",
         "early",
-        "fragment_cost",
         "fragment_text",
         "fragments",
         "handshake",
@@ -176,9 +171,10 @@ class WebSocketSession:
         self.closed_message: Message | None = None
         self.close_transport = False
         self.early = bytearray()  # frames sent before the 101 was written
-        self.fragments = bytearray()  # the fragmented message so far: one buffer, not one object per frame
+        # The fragmented message so far, in one buffer: what it holds is its payload, however
+        # many frames (even empty ones) brought it. The protocol holds its size to max_size.
+        self.fragments = bytearray()
         self.fragment_text = False
-        self.fragment_cost = 0  # its payload plus FRAGMENT_OVERHEAD per frame, held to max_size
         self.response_head: tuple[int, Any] | None = None
         self.response_body: list[bytes] = []
         self.pong_due: bytes | None = None  # payload of the ping still waiting for its pong
@@ -464,14 +460,6 @@ class WebSocketSession:
                 self._deliver(opcode is _TEXT, data)
                 return
             self.fragment_text = opcode is _TEXT
-            self.fragment_cost = 0
-        self.fragment_cost += len(data) + FRAGMENT_OVERHEAD
-        if self.fragment_cost > self.max_size:
-            # The protocol counts payload only; ours also counts the frames (RFC 6455 §7.4.1: 1009).
-            reason = "message too big"
-            self.protocol.fail(MESSAGE_TOO_BIG, reason)
-            self._closed(MESSAGE_TOO_BIG, reason)
-            return
         self.fragments += data
         if fin:
             whole, self.fragments = self.fragments, bytearray()

@@ -5,9 +5,11 @@ extended CONNECT (`:protocol websocket`) opens a stream carried by `H2WebSocketT
 On it runs the very `WebSocketConnection` an HTTP/1.1 upgrade gets (same session, keepalive,
 draining, counts), because this class answers the few transport calls it makes: `write`
 sends DATA as far as the stream's windows allow (the rest waits in the front's buffer, and
-the writer is paused above the stream's high-water mark, which also pauses reading: a client
-that sends pings without granting window for the pongs gets no more window either), `close` ends the stream
-(END_STREAM), `abort` resets it, `pause_reading` withholds the stream's WINDOW_UPDATE.
+the writer is paused above the stream's high-water mark, and `release_drain` resumes it, as
+asyncio's pause_writing and resume_writing do: so a client that sends pings without granting
+window for the pongs is reset once its unread answers pass the WebSocket's bound), `close` ends
+the stream (END_STREAM), `abort` resets it, `pause_reading` (the app's full queue) withholds the
+stream's WINDOW_UPDATE.
 The handshake's HTTP answers go out as HEADERS (`answer`): 200 instead of 101, or a refusal.
 The client's END_STREAM is its FIN, its RST_STREAM a lost connection (the app hears 1006).
 """

@@ -3,12 +3,16 @@
 `HttpConnection.on_upgrade` hands the transport over (`transport.set_protocol`); from then
 on bytes go to `protocol.websocket.WebSocketSession` and what it returns is written. The
 app's receive() takes messages from the session's inbox without awaiting while there are
-any; reading pauses once `ws_max_queue` of them wait, and also while the transport's write
-buffer is above its high-water mark: what the peer sends may need an answer (a pong, a close),
-and a peer that sends without reading must not pile answers up in memory. Like HTTP
-connections, timeouts other than the keepalive ping are checked by the server clock
-(`sweep`), which also starts the 1012 close when the server drains and aborts a close that
-cannot finish (the peer neither answers nor reads) once `CLOSE_TIMEOUT_S` has passed.
+any; reading pauses once `ws_max_queue` of them wait, and only then: a peer may well write a
+large message before it reads what the app streams to it, so write pressure never stops
+reading. What the peer asks us to answer (pongs, a close reply) is bounded instead: once more
+than `MAX_UNREAD_ANSWERS` bytes of answers were written while the transport was write-paused,
+the peer is not reading what it asks for, and the connection is aborted (the app hears 1006).
+A keepalive pong that waits unread behind a full queue counts as missing, as with the
+websockets library's own server. Like HTTP connections, timeouts other than the keepalive ping
+are checked by the server clock (`sweep`), which also starts the 1012 close when the server
+drains and aborts a close that cannot finish (the peer neither answers nor reads) once
+`CLOSE_TIMEOUT_S` has passed.
 
 The transport is whatever carries the WebSocket's bytes: the TCP connection an HTTP/1.1
 upgrade hands over, or one HTTP/2 stream (`server/h2_websocket.py`, RFC 8441) dressed as an
@@ -46,6 +50,10 @@ logger = logging.getLogger("serve.error")
 # How long a closing handshake may wait for the peer's close frame, and a closed connection for
 # its buffered bytes to go out, before it is aborted (websockets' and uvicorn's close_timeout).
 CLOSE_TIMEOUT_S = 10.0
+# Bytes of answers to the peer's frames (pongs, a close reply) that may be written while the
+# transport is write-paused, counted from the last resume_writing: about 500 pongs to the
+# largest pings (125 bytes), far beyond what a peer that reads what it asks for leaves unread.
+MAX_UNREAD_ANSWERS = 65536
 SERVICE_RESTART = 1012  # RFC 6455 §7.4.1 via the IANA registry: the server is restarting
 
 
@@ -82,7 +90,7 @@ class WebSocketConnection(FlowControl):
         self.closing = False  # transport.close() called
         self.counted = False  # in state.websockets
         self.close_deadline = 0.0  # when a close gives up on the peer's reply or on flushing; 0: none
-        self.pong_check_deferred: float | None = None  # a pong check put off while the queue was full
+        self.unread_answers = 0  # bytes of answers written since writing was paused (`MAX_UNREAD_ANSWERS`)
 
     def start(self, trailing: bytes) -> None:
         """Take the transport over and run the app (or refuse an invalid handshake)."""
@@ -104,6 +112,15 @@ class WebSocketConnection(FlowControl):
         out = session.receive(data)
         if out and not self.closing:
             self.transport.write(out)
+            if self.write_paused:
+                self.unread_answers += len(out)
+                if self.unread_answers > MAX_UNREAD_ANSWERS:
+                    # The peer asks (pings) without reading the answers: they would pile up here.
+                    logger.info(
+                        '%s - "WebSocket %s" peer does not read its answers: connection aborted', *self._describe()
+                    )
+                    self.abort()
+                    return
         if session.close_transport:
             self._close_transport()
         if was_open and session.phase == CLOSED:
@@ -181,7 +198,6 @@ class WebSocketConnection(FlowControl):
         if self.queue_full and len(inbox) <= self.low_water:
             self.queue_full = False
             self._resume_if_free()
-            self._restart_pong_check()
         return message
 
     async def send(self, message: Message) -> None:
@@ -270,21 +286,12 @@ class WebSocketConnection(FlowControl):
         if self.lost or session.phase != OPEN:
             return
         if session.pong_due is not None:
-            if self.queue_full:
-                # We are not reading: the pong may be waiting in the socket behind the app's
-                # backlog. The peer gets a whole ping_timeout once reading resumes.
-                self.pong_check_deferred = until_next_ping
-                return
+            # Also when reading is paused for the app's full queue and the pong may be waiting
+            # unread: otherwise a peer could fill the queue and then go silent for ever.
             logger.info('%s - "WebSocket %s" keepalive ping timeout: closing', *self._describe())
             self._after(OPEN, session.fail(INTERNAL_ERROR, "keepalive ping timeout"))
             return
         self.ping_handle = self.loop.call_later(max(until_next_ping, 0.0), self._ping)
-
-    def _restart_pong_check(self) -> None:
-        until_next_ping, self.pong_check_deferred = self.pong_check_deferred, None
-        if until_next_ping is not None and not self.lost and self.ping_handle is None:
-            timeout = self.settings.ping_timeout or 0.0
-            self.ping_handle = self.loop.call_later(timeout, self._check_pong, until_next_ping)
 
     # Server clock, shutdown ------------------------------------------------------------------
 
@@ -316,17 +323,13 @@ class WebSocketConnection(FlowControl):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        self.pause_reading()  # the peer is not reading: stop taking what would need an answer
-
     def resume_writing(self) -> None:
+        self.unread_answers = 0  # the peer reads again: what it asked for is on its way
         super().resume_writing()
-        self._resume_if_free()
 
     def _resume_if_free(self) -> None:
-        """Resume reading unless the app's queue or the peer's unread answers still hold it."""
-        if not self.queue_full and not self.write_paused and self.session.upgraded:
+        """Resume reading unless the app's full queue still holds it (or the 101 is not written yet)."""
+        if not self.queue_full and self.session.upgraded:
             self.resume_reading()
 
     def _close_transport(self) -> None:

@@ -23,8 +23,16 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         return
     assert (await receive())["type"] == "websocket.connect"
     await send({"type": "websocket.accept"})
-    if scope["path"] == "/flood":
+    path = scope["path"]
+    if path == "/flood":
         await _flood(receive, send)
+    elif path == "/stream":
+        await _stream(receive, send)
+    elif path == "/count":
+        await _count(receive)
+    elif path == "/slow":
+        await asyncio.sleep(3)  # receives nothing for a while: its queue fills, reading pauses
+        await _count(receive)
     else:
         await _echo(receive, send)
 
@@ -39,8 +47,34 @@ async def _echo(receive: Any, send: Any) -> None:
         await send({"type": "websocket.send", **data})
 
 
+async def _count(receive: Any) -> None:
+    """Say the size of each message received, and the disconnect."""
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            _say(f"disconnect {message['code']}")
+            return
+        _say(f"received {len(message.get('bytes') or message.get('text') or '')} bytes")
+
+
+async def _stream(receive: Any, send: Any) -> None:
+    """Send 64 KiB messages without end while receiving (and counting) what the peer sends."""
+    streaming = asyncio.create_task(_send_until_failed(send))
+    try:
+        await _count(receive)
+    finally:
+        streaming.cancel()
+
+
 async def _flood(receive: Any, send: Any) -> None:
-    """Send 64 KiB messages until send() fails, then say what receive() tells.
+    """Send 64 KiB messages until send() fails, then say what receive() tells."""
+    await _send_until_failed(send)
+    message = await receive()
+    _say(f"then heard {message['type']} {message.get('code')}")
+
+
+async def _send_until_failed(send: Any) -> None:
+    """Send 64 KiB messages until send() fails.
 
     Says "stalled" once a send() has waited a quarter second: the peer stopped reading and
     the app waits in the server's drain.
@@ -55,8 +89,6 @@ async def _flood(receive: Any, send: Any) -> None:
         _say(f"send failed with {type(error).__name__} after {sent[0]} messages")
     finally:
         watch.cancel()
-    message = await receive()
-    _say(f"then heard {message['type']} {message.get('code')}")
 
 
 async def _watch(sent: list[int]) -> None:

@@ -1,8 +1,9 @@
 """WebSocket peers that flood, stop reading or fragment without end, against a real `serve run`.
 
 Each costs the server a bounded amount: memory (read from /proc) stays well under what the
-peer sends, a peer that reads nothing is closed and its app told, and a healthy peer whose
-app is slow to receive is not mistaken for a dead one. The app is tests/apps/ws_hostile_apps.py.
+peer sends, a peer that reads nothing is closed and its app told, and a peer that writes a
+large message before it reads what the app streams to it is still read (no deadlock). The app
+is tests/apps/ws_hostile_apps.py.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import base64
 import os
 import signal
 import socket
+import struct
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +22,7 @@ import pytest
 from support import ServeProcess, serve_run
 from test_http2_client import H2Client
 from test_http2_websocket import WebSocketStream
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.system
@@ -79,6 +81,9 @@ def send_until_stalled(sock: socket.socket, batch: bytes, limit: int, *, stall_s
     return sent
 
 
+ABORTED = "peer does not read its answers: connection aborted"
+
+
 def test_a_ping_flood_from_a_peer_that_never_reads_costs_bounded_memory() -> None:
     flood = 128 * MiB
     with serve_run(APP) as process, raw_websocket(process, "/echo") as sock:
@@ -87,7 +92,25 @@ def test_a_ping_flood_from_a_peer_that_never_reads_costs_bounded_memory() -> Non
         grown = rss(process.proc.pid) - before
         # Before the fix each ping's pong stayed in the write buffer: +190 MiB for 200 MiB of pings.
         assert grown < 48 * MiB, f"{grown / MiB:.0f} MiB more after {sent / MiB:.0f} MiB of pings"
-        assert sent < flood  # the server stopped reading while its pongs were not read
+        assert sent < flood
+        # Its unread pongs passed the bound: cut off, and the app hears a lost connection.
+        process.wait_for_line(ABORTED, timeout=5)
+        process.wait_for_line("ws_hostile_apps: disconnect 1006", timeout=5)
+
+
+def test_a_peer_that_writes_a_large_message_before_it_reads_is_still_read() -> None:
+    size = 8 * MiB
+    with (
+        serve_run(APP, "--ws-max-size", str(2 * size)) as process,
+        raw_websocket(process, "/stream") as sock,
+    ):
+        process.wait_for_line("ws_hostile_apps: stalled", timeout=10)  # every buffer towards us is full
+        sock.settimeout(5)
+        # Before the fix, write pressure paused reading too: both sides blocked writing for ever.
+        sock.sendall(frame(0x82, b"y" * size))
+        process.wait_for_line(f"ws_hostile_apps: received {size} bytes", timeout=5)
+        assert sock.recv(65536)  # and the stream to the peer goes on once it reads
+        assert ABORTED not in process.output
 
 
 def read_without_granting(client: H2Client, timeout: float) -> bool:
@@ -103,7 +126,32 @@ def read_without_granting(client: H2Client, timeout: float) -> bool:
     return True
 
 
-def test_a_ping_flood_over_http2_gets_no_window_while_its_pongs_wait() -> None:
+def test_a_peer_that_writes_a_large_message_before_it_reads_gets_window_over_http2() -> None:
+    size = 8 * MiB
+    with serve_run(APP, "--http2", "--ws-max-size", str(2 * size)) as process:
+        client = H2Client.connect(process.host, process.port)
+        client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms stall per window
+        try:
+            stream = WebSocketStream(client, "/stream")
+            assert stream.head()[b":status"] == b"200"
+            process.wait_for_line("ws_hostile_apps: stalled", timeout=10)  # our window for its DATA is spent
+            conn, sid, rest = client.conn, stream.stream_id, memoryview(frame(0x82, b"y" * size))
+            deadline = time.monotonic() + 8
+            while rest and time.monotonic() < deadline:
+                room = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, len(rest))
+                if not room:
+                    read_without_granting(client, 1.0)  # the server must grant window while it cannot write
+                    continue
+                conn.send_data(sid, bytes(rest[:room]))
+                client.flush()
+                rest = rest[room:]
+            assert not rest, f"{len(rest) / MiB:.1f} MiB left unsent: the server granted no more window"
+            process.wait_for_line(f"ws_hostile_apps: received {size} bytes", timeout=5)
+        finally:
+            client.sock.close()
+
+
+def test_a_ping_flood_over_http2_is_reset_once_its_pongs_pile_up() -> None:
     flood = 16 * MiB
     with serve_run(APP, "--http2") as process:
         client = H2Client.connect(process.host, process.port)
@@ -111,21 +159,27 @@ def test_a_ping_flood_over_http2_gets_no_window_while_its_pongs_wait() -> None:
             stream = WebSocketStream(client, "/echo")
             assert stream.head()[b":status"] == b"200"
             conn, sid, chunk = client.conn, stream.stream_id, PING * 100
-            before, sent, quiet = rss(process.proc.pid), 0, 0
+            before, sent = rss(process.proc.pid), 0
             deadline = time.monotonic() + 12
-            while sent < flood and quiet < 2 and time.monotonic() < deadline:
+
+            def reset() -> bool:
+                return any(isinstance(e, h2.events.StreamReset) and e.stream_id == sid for e in client.events)
+
+            while sent < flood and not reset() and time.monotonic() < deadline:
                 if min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size) < len(chunk):
-                    quiet = 0 if read_without_granting(client, 1.0) else quiet + 1
+                    read_without_granting(client, 1.0)
                     continue
                 conn.send_data(sid, chunk)
                 client.flush()
                 sent += len(chunk)
                 read_without_granting(client, 0.0)
             grown = rss(process.proc.pid) - before
-            assert not any(isinstance(e, h2.events.StreamReset) for e in client.events)
-            # The pongs wait for window the client never gives: the server stops giving it window too.
+            # The pongs wait for window the client never gives: past the bound, the stream is reset.
+            assert reset(), f"no RST_STREAM after {sent / MiB:.1f} MiB of pings"
             assert sent < 4 * MiB, f"the server took {sent / MiB:.0f} MiB of pings"
             assert grown < 16 * MiB
+            process.wait_for_line(ABORTED, timeout=5)
+            process.wait_for_line("ws_hostile_apps: disconnect 1006", timeout=5)
         finally:
             client.sock.close()
 
@@ -152,29 +206,52 @@ def test_a_drain_tells_the_app_waiting_on_a_peer_that_never_reads() -> None:
         assert "Traceback" not in process.output
 
 
+def frame(first: int, payload: bytes) -> bytes:
+    """A masked client frame: `first` is its first byte (FIN and opcode)."""
+    size = len(payload)
+    if size < 126:
+        length = bytes((0x80 | size,))
+    elif size < 65536:
+        length = bytes((0x80 | 126,)) + struct.pack(">H", size)
+    else:
+        length = bytes((0x80 | 127,)) + struct.pack(">Q", size)
+    return bytes((first,)) + length + MASK + payload
+
+
 @pytest.mark.parametrize("size", [0, 1], ids=["empty", "one-byte"])
-def test_a_message_in_tiny_fragments_is_refused_at_the_size_limit(size: int) -> None:
-    frames = 2_500_000  # 2 MiB of one-byte fragments would reach the limit by payload alone
-    with serve_run(APP, "--ws-max-size", str(2 * MiB)) as process, raw_websocket(process, "/echo") as sock:
+def test_a_message_in_tiny_fragments_costs_its_payload_and_the_limit_counts_payload_only(size: int) -> None:
+    limit = 2 * MiB
+    frames = 2 * MiB  # empty: 12 MiB of frames that carry nothing; one-byte: the limit, byte by byte
+    last = limit - (frames - 2) * size  # what the FIN frame adds to reach the limit exactly
+    with serve_run(APP, "--ws-max-size", str(limit)) as process, raw_websocket(process, "/count") as sock:
         before = rss(process.proc.pid)
-        sock.sendall(bytes((0x02, 0x80 | size)) + MASK + b"a" * size)
-        send_until_stalled(sock, (bytes((0x00, 0x80 | size)) + MASK + b"a" * size) * 10_000, frames * (6 + size))
-        process.wait_for_line("ws_hostile_apps: disconnect 1009", timeout=5)
+        sock.sendall(frame(0x02, b""))  # the message opens empty
+        tiny = frame(0x00, b"a" * size)
+        for _ in range((frames - 2) // 10_000):
+            sock.sendall(tiny * 10_000)
+        sock.sendall(tiny * ((frames - 2) % 10_000) + frame(0x80, b"a" * last))
+        process.wait_for_line(f"ws_hostile_apps: received {limit} bytes", timeout=10)
         grown = rss(process.proc.pid) - before
         # Before the fix each fragment was its own bytes object: ~50 bytes of memory per byte.
         assert grown < 16 * MiB, f"{grown / MiB:.0f} MiB more"
+        # One byte over the limit, however it is split, is refused.
+        sock.sendall(frame(0x02, b"a" * limit) + frame(0x80, b"a"))
+        process.wait_for_line("ws_hostile_apps: disconnect 1009", timeout=5)
 
 
-def test_a_healthy_peer_is_not_judged_dead_while_its_pong_waits_behind_a_full_queue() -> None:
+def test_a_pong_unread_behind_a_full_queue_counts_as_missing() -> None:
+    # As with the websockets library's server: a peer cannot keep a connection whose app does
+    # not receive by filling the queue and then saying nothing more.
     options = ("--ws-ping-interval", "0.5", "--ws-ping-timeout", "0.5", "--ws-max-queue", "4")
-    with serve_run("ws_apps:app", *options) as process:
-        base = f"{process.host}:{process.port}"
-        with connect(f"ws://{base}/stall", proxy=None, open_timeout=10, ping_interval=None) as ws:
-            for _ in range(12):  # three times the queue: reading pauses, the client's pongs wait unread
+    with serve_run(APP, *options) as process:
+        url = f"ws://{process.host}:{process.port}/slow"
+        with connect(url, proxy=None, open_timeout=10, ping_interval=None) as ws:
+            for _ in range(12):  # three times the queue: reading pauses, this client's pongs wait unread
                 ws.send(b"0123456789")
-            with pytest.raises(TimeoutError):
-                ws.recv(timeout=2.5)  # five ping timeouts: the connection stays open
-            with urllib.request.urlopen(f"http://{base}/release", timeout=10) as released:
-                assert released.read() == b"released"
-            ws.send("done")
-            assert ws.recv(timeout=5) == "120"
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=2.5)  # before the app receives again
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1011
+            assert time.monotonic() - started < 2.5
+        process.wait_for_line("keepalive ping timeout: closing", timeout=2)

@@ -1,7 +1,8 @@
 """protocol/websocket.py: what a fragmented message may cost, and the keepalive ping's payload.
 
-A fragmented message is held in one buffer and charged `FRAGMENT_OVERHEAD` per frame
-against ws_max_size, so neither tiny nor empty continuation frames cost more than the limit.
+A fragmented message is held in one buffer, and ws_max_size counts its payload bytes only
+(the largest message accepted, however many frames carry it): empty continuation frames cost
+parsing, as any small frame does, but no memory.
 """
 
 from __future__ import annotations
@@ -11,33 +12,41 @@ import dataclasses
 from test_websocket_session import SETTINGS, Peer, binary, text
 from websockets.frames import Close, Frame, Opcode
 
-from supervisor.protocol.websocket import CLOSED, FRAGMENT_OVERHEAD, OPEN
+from supervisor.protocol.websocket import CLOSED, OPEN
 
-LIMIT = 10 * FRAGMENT_OVERHEAD
+LIMIT = 1000
 
 
 def limited_peer() -> Peer:
     return Peer(settings=dataclasses.replace(SETTINGS, max_size=LIMIT))
 
 
-def test_a_message_whose_frames_cost_exactly_the_limit_is_delivered() -> None:
+def fragmented(peer: Peer, sizes: list[int], opcode: Opcode = Opcode.BINARY) -> bytes:
+    """One message whose frames carry `sizes` bytes each, the last one FIN."""
+    frames = [
+        Frame(opcode if i == 0 else Opcode.CONT, b"m" * size, fin=i == len(sizes) - 1) for i, size in enumerate(sizes)
+    ]
+    return b"".join(peer.send(frame) for frame in frames)
+
+
+def test_a_message_of_exactly_the_limit_in_many_fragments_is_delivered() -> None:
     peer = limited_peer()
-    # Nine frames whose payloads fill what their nine overheads leave of the limit.
-    payload = LIMIT - 9 * FRAGMENT_OVERHEAD
-    data = peer.send(binary(b"a", fin=False))
-    data += b"".join(peer.send(Frame(Opcode.CONT, b"b", fin=False)) for _ in range(7))
-    data += peer.send(Frame(Opcode.CONT, b"c" * (payload - 8)))
-    assert peer.read(peer.deliver(data)) == []
-    assert peer.messages() == [{"type": "websocket.receive", "bytes": b"a" + b"b" * 7 + b"c" * (payload - 8)}]
+    # 250 each in 4 frames (the reviewer's case), then 1000 one-byte frames with empty ones between.
+    peer.deliver(fragmented(peer, [250] * 4))
+    peer.deliver(fragmented(peer, [0, *([1, 0] * LIMIT)], Opcode.TEXT))
+    assert peer.messages() == [
+        {"type": "websocket.receive", "bytes": b"m" * LIMIT},
+        {"type": "websocket.receive", "text": "m" * LIMIT},
+    ]
     assert peer.session.phase == OPEN
 
 
-def test_empty_continuation_frames_count_against_the_limit_and_close_with_1009() -> None:
+def test_a_fragmented_message_one_byte_over_the_limit_closes_with_1009() -> None:
     peer = limited_peer()
-    data = peer.send(text("", fin=False)) + b"".join(peer.send(Frame(Opcode.CONT, b"", fin=False)) for _ in range(10))
-    [close] = peer.read(peer.deliver(data))
-    assert Close.parse(close.data) == Close(1009, "message too big")
-    assert peer.messages() == [{"type": "websocket.disconnect", "code": 1009, "reason": "message too big"}]
+    [close] = peer.read(peer.deliver(fragmented(peer, [250, 250, 250, 251])))
+    assert Close.parse(close.data).code == 1009
+    [message] = peer.messages()
+    assert (message["type"], message["code"]) == ("websocket.disconnect", 1009)
     assert peer.session.phase == CLOSED
     assert peer.session.close_transport
     assert peer.session.fragments == bytearray()  # the partial message is dropped at once
@@ -46,17 +55,23 @@ def test_empty_continuation_frames_count_against_the_limit_and_close_with_1009()
     assert peer.messages() == []
 
 
-def test_the_cost_starts_again_with_each_message() -> None:
+def test_empty_continuation_frames_hold_no_memory() -> None:
     peer = limited_peer()
-    for _ in range(3):  # each message alone is under the limit; together they are not
-        data = peer.send(binary(b"x" * FRAGMENT_OVERHEAD, fin=False)) + peer.send(
-            Frame(Opcode.CONT, b"y" * FRAGMENT_OVERHEAD)
-        )
-        peer.deliver(data)
-    assert (
-        peer.messages()
-        == [{"type": "websocket.receive", "bytes": b"x" * FRAGMENT_OVERHEAD + b"y" * FRAGMENT_OVERHEAD}] * 3
-    )
+    peer.deliver(peer.send(text("ab", fin=False)))
+    empty = peer.send(Frame(Opcode.CONT, b"", fin=False))
+    for _ in range(20):
+        assert peer.deliver(empty * 500) == b""
+        assert peer.session.fragments == b"ab"  # 10,000 frames later: still the payload alone
+    peer.deliver(peer.send(Frame(Opcode.CONT, b"c")))
+    assert peer.messages() == [{"type": "websocket.receive", "text": "abc"}]
+    assert peer.session.phase == OPEN
+
+
+def test_the_limit_starts_again_with_each_message() -> None:
+    peer = limited_peer()
+    for _ in range(3):  # each message alone is at the limit; together they are far over it
+        peer.deliver(fragmented(peer, [LIMIT // 2, LIMIT // 2]))
+    assert peer.messages() == [{"type": "websocket.receive", "bytes": b"m" * LIMIT}] * 3
 
 
 def test_fragments_gather_in_one_buffer() -> None:
@@ -64,7 +79,6 @@ def test_fragments_gather_in_one_buffer() -> None:
     peer.deliver(peer.send(binary(b"ab", fin=False)) + peer.send(Frame(Opcode.CONT, b"cd", fin=False)))
     assert type(peer.session.fragments) is bytearray
     assert peer.session.fragments == b"abcd"
-    assert peer.session.fragment_cost == 4 + 2 * FRAGMENT_OVERHEAD
     peer.deliver(peer.send(Frame(Opcode.CONT, b"e")))
     [message] = peer.messages()
     assert message == {"type": "websocket.receive", "bytes": b"abcde"}
