@@ -213,6 +213,10 @@ def up(config_path: str, tui: bool | None, log_level: str | None) -> None:
 
     if blocked := preflight.startup_problems(serve_file):  # a missing user would crash-loop every worker
         raise StartupError("\n".join(str(problem) for problem in blocked))
+    # Two spellings of one address (localhost and 127.0.0.1) both bind, and the losing app's workers
+    # crash-loop: refused as `serve check` refuses them, with the same exit code.
+    if clashes := list(preflight.bind_problems(serve_file, preflight.FileLines.read(serve_file.path))):
+        raise ConfigError(clashes)
 
     logs.configure_logging(
         log_config=None,

@@ -7,6 +7,9 @@ post_fork hook is imported by the worker, as the worker's user, like the app. Ev
 called with one `HookContext`. A hook that cannot be imported or raises is logged with its
 name and traceback and raised as a `HookError`; what the failure means (startup stops, a
 reload is refused, a worker's start failed) is the caller's decision.
+
+A master hook is imported with the directory the master started in first on sys.path: under
+the `serve` console script sys.path[0] is the script's bin directory, not the working one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,18 @@ from supervisor.asgi.loader import failure_line, import_target
 from supervisor.errors import EXIT_CONFIG, AppLoadError, SupervisorError
 
 logger = logging.getLogger("serve.error")
+
+
+def _working_directory() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # started in a directory removed since: nothing to import from there
+        return ""
+
+
+# Read once, when the master imports this module at start: the master never changes directory,
+# and a `serve upgrade` successor inherits the same one.
+STARTED_IN = _working_directory()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +107,9 @@ def resolve(target: str, *, path: str = "") -> Callable[[HookContext], object]:
 def call(hooks: Mapping[str, str], hook: str, context: HookContext, *, path: str = "") -> None:
     """Call `hook` when `hooks` (a [server.hooks] or [apps.NAME.hooks] table) names a function for it.
 
+    `path` is where the hook's module is imported from (an app's app_dir); "" for a master hook:
+    the directory the master started in.
+
     Raises:
         HookError: the hook could not be imported, raised (SystemExit included) or was a coroutine
             function; its traceback is logged first.
@@ -101,7 +119,7 @@ def call(hooks: Mapping[str, str], hook: str, context: HookContext, *, path: str
         return
     caller = os.getpid()
     try:
-        result = resolve(target, path=path)(context)
+        result = resolve(target, path=path or STARTED_IN)(context)
         if os.getpid() != caller:
             # The hook forked and its child came back here: it must not go on as a second master
             # (or worker) sharing the first one's descriptors.

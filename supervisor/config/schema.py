@@ -203,6 +203,8 @@ class AppConfig:
         default=False,
         metadata=_key(
             "Import the app once in the master, before forking, so workers share its memory pages."
+            " Only a starting master imports it (serve up, serve upgrade): a reload imports nothing in the"
+            " master, its new workers import the app themselves and find a module imported at start unchanged."
             " Otherwise each worker imports it after fork, and a reload picks up new code.",
             Boolean(),
         ),

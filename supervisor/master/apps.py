@@ -5,7 +5,9 @@ by name, along with what follows the app: its file watcher and its log file. A r
 the file again, asks the planner (master/plan.py) what changes, and carries the plan out:
 removed apps stop, added apps start, kept apps roll to a new generation; the plan's new
 addresses are bound before anything starts, and the addresses it drops are closed only once
-no live worker accepts on them any more (SPEC §3, Reload). When a reload ends and what it
+no live worker accepts on them any more (SPEC §3, Reload). A reload that hands an address from
+one running app to another is refused; an app whose new generation is abandoned has its old
+binds back in the running file, and an address only that generation used is closed. When a reload ends and what it
 answers are the pure rules of master/reloads.py, asked from here with each app's progress.
 """
 
@@ -23,19 +25,19 @@ from supervisor.config.convert import Bind
 from supervisor.config.loader import load_file
 from supervisor.config.schema import APP_DEFAULTS, AppConfig, ServeFile
 from supervisor.control import Reload, Restart, Scale, ScaleBy
-from supervisor.errors import AppLoadError, BindError, ConfigError
+from supervisor.errors import BindError, ConfigError
 from supervisor.hooks import call_logged, master_context
 from supervisor.master import pidfile
 from supervisor.master.actions import PoolLimits
 from supervisor.master.control_desk import Reloaded
 from supervisor.master.listeners import Listeners
 from supervisor.master.output import PlainLog
-from supervisor.master.plan import ReloadPlan, closable, plan_reload, scoped, still_closing
+from supervisor.master.plan import ReloadPlan, closable, handed_over, plan_reload, scoped, still_closing
 from supervisor.master.pool import Pool
 from supervisor.master.reactor import READ, Reactor
 from supervisor.master.reloads import Outcome, Progress, Waiting, describe, outcome, restart_needed
 from supervisor.master.watcher import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, Watcher, WatchSpec
-from supervisor.preflight import startup_problems
+from supervisor.preflight import FileLines, startup_problems
 from supervisor.status.slots import SLOTS_PER_WORKER, workers_that_fit
 from supervisor.status.snapshot import EventKind, WorkerState
 
@@ -99,7 +101,7 @@ class Apps(Mapping[str, AppRuntime]):
             AppLoadError: a preloaded app could not be imported.
         """
         for name, app in self.file.apps.items():
-            self._add(name, app)
+            self._add(name, preloaded(app))  # only here: a reload never imports app code in the master
         if self.file.server.watch_config:
             # The file's own watcher has no app to take reload_delay from: the key's default.
             spec = WatchSpec("", (self.file.path,), includes=(), excludes=(), delay_s=APP_DEFAULTS["reload_delay"])
@@ -138,7 +140,7 @@ class Apps(Mapping[str, AppRuntime]):
         return Reloaded(self._waiting_for(command), tuple(unchanged))
 
     def _prepare(self, command: Reload) -> tuple[ServeFile, ReloadPlan, dict[str, AppConfig]] | str:
-        """The new file, its plan, its apps (imported when preloaded) and the plan's new sockets bound; or why not."""
+        """The new file, its plan, its apps and the plan's new sockets bound; or why not."""
         try:
             new = scoped(self.file, load_file(self.file.path) if self.from_file else self.file, command.app)
         except ConfigError as error:
@@ -152,6 +154,9 @@ class Apps(Mapping[str, AppRuntime]):
                 self.record("", EventKind.CONFIG_ERROR, f"reload refused: {problem}")
             return "\n".join(str(problem) for problem in blocked)
         plan = plan_reload(self.file, new)
+        if moved := _handovers(self.file, new):
+            self.record("", EventKind.RELOAD_FAILED, f"reload refused: {moved}")
+            return moved
         crowded = self._too_many_after(new)
         if crowded is not None:
             refusal = f"reload refused: {crowded}"
@@ -173,13 +178,16 @@ class Apps(Mapping[str, AppRuntime]):
             return f"reload refused: {failed}"
         opened: list[Bind] = []
         try:
-            apps = {name: preloaded(new.apps[name]) for name in (*plan.added, *plan.kept)}
+            # Never imported here, even with preload: an import that exits, hangs or forks would take
+            # the master with it. The new workers import their app themselves.
+            apps = {name: new.apps[name] for name in (*plan.added, *plan.kept)}
             opened = self._open(plan, new)
             pidfile.move(self.file.server.pid_file, new.server.pid_file)
-        except (BindError, AppLoadError, OSError) as error:
+        except (BindError, OSError) as error:
             self.listeners.close(opened)  # the file that wanted them is not taken
-            self.record("", EventKind.RELOAD_FAILED, f"reload refused: {error}")
-            return str(error)
+            told = _where_bound(new, str(error)) if isinstance(error, BindError) else str(error)
+            self.record("", EventKind.RELOAD_FAILED, f"reload refused: {told}")
+            return told
         return new, plan, apps
 
     # --- scaling and restarts ------------------------------------------------------------
@@ -281,7 +289,8 @@ class Apps(Mapping[str, AppRuntime]):
         if runtime is None:
             return None
         pool = runtime.pool
-        ready = sum(1 for w in pool.workers() if w.generation == generation and w.state == WorkerState.READY)
+        # A newer reload may have superseded `generation`: the reload follows the one now rolling.
+        ready = sum(1 for w in pool.workers() if w.generation == pool.generation and w.state == WorkerState.READY)
         return Progress(
             generation=pool.generation,
             desired=pool.desired,
@@ -298,6 +307,7 @@ class Apps(Mapping[str, AppRuntime]):
         Args:
             live: (app, generation) of every live worker.
         """
+        self._fall_back()
         binds = [self.runtimes[app].generations[generation].bind for app, generation in live]
         done = closable(self.closing, binds, self.listeners.inherited)
         if done:
@@ -307,10 +317,23 @@ class Apps(Mapping[str, AppRuntime]):
             del self.runtimes[name]
             self.sink.set_log_file(name, None)
 
+    def _fall_back(self) -> None:
+        """An app whose new generation was abandoned serves its old addresses again: the running file
+        says so (`serve status` shows them, the next reload binds the new ones again), and an address
+        only the abandoned generation used is closed once its workers are gone, not left listening."""
+        for name, runtime in self.runtimes.items():
+            serving, filed = runtime.generations[runtime.pool.generation], self.file.apps.get(name)
+            if filed is None or _binding(filed) == _binding(serving):
+                continue
+            bind, backlog, uds_mode = _binding(serving)
+            back = dataclasses.replace(filed, bind=bind, backlog=backlog, uds_mode=uds_mode)
+            reverted = dataclasses.replace(self.file, apps={**self.file.apps, name: back})
+            self.closing = still_closing(self.closing, plan_reload(self.file, reverted))
+            self.file = reverted
+
     # --- apps and their watchers ---------------------------------------------------------
 
     def _add(self, name: str, app: AppConfig) -> None:
-        app = preloaded(app)
         pool = Pool(name, PoolLimits.of(app, self.file.server))
         self.runtimes[name] = AppRuntime(pool, {pool.generation: app})
         self.sink.set_app(name, app, self.file.server)
@@ -359,11 +382,48 @@ class Apps(Mapping[str, AppRuntime]):
         self.watchers.clear()
 
 
+def _binding(app: AppConfig) -> tuple[tuple[Bind, ...], int, int | None]:
+    return tuple(app.bind), app.backlog, app.uds_mode
+
+
+def _handovers(running: ServeFile, new: ServeFile) -> str | None:
+    """Why the reload is refused: addresses it hands from running apps to another (master/plan.py), each
+    told at the key and line that takes it; or None."""
+    where = FileLines.read(new.path)
+    told = []
+    for bind, givers, taker in handed_over(running, new):
+        gave = ", ".join(givers)
+        index = new.apps[taker].bind.index(bind)
+        message = (
+            f"{bind} moves from {gave} to {taker} in one reload; if {taker}'s new generation could not start,"
+            f" nothing would serve it: give it to {taker} while {gave} still binds it, reload, then remove it"
+            f" from {gave} and reload again"
+        )
+        told.append(str(where.problem((*where.app_key(taker, "bind"), index), message)))
+    return "\n".join(told) or None
+
+
+def _where_bound(serve_file: ServeFile, message: str) -> str:
+    """A bind failure ("127.0.0.1:8100: address already in use") told at the key and line of each app
+    that names the address, as `serve up` tells it."""
+    address = message.partition(": ")[0]
+    where = FileLines.read(serve_file.path)
+    told = [
+        str(where.problem((*where.app_key(name, "bind"), index), message))
+        for name, app in serve_file.apps.items()
+        for index, bind in enumerate(app.bind)
+        if str(bind) == address
+    ]
+    return "\n".join(told) or message
+
+
 def preloaded(app: AppConfig) -> AppConfig:
     """With `preload`, the app imported here, once, for every worker to inherit (copy-on-write).
 
-    Like gunicorn's --preload, a reload then re-reads the settings but not the code: a module
-    already imported stays as it is until the master restarts.
+    Called only when a master starts (`serve up`, `serve upgrade`), before the loop runs. A reload
+    imports nothing in the master (an app's code that exits, hangs or forks at import must not
+    take the master down): its new workers import the app themselves, and a module the master
+    imported at start is still the one they find in sys.modules, as with gunicorn's --preload.
 
     Raises:
         AppLoadError: the app could not be imported.

@@ -142,12 +142,18 @@ class Arbiter:
         """
         file = self.file
         self.systemd = SystemdLink(Notifier(os.environ))  # read, and removed from the environment, before any fork
-        self.listeners.open_apps(file.apps, os.environ)
-        handover = self.succession.take(os.environ)  # started by `serve upgrade`: the old master waits to hear
-        self.workers.open_table(capacity_for(app.workers for app in file.apps.values()))
-        self.apps.slots = self.workers.capacity
-        if handover is None:  # else the old master's until this one takes over (master/succession.py)
-            pidfile.write(file.server.pid_file)
+        try:
+            self.listeners.open_apps(file.apps, os.environ)
+            handover = self.succession.take(os.environ)  # started by `serve upgrade`: the old master waits to hear
+            self.workers.open_table(capacity_for(app.workers for app in file.apps.values()))
+            self.apps.slots = self.workers.capacity
+            if handover is None:  # else the old master's until this one takes over (master/succession.py)
+                pidfile.write(file.server.pid_file)
+        except BaseException:
+            # Startup failed before the loop's cleanup below applies: the addresses bound so far are
+            # released now (their unix socket files removed), not left to the process's exit.
+            self.listeners.close_all()
+            raise
         try:
             # Signal intake stays installed until everything is shut (restored in `_shut`): a
             # further Ctrl-C or TERM while it cleans up is recorded, not a KeyboardInterrupt.

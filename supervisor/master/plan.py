@@ -12,7 +12,9 @@ of the new file keeps its open socket, even when it moved from one app to anothe
 closing and re-binding it would refuse connections in between (SPEC §3: a socket whose bind
 did not change is never closed). While the old app drains, its workers and the new app's
 workers accept on that one socket side by side, which is the same overlap a reload of a single
-app has. A kept socket keeps the backlog and unix mode it was opened with. `TcpBind(host, 0)`
+app has. Handing an address from one running app to another in a single reload is refused
+(`handed_over` says why); an app added by the reload may take one. A kept socket keeps the
+backlog and unix mode it was opened with. `TcpBind(host, 0)`
 compares equal to itself, so an "any free port" bind keeps the port it was given.
 """
 
@@ -60,6 +62,25 @@ class ReloadPlan:
 def binds_of(serve_file: ServeFile) -> tuple[Bind, ...]:
     """Every address the file's apps listen on, without repeats, in order of first use."""
     return _unique(bind for app in serve_file.apps.values() for bind in app.bind)
+
+
+def handed_over(old: ServeFile, new: ServeFile) -> tuple[tuple[Bind, tuple[str, ...], str], ...]:
+    """The addresses a reload would take from every app that binds them and give to an app that
+    runs on: (address, the apps giving it up, the app taking it), in order of first use.
+
+    Refused, because the two halves can part: if the taker's new generation cannot start, its
+    old generation serves on without the address while the givers moved on, and nobody serves
+    it. Taking it while a giver still binds it (shared for one reload), then removing it from
+    the giver, never leaves it unserved. An added app may take an address: it has no old
+    generation to fall back to, and until it starts, it is a failing app like any other.
+    """
+    moves: list[tuple[Bind, tuple[str, ...], str]] = []
+    for bind in binds_of(new):
+        givers = tuple(name for name, app in old.apps.items() if bind in app.bind)
+        takers = [name for name, app in new.apps.items() if bind in app.bind]
+        if givers and not set(givers).intersection(takers):
+            moves.extend((bind, givers, name) for name in takers if name in old.apps)
+    return tuple(moves)
 
 
 def still_closing(closing: Iterable[Bind], plan: ReloadPlan) -> frozenset[Bind]:

@@ -46,7 +46,7 @@ The rules (SPEC §3), each enforced in the method named:
   worker that has a limit is that worker leaving at it): replacements wait an
   exponential backoff (master/backoff.py) and start one at a time while the app is failing;
   failures at start in a row make a crash loop, retried at the cap. A worker becoming ready
-  clears it all.
+  clears it all; `last_error` is cleared once the current generation is at full strength.
 - Reload (`reload`, `_start_failed`). The next generation starts `desired` workers; older
   workers become outgoing and retire one for one as new ones are ready. If the new
   generation fails before any of its workers was ready (a worker exits during startup, is
@@ -474,6 +474,7 @@ class Pool:
     def _finish_reload(self) -> None:
         if len(self._serving()) >= self._desired and self._announced != self._generation:
             self._announced = self._generation
+            self.last_error = None  # what failed before is over: `serve status` no longer shows it
             self._note(EventKind.READY, f"{self.app}: {_workers(self._desired)} of generation {self._generation} ready")
         reload = self._reload
         if reload is None or self._proven != reload.target:

@@ -7,6 +7,8 @@ bound (SPEC §3, Reload):
 - success, once every target runs its new generation at full strength;
 - failure, for an app whose new generation was abandoned (it could not start, the old one
   serves on) or that stopped meanwhile;
+- for an app a newer reload rolled on to a newer generation before this one was ready (it is
+  superseded): the newer generation's outcome, success or failure, told as superseded;
 - failure, at once, for an app that was never ready (so has nothing to fall back to and is
   never abandoned) when one of its new workers fails, or RELOAD_NEVER_READY_WAIT_S on;
 - failure, for any app still not at full strength at the deadline (startup_timeout plus a
@@ -38,7 +40,7 @@ class Progress:
 
     generation: int  # the pool's current generation (it went back if the new one was abandoned)
     desired: int
-    ready: int  # ready workers of the generation the reload rolls to
+    ready: int  # ready workers of the pool's current generation
     restarts: int  # the pool's restart count (crashes, failures at start)
     ever_ready: bool  # the app has had a ready worker since the master started
     stopped: bool
@@ -80,31 +82,47 @@ def outcome(waiting: Waiting, progress: Mapping[str, Progress | None], now: floa
         now: the same clock as `waiting.started`.
     """
     failed, rolling = [], False
+    serving = dict(waiting.targets)
     for name, generation in waiting.targets.items():
         app = progress.get(name)
-        if app is None or app.stopped:
-            failed.append(f"{name}: stopped")
-            continue
-        if app.generation != generation:
-            failed.append(f"{name}: {app.last_error or 'the new generation was abandoned'}")
-            continue
-        if app.ready >= app.desired:
-            continue
-        if app.restarts > waiting.restarts.get(name, 0):
-            failed.append(f"{name}: not ready: {app.last_error or 'a new worker failed'} (still retrying)")
-        elif not app.ever_ready and now >= waiting.started + RELOAD_NEVER_READY_WAIT_S:
-            why = app.last_error or "its workers are still starting"
-            failed.append(f"{name}: has never been ready; generation {generation} is starting ({why})")
-        elif now >= waiting.deadline:
-            why = app.last_error or "its workers are still starting"
-            failed.append(f"{name}: {app.ready} of {app.desired} workers of generation {generation} ready: {why}")
-        else:
+        if app is not None and app.generation > generation:
+            serving[name] = app.generation  # superseded: this reload ends as the newer one does
+        why = _why_not(name, generation, app, waiting, now)
+        if why is _ROLLING:
             rolling = True
+        elif why is not None:
+            failed.append(why)
     if rolling:
         return None
     if failed:
-        return Outcome(False, waiting.targets, "reload failed: " + "; ".join(failed))
-    return Outcome(True, waiting.targets)
+        return Outcome(False, serving, "reload failed: " + "; ".join(failed))
+    return Outcome(True, serving)
+
+
+_ROLLING = "rolling"  # _why_not's answer for an app still within its bound
+
+
+def _why_not(name: str, generation: int, app: Progress | None, waiting: Waiting, now: float) -> str | None:
+    """Why `name` failed this reload; None once it runs its new generation at full strength; _ROLLING until then."""
+    if app is None or app.stopped:
+        return f"{name}: stopped"
+    if app.generation < generation:
+        return f"{name}: {app.last_error or 'the new generation was abandoned'}"
+    label = name
+    if app.generation > generation:
+        label = f"{name}: generation {generation} superseded by generation {app.generation} (a newer reload)"
+        generation = app.generation
+    if app.ready >= app.desired:
+        return None
+    if app.restarts > waiting.restarts.get(name, 0):
+        return f"{label}: not ready: {app.last_error or 'a new worker failed'} (still retrying)"
+    if not app.ever_ready and now >= waiting.started + RELOAD_NEVER_READY_WAIT_S:
+        why = app.last_error or "its workers are still starting"
+        return f"{label}: has never been ready; generation {generation} is starting ({why})"
+    if now >= waiting.deadline:
+        why = app.last_error or "its workers are still starting"
+        return f"{label}: {app.ready} of {app.desired} workers of generation {generation} ready: {why}"
+    return _ROLLING
 
 
 def describe(added: Sequence[str], removed: Sequence[str], rolled: Sequence[str]) -> str:

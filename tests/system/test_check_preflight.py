@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from master_support import free_port
 from support import ROOT
 
 pytestmark = pytest.mark.system
@@ -162,3 +163,35 @@ def test_supervisord_in_the_same_environment_is_reported(tmp_path: Path) -> None
         [sys.executable, "-m", "supervisor", "--version"], capture_output=True, text=True, timeout=30
     )
     assert "warning" not in clean.stdout + clean.stderr
+
+
+def up(config: Path) -> subprocess.CompletedProcess[str]:
+    """`serve up` that is expected to refuse to start (bounded: a master that starts fails the test)."""
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor", "up", "-c", str(config), "--no-tui"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=20,
+        check=False,
+    )
+
+
+def test_serve_up_refuses_addresses_that_clash_once_resolved_as_serve_check_does(tmp_path: Path) -> None:
+    port, metrics_port = free_port(), free_port()
+    text = (
+        f'[server]\nmetrics_bind = "127.0.0.1:{metrics_port}"\n\n'
+        + app("api", "hello:app", f"127.0.0.1:{port}")
+        + app("chat", "hello:app", f"localhost:{port}")
+        + app("metrics", "hello:app", f"localhost:{metrics_port}")
+    )
+    config = write(tmp_path, text)
+    result = up(config)
+    assert result.returncode == check(config).returncode == 1, result.stderr
+    binds = [number for number, line in enumerate(text.splitlines(), 1) if line.startswith("bind = ")]
+    assert (
+        f"{config}:{binds[1]}: apps.chat.bind[0]: localhost:{port} is already bound by apps.api.bind[0] = "
+        f"127.0.0.1:{port} (both are 127.0.0.1:{port})"
+    ) in result.stderr
+    assert f"{config}:{binds[2]}: apps.metrics.bind[0]: localhost:{metrics_port} is already bound by " in result.stderr
+    assert "Master" not in result.stderr  # refused before any master started

@@ -8,6 +8,7 @@ PYTHONPATH, the workers theirs from the app's app_dir (tests/apps), as they impo
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +22,12 @@ from master_support import (
     app_table,
     free_port,
     get,
+    ready_line,
     serve_command as serve,
     start_master,
     write_config,
 )
-from support import APPS_DIR, serve_status
+from support import APPS_DIR, ServeProcess, serve_status
 
 pytestmark = pytest.mark.system
 
@@ -165,3 +167,28 @@ def test_a_failing_on_reload_refuses_the_reload_and_the_old_workers_serve(tmp_pa
         assert [w["pid"] for w in after["workers"]] == [w["pid"] for w in before["workers"]]
         assert get(("127.0.0.1", port))[0] == before["workers"][0]["pid"]
         assert master.stop() == 0, master.output
+
+
+def test_master_hooks_import_from_the_directory_serve_up_started_in_under_the_console_script(
+    tmp_path: Path,
+) -> None:
+    """The `serve` script puts its bin directory first on sys.path, not the working directory:
+    the master adds the directory it started in, as the docs promise."""
+    (tmp_path / "hooks_here.py").write_text(
+        "import os\n\ndef on_reload(context):\n    open('reloaded', 'w').write(str(os.getpid()))\n"
+    )
+    port = free_port()
+    config = write_config(
+        tmp_path,
+        '[server]\nstartup_timeout = 10\ngraceful_timeout = 3\n[server.hooks]\non_reload = "hooks_here:on_reload"\n'
+        + app_table("web", bind=[f"127.0.0.1:{port}"], workers=1),
+    )
+    script = Path(sys.executable).parent / "serve"
+    process = ServeProcess([], command=[str(script), "up", "-c", "serve.toml", "--no-tui"], cwd=tmp_path)
+    try:
+        process.wait_for_line(ready_line("web", 1), READY_TIMEOUT_S)
+        reloaded = serve("reload", config=config)
+        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr + process.output
+        assert (tmp_path / "reloaded").read_text() == str(process.proc.pid)
+    finally:
+        assert process.stop() == 0, process.output

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,25 @@ def test_serve_run_with_two_workers_answers_from_two_pids_and_stops_on_sigterm()
         pids = pids_answering(address, 2)
         assert len(pids) == 2
         assert server.stop(signal.SIGTERM) == 0
+
+
+def test_a_failed_start_removes_the_unix_socket_files_it_bound_before_the_failing_address(uds_path: Path) -> None:
+    bound = uds_path.parent / "first.sock"
+    missing = uds_path.parent / "no-such-directory" / "x.sock"
+    config = uds_path.parent / "serve.toml"
+    config.write_text(
+        server_table()
+        + app_table("first", bind=[f"unix:{bound}"], workers=1)
+        + app_table("second", bind=[f"unix:{missing}"], workers=1)
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor", "up", "-c", str(config), "--no-tui"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "apps.second.bind[0]" in result.stderr
+    assert not bound.exists()
+    assert sorted(path.name for path in uds_path.parent.iterdir()) == ["serve.toml"]

@@ -225,3 +225,21 @@ def test_the_child_of_a_hook_that_forked_never_returns_from_the_call(tmp_path: P
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert marker.read_text().split() == [str(pid)]  # the hook's child (waited for by the hook) wrote nothing
+
+
+def test_a_master_hook_is_imported_from_the_directory_the_master_started_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sys.path[0] of the `serve` console script is its bin directory: "" means the start directory."""
+    (tmp_path / "hook_in_start_dir.py").write_text(
+        "CALLED = []\n\ndef hook(context):\n    CALLED.append(context.pid)\n"
+    )
+    monkeypatch.setattr("supervisor.hooks.STARTED_IN", str(tmp_path))
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry not in ("", str(tmp_path))])
+    try:
+        call({"on_reload": "hook_in_start_dir:hook"}, "on_reload", master_context())
+        called = sys.modules["hook_in_start_dir"].CALLED
+        assert called == [os.getpid()]
+    finally:
+        sys.modules.pop("hook_in_start_dir", None)
+    assert sys.path[0] == str(tmp_path)

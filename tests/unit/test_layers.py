@@ -139,7 +139,7 @@ ALLOW: dict[str, May] = {
     # metrics_bind and health_bind: opened, or taken over from the old master, and handed to the new one.
     "master.endpoints": may(*L0, ".master", ".config.schema", ".status.snapshot", "socket"),
     # The user's hook functions: imported (with a directory first on sys.path) and called where they run.
-    "hooks": may(*L0, ".asgi", "os.path", "os.getpid", "os._exit", "sys.path"),
+    "hooks": may(*L0, ".asgi", "os.path", "os.getpid", "os._exit", "os.getcwd", "sys.path"),
     "preflight": may(*L0, ".config", ".registry", "grp", "os", "pwd", "socket", "subprocess", "sys").plus(
         lazy={".asgi": "in the child that `serve check --import` starts, never in the checking process"}
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supervisor.config.convert import Bind, FdBind, TcpBind, UnixBind
 from supervisor.config.schema import AppConfig, ServeFile, ServerSection
-from supervisor.master.plan import binds_of, closable, plan_reload, scoped, still_closing
+from supervisor.master.plan import binds_of, closable, handed_over, plan_reload, scoped, still_closing
 
 
 def app(name: str, *binds: Bind, workers: int = 1) -> AppConfig:
@@ -107,3 +107,21 @@ def test_a_reload_of_one_app_takes_only_that_apps_table_from_the_file() -> None:
     # chat is gone from the file: `serve reload chat` stops it, and nothing else changes.
     plan = plan_reload(running, scoped(running, new, "chat"))
     assert (plan.added, plan.removed, plan.changed, plan.closed_binds) == ((), ("chat",), (), (CHAT,))
+
+
+def test_an_address_handed_from_one_running_app_to_another_is_named() -> None:
+    old = serve_file(app("api", API), app("chat", CHAT))
+    new = serve_file(app("api", API, CHAT), app("chat", SOCK))
+    assert handed_over(old, new) == ((CHAT, ("chat",), "api"),)
+
+
+def test_an_address_from_a_removed_app_to_a_running_one_is_handed_over() -> None:
+    old = serve_file(app("api", API), app("chat", CHAT))
+    assert handed_over(old, serve_file(app("api", API, CHAT))) == ((CHAT, ("chat",), "api"),)
+
+
+def test_sharing_an_address_a_new_one_or_one_given_to_an_added_app_is_no_handover() -> None:
+    old = serve_file(app("api", API), app("chat", CHAT))
+    assert handed_over(old, serve_file(app("api", API, CHAT), app("chat", CHAT))) == ()  # shared first
+    assert handed_over(old, serve_file(app("api", API, SOCK), app("chat", CHAT))) == ()  # new address
+    assert handed_over(old, serve_file(app("api", API), app("jobs", CHAT))) == ()  # to an added app

@@ -291,3 +291,21 @@ def test_an_old_worker_that_hangs_during_a_reload_is_killed_like_any_other() -> 
     assert kills(fleet.tick()) == [(old, "SIGABRT", "health")]
     fleet.ready(new)
     assert fleet.pool.ready_count == 1
+
+
+def test_the_last_error_is_cleared_once_a_later_generation_is_at_full_strength() -> None:
+    fleet = Fleet(PoolLimits(workers=2))
+    fleet.start()
+    fleet.pool.reload()
+    fleet.tick()
+    broken, other = fleet.spawned
+    fleet.exit(broken, code=3)
+    fleet.exit(other, code=None, signal="SIGKILL")
+    assert fleet.pool.last_error == f"api[{broken}] exited with code 3 during startup"
+    fleet.pool.reload()
+    fleet.tick()
+    first, second = fleet.spawned
+    fleet.ready(first)
+    assert fleet.pool.last_error is not None  # one of two ready: not yet at full strength
+    fleet.ready(second)
+    assert fleet.pool.last_error is None

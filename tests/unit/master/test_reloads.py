@@ -91,3 +91,28 @@ def test_describe(added: tuple[str, ...], removed: tuple[str, ...], rolled: tupl
 def test_only_the_pool_timeouts_and_the_pid_file_change_at_reload() -> None:
     changes = ("graceful_timeout", "control_socket", "pid_file", "metrics_bind", "startup_timeout")
     assert restart_needed(changes) == ["control_socket", "metrics_bind"]
+
+
+def test_a_superseded_reload_succeeds_with_the_newer_generation() -> None:
+    newer = dataclasses.replace(ROLLING, generation=3, ready=1, last_error="an error of an earlier reload")
+    assert outcome(WAITING, {"api": newer}, 101.0) is None  # follows generation 3, still rolling
+    done = dataclasses.replace(newer, ready=2)
+    assert outcome(WAITING, {"api": done}, 101.0) == Outcome(True, {"api": 3})
+
+
+def test_a_superseded_reload_fails_as_the_newer_one_and_says_it_was_superseded() -> None:
+    newer = dataclasses.replace(ROLLING, generation=3, ready=0, restarts=1, last_error="api[9] exited with code 1")
+    result = outcome(WAITING, {"api": newer}, 101.0)
+    assert result == Outcome(
+        False,
+        {"api": 3},
+        "reload failed: api: generation 2 superseded by generation 3 (a newer reload): not ready:"
+        " api[9] exited with code 1 (still retrying)",
+    )
+    late = dataclasses.replace(newer, ready=1, restarts=0, last_error=None)
+    result = outcome(WAITING, {"api": late}, WAITING.deadline)
+    assert result is not None
+    assert result.error == (
+        "reload failed: api: generation 2 superseded by generation 3 (a newer reload): 1 of 2 workers of"
+        " generation 3 ready: its workers are still starting"
+    )
