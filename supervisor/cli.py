@@ -103,8 +103,15 @@ class _Commands(click.Group):
             from supervisor.master.handover import report_failure
 
             report_failure(str(err), os.environ)  # a `serve up` started by `serve upgrade`: the old master hears why
-            click.echo(str(err), err=True)
+            click.echo(_for_terminal(str(err)), err=True)
             ctx.exit(err.exit_code)
+
+
+def _for_terminal(text: str) -> str:
+    """`text` (an error a master or an app wrote, perhaps) with no control character a terminal would obey."""
+    from supervisor.tui.formats import terminal_lines  # rich: loaded only when there is something to show
+
+    return "\n".join(terminal_lines(text))
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]}, params=[_version_option()])
@@ -300,10 +307,14 @@ def logs_(config_path: str | None, socket_path: str | None, app: str | None, lin
 
     The master keeps the latest 1000 lines of each app. Exits 2 if it runs no app named APP.
     """
+    from supervisor.tui.formats import terminal_text
     from supervisor.tui.logtail import show
 
+    def write(line: str) -> None:  # an app's output must not retitle the terminal or write its clipboard
+        click.echo(terminal_text(line))
+
     try:
-        show(_target(config_path, socket_path), app, lines, follow=follow)
+        show(_target(config_path, socket_path), app, lines, follow=follow, write=write)
     except KeyboardInterrupt:  # Ctrl-C is how -f ends
         pass
     except BrokenPipeError:  # the reader (`| head`) left: so do we, without a traceback
@@ -343,13 +354,18 @@ def reload_(config_path: str | None, socket_path: str | None, app: str | None) -
     Waits until the new generation is ready, then says so; exits 1 with the reason if the
     file is invalid or the new generation could not start (the old one keeps serving).
     """
+    from supervisor.tui.formats import terminal_text
+
     result = _ask(config_path, Reload(app), socket_path=socket_path, timeout=RELOAD_TIMEOUT_S).result
     answer = result if isinstance(result, dict) else {}
     generations = answer.get("generations") or {}
-    rolled = ", ".join(f"{name} generation {gen} ready" for name, gen in generations.items())
+    rolled = terminal_text(", ".join(f"{name} generation {gen} ready" for name, gen in generations.items()))
     click.echo(f"reloaded: {rolled}" if rolled else "reloaded (no app to roll)")
     for name in answer.get("restart_needed") or ():
-        click.echo(f"note: [server] {name} changed; the running master keeps the old value until it restarts", err=True)
+        click.echo(
+            f"note: [server] {terminal_text(str(name))} changed; the running master keeps the old value until it restarts",
+            err=True,
+        )
 
 
 @serve.command("upgrade")

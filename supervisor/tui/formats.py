@@ -21,6 +21,16 @@ _LARGER_UNITS = ("M", "G", "T")
 _CONTROLS = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f\x85\u2028\u2029]")
 _ESCAPE_SEQUENCES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])?")  # ECMA-48 CSI and two-byte escapes
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# ECMA-48 escape sequences other than CSI: strings (OSC, DCS, SOS, PM, APC) ended by BEL or ST,
+# then any other ESC with its intermediates and final byte. An unended string loses only its
+# opening ESC and letter: its body stays visible, as text.
+_STRINGS_AND_ESCAPES = r"[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~]"
+_ALL_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|" + _STRINGS_AND_ESCAPES + ")")
+_NON_CSI_ESCAPES = re.compile(r"\x1b(?!\[)(?:" + _STRINGS_AND_ESCAPES + ")")
+# What a terminal would act on but shown as text: C0 but TAB, DEL, C1 (8-bit CSI/OSC among them)
+# and the separators Python splits lines at. `log_text` lets ESC through to rich's colour decoder.
+_SHOWN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_SHOWN_BUT_ESC = re.compile(r"[\x00-\x08\x0a-\x1a\x1c-\x1f\x7f-\x9f\u2028\u2029]")
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -107,14 +117,36 @@ def one_line(text: str) -> str:
     return " ⏎ ".join(line for line in lines if line)
 
 
-def log_text(line: str) -> Text:
-    """One line of worker output as text for the log pane: its colours kept, cursor movements and bells removed.
+def terminal_text(text: str) -> str:
+    """Text from an app or a file made safe to print to a terminal, on one line.
 
-    After a carriage return a terminal overwrites the line (progress bars): only the text
-    after the last one is shown.
+    Every escape sequence (colours, cursor moves, OSC titles and clipboard writes) is removed;
+    any other control character but TAB, line breaks included, is shown as `\\xNN`
+    (`\\u2028` for the Unicode separators), so the text around it stays and nothing an app
+    prints can act on the operator's terminal. JSON output never passes here: it escapes them.
     """
-    visible = line.rstrip("\r\n").rsplit("\r", 1)[-1]
-    text = Text.from_ansi(_CONTROLS.sub("", visible.expandtabs(4)))
+    return _SHOWN.sub(_shown, _ALL_ESCAPES.sub("", text))
+
+
+def terminal_lines(text: str) -> list[str]:
+    """`text` split at its newlines, each line made safe by terminal_text (a `\\r` is shown, not obeyed)."""
+    return [terminal_text(line) for line in text.split("\n")]
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def log_text(line: str) -> Text:
+    """One line of worker output as text for the log pane: its colours kept, other escapes removed, and
+    other control characters shown as terminal_text shows them.
+
+    A carriage return is shown, not obeyed: the `app[pid]` prefix must stay, so that a line
+    cannot pose as another app's.
+    """
+    visible = _NON_CSI_ESCAPES.sub("", line.rstrip("\r\n").expandtabs(4))
+    text = Text.from_ansi(_SHOWN_BUT_ESC.sub(_shown, visible))
     if "\x1b" in text.plain:  # an escape sequence rich does not know: drop it, colours and all
         text = Text(text.plain.replace("\x1b", ""))
     text.no_wrap, text.overflow = True, "ellipsis"

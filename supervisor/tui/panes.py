@@ -51,11 +51,12 @@ def header(snapshot: Snapshot, width: int) -> Text:
         (2, f"{workers_ready}/{workers_desired} workers"),
         (0, f"{formats.rate(snapshot.requests_per_s)} req/s"),
     ]
-    path_room = min(len(snapshot.config_path), MIN_HEADER_PATH)
+    config_path = formats.terminal_text(snapshot.config_path)  # a file name may hold any character but "/"
+    path_room = min(len(config_path), MIN_HEADER_PATH)
     while figures and len(HEADER_TITLE) + path_room + 2 + len(_joined(figures)) > width:
         figures.remove(max(figures))
     right = _joined(figures)
-    path = formats.shorten_path(snapshot.config_path, width - len(HEADER_TITLE) - (len(right) + 2 if right else 0))
+    path = formats.shorten_path(config_path, width - len(HEADER_TITLE) - (len(right) + 2 if right else 0))
     gap = " " * (width - len(HEADER_TITLE) - len(path) - len(right))
     line = Text.assemble((HEADER_TITLE, "bold cyan"), (path, "bold"), gap, (right, "dim"))
     line.truncate(width, overflow="ellipsis")

@@ -1,10 +1,14 @@
-"""`serve status` without --json: a snapshot as plain aligned text, for terminals and scripts alike."""
+"""`serve status` without --json: a snapshot as plain aligned text, for terminals and scripts alike.
+
+Text from apps and files (error messages, paths) passes formats.terminal_text: no control
+character reaches the terminal, and each further line of a message is indented beneath its first.
+"""
 
 from __future__ import annotations
 
 from supervisor.status.figures import STATUS_CLASSES
 from supervisor.status.snapshot import AppStatus, Snapshot, WorkerStatus
-from supervisor.tui.formats import sparkline
+from supervisor.tui.formats import sparkline, terminal_lines, terminal_text
 
 _MIB = 1024 * 1024
 
@@ -12,7 +16,7 @@ _MIB = 1024 * 1024
 def describe(snapshot: Snapshot) -> str:
     """Every app, its workers beneath it, and the latest events."""
     lines = [
-        f"master {snapshot.master_pid} · {snapshot.config_path} · up {_duration(snapshot.uptime_s)}"
+        f"master {snapshot.master_pid} · {terminal_text(snapshot.config_path)} · up {_duration(snapshot.uptime_s)}"
         f" · {snapshot.requests_per_s:.1f} req/s",
         "",
     ]
@@ -20,7 +24,8 @@ def describe(snapshot: Snapshot) -> str:
         lines.extend(_app(app))
     if snapshot.events:
         lines.append("recent events:")
-        lines.extend(f"  {event.kind.value:<14} {event.message}" for event in snapshot.events[-8:])
+        for event in snapshot.events[-8:]:
+            lines.extend(_message(f"  {event.kind.value:<14} ", event.message))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -31,17 +36,23 @@ def _app(app: AppStatus) -> list[str]:
         f"workers {app.workers_ready}/{app.workers_desired}  {app.requests_total} requests  "
         f"{app.requests_per_s:.1f} req/s  {app.active_connections} conns  {_h2(app, app)}{latency}  "
         f"{app.rss_bytes / _MIB:.0f} MiB  restarts {app.restarts}",
-        f"  binds: {', '.join(app.binds) or '-'}",
+        f"  binds: {terminal_text(', '.join(app.binds)) or '-'}",
         *_responses(app),
         *_trend(app),
     ]
     if app.exits:
         lines.append("  exits: " + ", ".join(f"{why} {count}" for why, count in sorted(app.exits.items())))
     if app.last_error:
-        lines.append(f"  last error: {app.last_error}")
+        lines.extend(_message("  last error: ", app.last_error))
     lines.extend(_worker(worker, _h2(app, worker)) for worker in app.workers)
     lines.append("")
     return lines
+
+
+def _message(label: str, text: str) -> list[str]:
+    """`text` after `label`, its further lines indented beneath the first."""
+    first, *more = terminal_lines(text.rstrip("\n"))
+    return [label + first, *(" " * len(label) + line for line in more)]
 
 
 def _worker(w: WorkerStatus, h2: str) -> str:

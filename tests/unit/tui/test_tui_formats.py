@@ -88,11 +88,12 @@ def test_log_text_keeps_colours_and_drops_what_would_move_the_cursor() -> None:
     coloured = formats.log_text("\x1b[32mINFO\x1b[0m: ready")
     assert coloured.plain == "INFO: ready"
     assert [str(span.style) for span in coloured.spans] == ["color(2)"]  # ANSI green
-    assert formats.log_text("bell\x07 back\x08space\x00").plain == "bell backspace"
+    assert formats.log_text("bell\x07 back\x08space\x00").plain == "bell\\x07 back\\x08space\\x00"
     assert formats.log_text("a\tb").plain == "a   b"
-    assert formats.log_text("10%\r50%\r100%\r\n").plain == "100%"
+    assert formats.log_text("10%\r100%\r\n").plain == "10%\\x0d100%"
     assert formats.log_text("crlf line\r\n").plain == "crlf line"
-    assert formats.log_text("one\u2028two\x85three").plain == "onetwothree"
+    assert formats.log_text("one\u2028two\x85three").plain == "one\\u2028two\\x85three"
+    assert formats.log_text("title\x1b]0;owned\x07 kept").plain == "title kept"
     assert formats.log_text("cursor \x1b[2Jclear").plain == "cursor clear"
     assert formats.log_text("\x1b[31mred\x1b").plain == "red"  # a lone ESC: drop it, colours and all
     assert formats.log_text("\x1b[31mred\x1b").spans == []
@@ -133,3 +134,36 @@ def test_one_line(text: str, line: str) -> None:
 )
 def test_sparkline(values: list[float | None], top: float | None, line: str) -> None:
     assert formats.sparkline(values, top) == line
+
+
+def test_log_text_keeps_the_prefix_of_a_line_that_returns_the_carriage() -> None:
+    # An app must not pose as another: the text before a \r stays, the \r is shown.
+    assert formats.log_text("noisy[7] 10%\rapi[1] ERROR: spoofed").plain == "noisy[7] 10%\\x0dapi[1] ERROR: spoofed"
+    assert (
+        formats.log_text("c1 \u009b2J \u009d0;T\u009c").plain == "c1 \\x9b2J \\x9d0;T\\x9c"
+    )  # C1: one cell each in rich
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("plain text, tab\there", "plain text, tab\there"),
+        ("\x1b[31mred\x1b[0m", "red"),  # CSI
+        ("a\x1b]0;title\x07b", "ab"),  # OSC ended by BEL
+        ("a\x1b]52;c;aGk=\x1b\\b", "ab"),  # OSC 52 (clipboard) ended by ST
+        ("a\x1bP1$r\x1b\\b", "ab"),  # DCS
+        ("a\x1b]0;unended", "a0;unended"),  # no end: only ESC ] goes, the rest stays visible
+        ("a\x1b]0;x\x1bcb", "a0;xb"),  # cut by another escape (RIS): both parts go, the text stays
+        ("a\x1b(Bb\x1b7c", "abc"),  # charset and save-cursor escapes
+        ("end\x1b", "end\\x1b"),  # a lone ESC is shown
+        ("\x00\x07\x08\r\n\x7f", "\\x00\\x07\\x08\\x0d\\x0a\\x7f"),
+        ("c1 \x9b2J \x85", "c1 \\x9b2J \\x85"),
+        ("a\u2028b\u2029", "a\\u2028b\\u2029"),
+    ],
+)
+def test_terminal_text_removes_escapes_and_shows_controls(raw: str, shown: str) -> None:
+    assert formats.terminal_text(raw) == shown
+
+
+def test_terminal_lines_keeps_the_lines_apart() -> None:
+    assert formats.terminal_lines("first\x1b]0;t\x07\nsecond\r") == ["first", "second\\x0d"]

@@ -300,7 +300,7 @@ def test_a_scrolled_log_pane_shows_older_lines_and_says_it_is_paused() -> None:
 def test_log_lines_with_line_breaks_are_split_and_their_colours_kept() -> None:
     logs = ["first\nsecond\n", "\x1b[31mred\x1b[0m", "10%\r50%\r100%\r\n"]
     lines = draw(view=ViewState(log_every_app=True), width=80, height=30, logs=logs)
-    assert _logs(lines) == ["first", "second", "red", "100%"]
+    assert _logs(lines) == ["first", "second", "red", "10%\\x0d50%\\x0d100%"]  # a \r is shown: the prefix stays
     snapshot = dataclasses.replace(SNAPSHOT, events=())
     red = [s for s in segments(snapshot) if s.text == "api[4312] INFO: 127.0.0.1:50039"]
     assert red == []  # plain lines stay plain
@@ -499,7 +499,7 @@ def test_text_from_outside_cannot_add_lines_or_move_the_cursor() -> None:
     first = lines.index("    0s ago  chat  crash         first")
     assert lines[first + 1].strip() == "second"
     assert lines[first + 1].index("second") == lines[first].index("first")
-    assert "chat[1] cleared" in lines
+    assert "chat[1] cleared\\x07" in lines
     assert not any("\x1b" in line or "\x07" in line for line in lines)
 
 
@@ -580,3 +580,10 @@ def test_http2_columns_keep_their_place_when_figures_grow() -> None:
     busy = _http2_snapshot(h2_connections=120, h2_streams=9999)
     for width in (160, 200):
         assert draw(_http2_snapshot(), width=width, height=20)[1] == draw(busy, width=width, height=20)[1]
+
+
+def test_a_file_name_with_a_line_break_keeps_the_header_on_one_row() -> None:
+    snapshot = dataclasses.replace(SNAPSHOT, config_path="/srv/a\nb\x1b]0;t\x07/serve.toml")
+    header = console(100, 5).render_lines(panes.header(snapshot, 100), pad=False)
+    assert len(header) == 1
+    assert "".join(segment.text for segment in header[0]).startswith("serve /srv/a\\x0ab/serve.toml ")

@@ -72,3 +72,16 @@ def test_http2_connections_and_streams_for_an_app_that_offers_http2_only() -> No
         line for line in lines if line.startswith("  pid 4313 ")
     )
     assert not any(" h2 " in line for line in lines if line.startswith(("web", "  pid 44")))
+
+
+def test_text_from_apps_and_files_cannot_act_on_the_terminal() -> None:
+    api = dataclasses.replace(API, last_error="boom\x1b]0;owned\x07 \x9b2J\nsecond\rline\n", binds=("unix:/r\x07n",))
+    event = dataclasses.replace(SNAPSHOT.events[-1], message="failed:\n  Traceback\x1b[2J")
+    snapshot = dataclasses.replace(SNAPSHOT, config_path="/srv/a\nb.toml", apps=(api,), events=(event,))
+    lines = describe(snapshot).splitlines()
+    assert lines[0].startswith("master 4301 · /srv/a\\x0ab.toml · up ")
+    assert "  binds: unix:/r\\x07n" in lines
+    at = lines.index("  last error: boom \\x9b2J")
+    assert lines[at + 1] == "              second\\x0dline"  # beneath the first, not at the left edge
+    assert lines[-2:] == [f"  {event.kind.value:<14} failed:", " " * 17 + "  Traceback"]
+    assert all(ch == "\t" or ch >= " " for line in lines for ch in line)
