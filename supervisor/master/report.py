@@ -5,10 +5,15 @@ responses by status class, and the last minute's trend (`figures.Trend`); per wo
 of its requests and its previous CPU reading. An app's totals include the counts of workers
 that have exited, so they never go backwards when a worker retires.
 
-A worker's request rate is timed by its own heartbeats (when it flushed the counts), not by
+A worker's request count is timed by its own heartbeats (when it flushed the counts), not by
 when the master read them: reads and flushes both come a few times a second, and a one-second
-window timed by the reads would hold one flush more or less from one read to the next. An
-app's rate over the last second is the sum of its workers'.
+window timed by the reads would hold one flush more or less from one read to the next. The
+one-second rate is read between two instants common to every worker, the window ending
+`RATE_LAG_S` ago (by then every live worker has flushed past its end), each worker's count at
+an instant interpolated between its flushes. So a worker counts only for the part of the
+window it was alive and flushing (from its start at zero requests, to its last flush), and an
+app's rate, the sum of its workers' including the ones that exited within the window, counts
+each request once while workers are replaced (max_requests).
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from supervisor.status.slots import WorkerSample
 from supervisor.status.snapshot import HISTORY_SAMPLES, AppStatus, Event, EventKind, Snapshot, WorkerStatus
 
 RATE_WINDOW_S = 1.0
+# How far back the one-second window ends: a worker flushes every 0.25 s and the master reads
+# every 0.25 s, so a live worker's reading is at most about half a second old.
+RATE_LAG_S = 0.5
 STATUS_RATE_WINDOW_S = 10.0  # responses by class: a 5xx stays in sight for ten seconds
 
 logger = logging.getLogger("serve.error")
@@ -77,6 +85,8 @@ class Reporter:
         self.cpu: dict[int, tuple[float, float, float]] = {}  # pid -> (time, cpu seconds, percent)
         self.latest: dict[int, WorkerSample] = {}
         self.worker_meters: dict[int, RateMeter] = {}  # timed by the worker's heartbeats
+        # app -> pid -> the meter of a worker that exited, while its last flush is within the window.
+        self.retired_meters: dict[str, dict[int, RateMeter]] = {}
         self.exits: dict[str, dict[str, int]] = {}
         self.class_meters: dict[str, tuple[RateMeter, ...]] = {}  # app -> a meter per status class
         self.trends: dict[str, Trend] = {}
@@ -98,6 +108,7 @@ class Reporter:
                 continue
             self._worker(now, info.pid, sample)
             by_app.setdefault(info.app, []).append(sample)
+        self._forget_retired(now)
         for app, live in by_app.items():
             total = sum(s.requests for s in live) + self.retired_requests.get(app, 0)
             self.meters.setdefault(app, RateMeter()).add(now, total)
@@ -108,28 +119,54 @@ class Reporter:
             if live:
                 self.http2[app] = any(s.http2 for s in live)
             trend = self.trends.setdefault(app, Trend(HISTORY_SAMPLES))
-            trend.add(now, self._rate(s.pid for s in live), {s.pid: s.latency_buckets for s in live})
+            trend.add(now, self._app_rate(app, (s.pid for s in live), now), {s.pid: s.latency_buckets for s in live})
 
     def _worker(self, now: float, pid: int, sample: WorkerSample) -> None:
         previous = self.latest.get(pid)
         self.latest[pid] = sample
         if previous is None or sample.heartbeat > previous.heartbeat:  # a flush not read before
-            self.worker_meters.setdefault(pid, RateMeter(RATE_WINDOW_S * 2)).add(sample.heartbeat, sample.requests)
+            meter = self.worker_meters.get(pid)
+            if meter is None:
+                meter = self.worker_meters[pid] = RateMeter(RATE_WINDOW_S + RATE_LAG_S + 1.0)
+                if sample.started_at < sample.heartbeat:  # it started at zero: what it served before counts
+                    meter.add(sample.started_at, 0)
+            meter.add(sample.heartbeat, sample.requests)
         before = self.cpu.get(pid)
         if before is None:
             self.cpu[pid] = (now, sample.cpu_seconds, 0.0)
         elif now - before[0] >= RATE_WINDOW_S:
             self.cpu[pid] = (now, sample.cpu_seconds, cpu_percent(before[1], sample.cpu_seconds, now - before[0]))
 
-    def _rate(self, pids: Iterable[int]) -> float:
-        """Requests per second over the last second, summed over these workers."""
-        return sum(meter.rate(RATE_WINDOW_S) for pid in pids if (meter := self.worker_meters.get(pid)) is not None)
+    def _rate(self, pids: Iterable[int], now: float) -> float:
+        """Requests per second over the one-second window ending RATE_LAG_S before `now`, summed over these workers."""
+        meters = (meter for pid in pids if (meter := self.worker_meters.get(pid)) is not None)
+        return _window_rate(meters, now)
+
+    def _app_rate(self, app: str, live: Iterable[int], now: float) -> float:
+        """`_rate` of an app: its live workers and the ones that exited within the window."""
+        retired = self.retired_meters.get(app, {}).values()
+        return self._rate(live, now) + _window_rate(retired, now)
+
+    def _forget_retired(self, now: float) -> None:
+        """Drop the meters of exited workers whose last flush is before the window."""
+        start = now - RATE_LAG_S - RATE_WINDOW_S
+        for app, meters in list(self.retired_meters.items()):
+            for pid, meter in list(meters.items()):
+                if (meter.newest() or start) <= start:
+                    del meters[pid]
+            if not meters:
+                del self.retired_meters[app]
 
     def worker_exited(self, app: str, pid: int, last: WorkerSample | None, why: str) -> None:
         """Fold a reaped worker's final counts into its app's totals, and count why it went."""
         reasons = self.exits.setdefault(app, {})
         reasons[why] = reasons.get(why, 0) + 1
-        self.worker_meters.pop(pid, None)
+        meter = self.worker_meters.pop(pid, None)
+        if meter is not None:
+            newest = meter.newest()
+            if last is not None and newest is not None and last.heartbeat > newest:  # its final flush, not read before
+                meter.add(last.heartbeat, last.requests)
+            self.retired_meters.setdefault(app, {})[pid] = meter
         sample = last or self.latest.get(pid)
         if sample is not None:
             self.retired_requests[app] = self.retired_requests.get(app, 0) + sample.requests
@@ -185,7 +222,7 @@ class Reporter:
             workers_desired=pool.desired,
             workers_ready=pool.ready_count,
             requests_total=sum(s.requests for s in samples) + self.retired_requests.get(name, 0),
-            requests_per_s=self._rate(slots),
+            requests_per_s=self._app_rate(name, slots, now),
             active_connections=sum(s.active_connections for s in samples),
             websockets=sum(s.websockets for s in samples),
             p50_ms=p50,
@@ -223,7 +260,7 @@ class Reporter:
             rss_bytes=view.rss_bytes,
             cpu_percent=self.cpu.get(view.pid, (0.0, 0.0, 0.0))[2],
             active_requests=sample.active_requests if sample is not None else 0,
-            requests_per_s=self._rate((view.pid,)),
+            requests_per_s=self._rate((view.pid,), now),
             active_connections=sample.active_connections if sample is not None else 0,
             p50_ms=_ms(percentile(buckets, 0.5)),
             p99_ms=_ms(percentile(buckets, 0.99)),
@@ -231,6 +268,11 @@ class Reporter:
             h2_streams=sample.h2_streams if sample is not None else 0,
             h2_limits_exceeded=sample.h2_limits_exceeded if sample is not None else 0,
         )
+
+
+def _window_rate(meters: Iterable[RateMeter], now: float) -> float:
+    end = now - RATE_LAG_S
+    return sum(meter.growth(end - RATE_WINDOW_S, end) for meter in meters) / RATE_WINDOW_S
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -117,6 +117,26 @@ def rate(samples: Sequence[tuple[float, float]], window_s: float) -> float:
     return increase(total for _, total in itertools.islice(samples, start, None)) / elapsed
 
 
+def total_at(samples: Sequence[tuple[float, float]], at: float) -> float:
+    """A running total's value at the instant `at`, read linearly between the readings around it.
+
+    Before the first reading it is the first reading's value, after the last the last one's (a
+    worker that stopped reporting, or exited, adds nothing more); 0.0 with no readings.
+
+    Args:
+        samples: (time, total) readings, oldest first, each a later time than the one before.
+        at: the instant.
+    """
+    times = [time for time, _ in samples]
+    after = bisect.bisect_right(times, at)
+    if after == 0:
+        return samples[0][1] if samples else 0.0
+    if after == len(samples):
+        return samples[-1][1]
+    (t0, v0), (t1, v1) = samples[after - 1], samples[after]
+    return v0 + (v1 - v0) * (at - t0) / (t1 - t0)  # t0 <= at < t1
+
+
 class RateMeter:
     """Successive readings of one total, kept for `horizon_s` seconds, giving rates over any window within it."""
 
@@ -134,6 +154,18 @@ class RateMeter:
     def rate(self, window_s: float) -> float:
         """Growth per second over the last `window_s` seconds (at most the horizon)."""
         return rate(self._samples, window_s)
+
+    def growth(self, start: float, end: float) -> float:
+        """How much the total grew from the instant `start` to the instant `end` (see `total_at`); never negative.
+
+        Two meters asked over the same instants count each unit once between them, even when one
+        total stopped and another started inside the window (a worker replaced by another).
+        """
+        return max(0.0, total_at(self._samples, end) - total_at(self._samples, start))
+
+    def newest(self) -> float | None:
+        """When the newest reading was taken; None before the first."""
+        return self._samples[-1][0] if self._samples else None
 
 
 def cpu_percent(cpu_s_before: float, cpu_s_after: float, elapsed_s: float) -> float:

@@ -7,14 +7,22 @@ master keeps running, as quitting `top` leaves the system alone, so q asks nothi
 A reload is sent without waiting for its answer (it comes when the new generation is
 ready; the events pane shows it coming); a restart's answer is awaited, as it is immediate,
 and a refusal ("still starting") is shown on the bottom line.
+
+The master is polled on a thread (`Poller`), so the keys stay live while it does not answer
+(stopped, or its loop held by an on_reload hook): the last frame stays, the bottom line says
+for how long it has not answered, and q leaves at once. `top` exits on its own only when the
+master is gone (its socket missing, or connections to it refused).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import selectors
+import threading
 import time
+from collections.abc import Callable
 
-from supervisor.client import ask, request, send
+from supervisor.client import DEFAULT_TIMEOUT_S, NoMasterError, explain_silence, request, send
 from supervisor.config.peek import ControlTarget
 from supervisor.control import Command, Logs, LogsAnswer, MessageError, Reload, Restart, ScaleBy, Status, Stop
 from supervisor.errors import ControlError
@@ -24,6 +32,70 @@ from supervisor.tui.screen import Screen
 POLL_S = 0.5
 LOG_LINES = 500  # as many as the dashboard of `serve up` shows (master/output.py RECENT_LINES)
 ANSWER_TIMEOUT_S = 5.0
+ATTEMPT_TIMEOUT_S = 5.0  # one poll's wait for an answer; the poller then asks again
+SILENT_AFTER_S = 2.0  # a master that has not answered for this long is said not to answer
+
+Fetched = tuple[Snapshot, list[str] | None]
+
+
+class Poller:
+    """Fetches the master's status and lines on a thread, one poll every `period` seconds.
+
+    `fetch` raises NoMasterError when the master is gone (the poller then stops, and `gone`
+    says why) and ControlError when it did not answer in time (the poller asks again).
+    """
+
+    def __init__(self, fetch: Callable[[], Fetched], first: Fetched, now: float, *, period: float = POLL_S) -> None:
+        self._fetch = fetch
+        self._period = period
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self.latest = first
+        self.answered_at = now
+        self.gone: ControlError | None = None
+        self.error = ""  # why the last attempt failed, "" after an answer
+        self._thread = threading.Thread(target=self._run, name="serve-top-poll", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (a poll under way is left to its thread, which is a daemon)."""
+        self._stopped.set()
+        self._wake.set()
+
+    def poll_now(self) -> None:
+        """Poll without waiting for the period (after a command, to show what it did)."""
+        self._wake.set()
+
+    def silent_for(self, now: float) -> float:
+        """How long the master has not answered, counted when it is past SILENT_AFTER_S; else 0.0."""
+        with self._lock:
+            silent = now - self.answered_at
+        return silent if silent >= SILENT_AFTER_S else 0.0
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self.poll_once()
+            self._wake.wait(self._period)
+            self._wake.clear()
+
+    def poll_once(self) -> None:
+        """One attempt: keep its answer, or why it failed."""
+        try:
+            fetched = self._fetch()
+        except NoMasterError as error:
+            with self._lock:
+                self.gone = error
+            self._stopped.set()
+            return
+        except ControlError as error:
+            with self._lock:
+                self.error = str(error)
+            return
+        with self._lock:
+            self.latest, self.answered_at, self.error = fetched, time.monotonic(), ""
 
 
 def watch(target: ControlTarget) -> None:
@@ -32,31 +104,55 @@ def watch(target: ControlTarget) -> None:
     Raises:
         ControlError: no master answers (at the start, or because it stopped meanwhile).
     """
-    snapshot = _status(target)  # fail before taking the terminal over
-    lines = _lines(target)
+    try:
+        first = _fetch(target, DEFAULT_TIMEOUT_S)  # fail before taking the terminal over
+    except NoMasterError as error:
+        raise ControlError(explain_silence(target, str(error))) from None
+    poller = Poller(lambda: _fetch(target, ATTEMPT_TIMEOUT_S), first, time.monotonic())
     with Screen(quit_asks=False) as screen, selectors.DefaultSelector() as selector:
-        if lines is None:
+        if first[1] is None:
             screen.notify("this master does not send its log lines (it predates `serve top`'s log pane)")
         selector.register(screen.fileno(), selectors.EVENT_READ)
-        next_poll = time.monotonic() + POLL_S
-        while True:
-            now = time.monotonic()
-            if now >= next_poll:
-                snapshot, lines = _status(target), _lines(target)
-                next_poll = now + POLL_S
-            screen.draw(snapshot, lines or (), now)
-            timeout = max(0.0, min(next_poll, screen.due(now)) - time.monotonic())
-            if not selector.select(timeout):
+        poller.start()
+        try:
+            _loop(target, screen, selector, poller)
+        finally:
+            poller.stop()
+
+
+def _loop(target: ControlTarget, screen: Screen, selector: selectors.BaseSelector, poller: Poller) -> None:
+    silence_notice = None
+    while True:
+        now = time.monotonic()
+        if poller.gone is not None:
+            raise ControlError(explain_silence(target, str(poller.gone)))
+        snapshot, lines = poller.latest
+        silent = poller.silent_for(now)
+        notice = f"the master has not answered for {silent:.0f} s (the figures shown are from then)" if silent else None
+        if notice is not None and notice != silence_notice:
+            screen.notify(notice)
+        elif notice is None and silence_notice is not None and screen.view.notice == silence_notice:
+            screen.view = dataclasses.replace(screen.view, notice=None)  # it answers again
+        silence_notice = notice
+        screen.draw(snapshot, lines or (), now)
+        timeout = max(0.0, min(now + POLL_S, screen.due(now)) - time.monotonic())
+        if not selector.select(timeout):
+            continue
+        try:
+            commands = screen.read_commands([app.name for app in snapshot.apps])
+        except EOFError:
+            return  # the terminal is gone: nothing left to show
+        for command in commands:
+            if isinstance(command, Stop):
+                return
+            if silent:  # a command would wait on it too: keep the keys live instead
+                screen.notify(f"not sent: the master has not answered for {silent:.0f} s")
                 continue
             try:
-                commands = screen.read_commands([app.name for app in snapshot.apps])
-            except EOFError:
-                return  # the terminal is gone: nothing left to show
-            for command in commands:
-                if isinstance(command, Stop):
-                    return
                 screen.notify(_carry_out(target, command))
-                next_poll = 0.0
+            except ControlError as error:  # it stopped answering meanwhile; gone, the poller says so next
+                screen.notify(str(error))
+            poller.poll_now()
 
 
 def _carry_out(target: ControlTarget, command: Command) -> str:
@@ -77,14 +173,23 @@ def _carry_out(target: ControlTarget, command: Command) -> str:
     return f"sent {command}"
 
 
-def _status(target: ControlTarget) -> Snapshot:
-    return Snapshot.from_dict(ask(target, Status()).result)
+def _fetch(target: ControlTarget, timeout: float) -> Fetched:
+    """The master's status and its latest lines.
+
+    Raises:
+        NoMasterError: the master is gone.
+        ControlError: it did not answer within `timeout`, or refused.
+    """
+    reply = request(target.control_socket, Status(), config_path=target.config_path, timeout=timeout)
+    if not reply.ok:
+        raise ControlError(f"{target.config_path}: {reply.error}")
+    return Snapshot.from_dict(reply.result), _lines(target, timeout)
 
 
-def _lines(target: ControlTarget) -> list[str] | None:
+def _lines(target: ControlTarget, timeout: float) -> list[str] | None:
     """The master's latest output lines, as its log pane shows them; None from a master that does not
     know the command."""
-    reply = request(target.control_socket, Logs(LOG_LINES), config_path=target.config_path)
+    reply = request(target.control_socket, Logs(LOG_LINES), config_path=target.config_path, timeout=timeout)
     if not reply.ok:
         return None
     if isinstance(reply.result, list):  # a master from before `serve logs` answers with the lines alone

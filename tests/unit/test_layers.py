@@ -85,7 +85,7 @@ MASTER = (
     .plus("faulthandler", "grp", "pwd")  # the child bootstrap: dumps, users
 )
 TUI = may(*L0, ".tui", ".status", ".control", ".client", ".config").plus(
-    "os", "sys", "selectors", "time", "termios", "tty", "rich"
+    "os", "sys", "selectors", "threading", "time", "termios", "tty", "rich"
 )
 
 # Most specific row first: a module's own row, else its package's.

@@ -19,6 +19,7 @@ from supervisor.status.figures import (
     status_class_index,
     subtract_counts,
     sum_counts,
+    total_at,
 )
 
 
@@ -105,6 +106,28 @@ def test_rate_meter_keeps_a_baseline_for_its_horizon() -> None:
     assert meter.rate(10.0) == 100.0
     assert meter.rate(60.0) == 100.0  # beyond the horizon: what is kept
     assert len(meter._samples) == 11
+
+
+def test_total_at_interpolates_between_readings_and_holds_outside_them() -> None:
+    readings = [(1.0, 10.0), (2.0, 30.0), (4.0, 30.0)]
+    assert total_at([], 5.0) == 0.0
+    assert total_at(readings, 0.5) == 10.0  # before the first reading
+    assert total_at(readings, 1.0) == 10.0
+    assert total_at(readings, 1.25) == 15.0
+    assert total_at(readings, 3.0) == 30.0
+    assert total_at(readings, 9.0) == 30.0  # after the last: it stopped reporting, it adds nothing
+
+
+def test_meters_asked_over_the_same_instants_count_a_handover_once() -> None:
+    old, new = RateMeter(), RateMeter()
+    assert old.newest() is None
+    for at in (0.0, 1.0, 2.0):  # 10 a second, then it exits
+        old.add(at, at * 10)
+    for at in (2.0, 3.0):  # starts at zero when the old one stops, 10 a second
+        new.add(at, (at - 2.0) * 10)
+    assert old.newest() == 2.0
+    assert old.growth(1.5, 2.5) + new.growth(1.5, 2.5) == 10.0
+    assert new.growth(2.5, 1.5) == 0.0  # never negative
 
 
 def test_cpu_percent() -> None:

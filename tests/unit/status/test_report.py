@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from supervisor.master.actions import PoolLimits, Spawn
 from supervisor.master.pool import Pool
 from supervisor.master.report import Reporter, WorkerInfo
@@ -65,8 +67,8 @@ def test_a_workers_rate_is_timed_by_its_own_flushes_not_by_when_the_master_reads
         samples = {pid: sample(pid, flushed, int(flushed * 100)) for pid in (1, 2)}
         reporter.observe(read_at, INFOS, samples)
     app = status(reporter, {"api": pool(1, 2)}, INFOS, 2.2)
-    assert [worker.requests_per_s for worker in app.workers] == [100.0, 100.0]
-    assert app.requests_per_s == 200.0
+    assert [worker.requests_per_s for worker in app.workers] == [pytest.approx(100.0), pytest.approx(100.0)]
+    assert app.requests_per_s == pytest.approx(200.0)
 
 
 def test_workers_show_their_connections_and_latency_and_the_app_its_rates_by_class() -> None:
@@ -113,20 +115,23 @@ def test_an_app_whose_workers_all_went_keeps_a_trend_of_zeros() -> None:
     reporter.observe(2.0, [], {})
     reporter.observe(3.0, [], {})
     app = status(reporter, {"api": pool(7)}, [], 3.0)
-    assert app.history_requests_per_s == (5.0, 0.0, 0.0)
-    assert app.history_p99_ms[1:] == (None, None)
+    # The window ends half a second back: the 5 requests of [0, 1] show half in each of the first two
+    # samples (the exited worker still counts for the part of the window it was alive), once in all.
+    assert app.history_requests_per_s == (2.5, 2.5, 0.0)
+    assert app.history_p99_ms[1] == app.history_p99_ms[0]  # requests still in the window: its p99 stays
+    assert app.history_p99_ms[2] is None
 
 
 def test_a_flush_read_twice_counts_once_and_a_worker_without_a_reading_is_skipped() -> None:
     reporter = Reporter()
-    for read_at, flushed in ((0.0, 0.0), (0.5, 0.5), (0.7, 0.5), (1.0, 1.0)):
+    for read_at, flushed in ((0.0, 0.0), (0.5, 0.5), (0.7, 0.5), (1.0, 1.0), (1.5, 1.5)):
         reporter.observe(read_at, INFOS, {1: sample(1, flushed, int(flushed * 10), cpu_seconds=read_at / 2)})
-    app = status(reporter, {"api": pool(1, 2)}, INFOS, 1.0)
+    app = status(reporter, {"api": pool(1, 2)}, INFOS, 1.5)
     assert [w.requests_per_s for w in app.workers] == [10.0, 0.0]
     assert [w.cpu_percent for w in app.workers] == [50.0, 0.0]
     assert app.workers[1].p99_ms is None
     reporter.worker_exited("api", 2, None, "crash")  # never read: nothing to fold in
-    assert status(reporter, {"api": pool(1)}, INFOS[:1], 1.0).requests_total == 10
+    assert status(reporter, {"api": pool(1)}, INFOS[:1], 1.5).requests_total == 15
 
 
 def test_http2_figures_are_each_workers_own_summed_for_the_app_and_the_flag_outlives_the_workers() -> None:
@@ -166,3 +171,32 @@ def test_http2_limits_broken_are_each_workers_own_and_the_apps_keep_those_of_ret
     reporter.observe(1.0, INFOS[:1], {1: sample(1, 1.0, 0, http2=True, h2_limits_exceeded=3)})
     app = status(reporter, {"api": pool(1)}, INFOS[:1], 1.0)
     assert (app.h2_limits_exceeded, [w.h2_limits_exceeded for w in app.workers]) == (5, [3])
+
+
+def test_workers_replaced_inside_the_window_count_each_request_once() -> None:
+    """max_requests churn: an old worker stops flushing and exits, a new one starts at zero; together
+    they served 100 requests a second, and the app's one-second rate says 100, not more."""
+    reporter = Reporter()
+    old, new = WorkerInfo(1, "api", 0), WorkerInfo(2, "api", 1)
+    for tick in range(9):  # the old worker: 100 a second from 0 to 2 s
+        at = tick * 0.25
+        reporter.observe(at, [old], {1: sample(1, at, round(at * 100))})
+    reporter.observe(2.1, [old], {1: sample(1, 2.0, 200)})  # it stopped flushing (retiring)
+    final = sample(1, 2.1, 210)  # its last flush, read at its exit
+    reporter.worker_exited("api", 1, final, "max_requests")
+    for tick in range(1, 9):  # the new worker started at 2.1 and serves the same 100 a second
+        at = 2.1 + tick * 0.25
+        reporter.observe(at, [new], {2: sample(2, at, round((at - 2.1) * 100), started_at=2.1)})
+        app = status(reporter, {"api": pool(2)}, [new], at)
+        assert app.requests_per_s == pytest.approx(100.0, abs=1.0), at
+    assert reporter.retired_meters == {}  # the old worker's last flush left the window: forgotten
+    assert app.workers[0].requests_per_s == pytest.approx(100.0, abs=1.0)
+
+
+def test_a_worker_that_stopped_flushing_counts_nothing_for_the_time_since() -> None:
+    reporter = Reporter()
+    for tick in range(5):
+        reporter.observe(tick * 0.25, INFOS[:1], {1: sample(1, tick * 0.25, tick * 25)})
+    for at in (1.5, 2.0, 2.5):  # no flush since 1.0: a busy window's rate must not stay up
+        reporter.observe(at, INFOS[:1], {1: sample(1, 1.0, 100)})
+    assert status(reporter, {"api": pool(1)}, INFOS[:1], 2.5).requests_per_s == 0.0
