@@ -77,8 +77,10 @@ class Display(Protocol):
     def due(self, now: float) -> float:
         """When the next frame may be drawn."""
 
-    def draw(self, snapshot: Snapshot, logs: Sequence[str], now: float) -> None:
-        """Show the snapshot and the latest log lines."""
+    def draw(
+        self, snapshot: Snapshot, logs: Sequence[str], now: float, *, app_logs: Callable[[str], Sequence[str]]
+    ) -> None:
+        """Show the snapshot and the latest log lines (every app's; `app_logs` gives one app's and the master's)."""
 
 
 class Arbiter:
@@ -213,7 +215,7 @@ class Arbiter:
     def _draw(self, now: float) -> None:
         display = self.display
         if display is not None and now >= display.due(now):
-            display.draw(self.snapshot(), self.sink.recent, now)
+            display.draw(self.snapshot(), self.sink.recent, now, app_logs=self.sink.lines_of)
 
     def _notify(self, now: float) -> None:
         """Tell systemd (when it started us) about readiness, reloads and the watchdog."""

@@ -76,9 +76,14 @@ class LogRing:
             return self._latest(rings, request.lines).to_dict()
         return self._since(rings, request.after, request.lines).to_dict()
 
+    def latest(self, apps: Iterable[str], most: int) -> list[LogLine]:
+        """The newest `most` lines of `apps` together, oldest first: the dashboard's pane of one app
+        draws from its own ring (and the master's), which another app's volume cannot empty."""
+        return _newest([self.rings[app] for app in apps if app in self.rings], most)
+
     def _latest(self, rings: list[_Ring], most: int) -> LogsAnswer:
         """The newest `most` lines, as many as fit a reply; the cursor is the latest line of all."""
-        newest = sorted((line for ring in rings for line in _tail(ring, most)), key=_seq)[-most:]
+        newest = _newest(rings, most)
         kept = _fitting(reversed(newest))
         kept.reverse()
         return LogsAnswer(tuple(kept), self.seq)
@@ -106,6 +111,10 @@ class LogRing:
 
 def _seq(line: LogLine) -> int:
     return line.seq
+
+
+def _newest(rings: list[_Ring], most: int) -> list[LogLine]:
+    return sorted((line for ring in rings for line in _tail(ring, most)), key=_seq)[-most:]
 
 
 def _tail(ring: _Ring, most: int) -> list[LogLine]:

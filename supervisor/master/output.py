@@ -178,6 +178,11 @@ class PlainLog:
         self.json_apps: set[str] = set()  # apps whose log_format is json
         self.indexes: dict[int, int] = {}  # pid -> worker index, as its JSON lines say (for wrapped lines)
 
+    def lines_of(self, app: str) -> list[str]:
+        """The dashboard's lines for the pane of `app`: its own and the master's, RECENT_LINES at most,
+        from the per-app rings, so that a chatty app cannot push them out as it does `recent`."""
+        return [line.prefixed() for line in self.ring.latest((app, LOG_MASTER), RECENT_LINES)]
+
     def attach(self, watch: Watch | None) -> None:
         """Flush stalled destinations from `watch`'s loop (the arbiter's); None before that loop closes."""
         self.watch = watch

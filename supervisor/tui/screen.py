@@ -24,7 +24,7 @@ import os
 import sys
 import termios
 import tty
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TextIO, cast
 
@@ -190,8 +190,19 @@ class Screen:
         """When the next frame may be drawn."""
         return self.last_draw + FRAME_S
 
-    def draw(self, snapshot: Snapshot, logs: Sequence[str], now: float) -> None:
-        """Redraw, unless the last frame is younger than FRAME_S."""
+    def draw(
+        self,
+        snapshot: Snapshot,
+        logs: Sequence[str],
+        now: float,
+        *,
+        app_logs: Callable[[str], Sequence[str]] | None = None,
+    ) -> None:
+        """Redraw, unless the last frame is younger than FRAME_S.
+
+        `logs` are every app's latest lines; `app_logs`, when given, one app's and the master's,
+        which the pane of a selected app shows instead: a chatty app cannot push them out.
+        """
         if self.lost or now < self.last_draw + FRAME_S:
             return
         self.last_draw = now
@@ -199,7 +210,8 @@ class Screen:
         self.states = {worker.pid: worker.state for app in snapshot.apps for worker in app.workers}
         self.view = self.view.follow(self.tree)
         if self.held is None:
-            self.shown = tuple(logs)
+            app = self.view.log_scope().app
+            self.shown = tuple(app_logs(app) if app_logs is not None and app is not None else logs)
         size = self.console.size
         frame = picture(snapshot, self.view, width=size.width, height=size.height, logs=self.held or self.shown)
         self.view = dataclasses.replace(self.view, scroll=min(self.view.scroll, frame.scroll_most))

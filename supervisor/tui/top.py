@@ -24,7 +24,19 @@ from collections.abc import Callable
 
 from supervisor.client import DEFAULT_TIMEOUT_S, NoMasterError, explain_silence, request, send
 from supervisor.config.peek import ControlTarget
-from supervisor.control import Command, Logs, LogsAnswer, MessageError, Reload, Restart, ScaleBy, Status, Stop
+from supervisor.control import (
+    LOG_MASTER,
+    Command,
+    LogLine,
+    Logs,
+    LogsAnswer,
+    MessageError,
+    Reload,
+    Restart,
+    ScaleBy,
+    Status,
+    Stop,
+)
 from supervisor.errors import ControlError
 from supervisor.status.snapshot import Snapshot
 from supervisor.tui.screen import Screen
@@ -108,8 +120,9 @@ def watch(target: ControlTarget) -> None:
         first = _fetch(target, DEFAULT_TIMEOUT_S)  # fail before taking the terminal over
     except NoMasterError as error:
         raise ControlError(explain_silence(target, str(error))) from None
-    poller = Poller(lambda: _fetch(target, ATTEMPT_TIMEOUT_S), first, time.monotonic())
     with Screen(quit_asks=False) as screen, selectors.DefaultSelector() as selector:
+        # The selected app's own lines: the view is read on the poller's thread (one attribute, replaced whole).
+        poller = Poller(lambda: _fetch(target, ATTEMPT_TIMEOUT_S, screen.view.log_scope().app), first, time.monotonic())
         if first[1] is None:
             screen.notify("this master does not send its log lines (it predates `serve top`'s log pane)")
         selector.register(screen.fileno(), selectors.EVENT_READ)
@@ -138,10 +151,13 @@ def _loop(target: ControlTarget, screen: Screen, selector: selectors.BaseSelecto
         timeout = max(0.0, min(now + POLL_S, screen.due(now)) - time.monotonic())
         if not selector.select(timeout):
             continue
+        scope_app = screen.view.log_scope().app
         try:
             commands = screen.read_commands([app.name for app in snapshot.apps])
         except EOFError:
             return  # the terminal is gone: nothing left to show
+        if screen.view.log_scope().app != scope_app:
+            poller.poll_now()  # the pane of another app (or of all): its lines at once
         for command in commands:
             if isinstance(command, Stop):
                 return
@@ -173,8 +189,8 @@ def _carry_out(target: ControlTarget, command: Command) -> str:
     return f"sent {command}"
 
 
-def _fetch(target: ControlTarget, timeout: float) -> Fetched:
-    """The master's status and its latest lines.
+def _fetch(target: ControlTarget, timeout: float, app: str | None = None) -> Fetched:
+    """The master's status and its latest lines (of `app` and the master only, when given).
 
     Raises:
         NoMasterError: the master is gone.
@@ -183,7 +199,12 @@ def _fetch(target: ControlTarget, timeout: float) -> Fetched:
     reply = request(target.control_socket, Status(), config_path=target.config_path, timeout=timeout)
     if not reply.ok:
         raise ControlError(f"{target.config_path}: {reply.error}")
-    return Snapshot.from_dict(reply.result), _lines(target, timeout)
+    snapshot = Snapshot.from_dict(reply.result)
+    if app is not None and app in {shown.name for shown in snapshot.apps}:
+        own = _app_lines(target, timeout, app)
+        if own is not None:
+            return snapshot, own
+    return snapshot, _lines(target, timeout)
 
 
 def _lines(target: ControlTarget, timeout: float) -> list[str] | None:
@@ -198,3 +219,23 @@ def _lines(target: ControlTarget, timeout: float) -> list[str] | None:
         return [line.prefixed() for line in LogsAnswer.from_dict(reply.result).lines]
     except MessageError:
         return None
+
+
+def _app_lines(target: ControlTarget, timeout: float, app: str) -> list[str] | None:
+    """The latest lines of `app` and of the master, from their own rings: another app's volume cannot
+    push them out as it does the latest of all. None when the master cannot answer so (the latest of
+    all will do)."""
+    kept: list[LogLine] = []
+    for source in (app, LOG_MASTER):
+        reply = request(target.control_socket, Logs(LOG_LINES, source), config_path=target.config_path, timeout=timeout)
+        if not reply.ok:
+            return None
+        try:
+            kept += LogsAnswer.from_dict(reply.result).lines
+        except MessageError:
+            return None
+    return [line.prefixed() for line in sorted(kept, key=_seq)[-LOG_LINES:]]
+
+
+def _seq(line: LogLine) -> int:
+    return line.seq

@@ -6,6 +6,7 @@
 - `/fail`: 500, answered by the app itself (no exception, no log line but the access log's).
 - `/boom`: raises; the server logs the exception (an ERROR line and its traceback) and answers 500.
 - `/warn?tag=T`: prints "WARNING:  dashboard_apps: T" on stderr, as a logger would, and answers 200.
+- `/flood?n=N`: prints "flood 0" ... "flood N-1" on stdout (a chatty app), and answers 200.
 - anything else: 200.
 """
 
@@ -38,6 +39,9 @@ async def app(
     if path == "/warn":
         tag = parse_qs(scope["query_string"].decode()).get("tag", ["-"])[0]
         print(f"WARNING:  dashboard_apps: {tag}", file=sys.stderr, flush=True)
+    if path == "/flood":
+        count = int(parse_qs(scope["query_string"].decode()).get("n", ["0"])[0])
+        print("\n".join(f"flood {n}" for n in range(count)), flush=True)
     status = {"/missing": 404, "/fail": 500}.get(path, 200)
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": f"{status}\n".encode()})

@@ -297,3 +297,44 @@ def test_a_terminal_paused_with_ctrl_s_does_not_stop_the_master(dashboard: tuple
         tmux.keys("C-q")
     tmux.keys("+")  # still steerable: the keys are read, and the dashboard shows the change
     tmux.wait_for(row("hello", "running", "3/3", "1", selected=True))
+
+
+def test_a_chatty_app_does_not_empty_a_quiet_apps_log_pane(tmp_path: Path) -> None:
+    """More lines from one app than the pane of every app keeps (500): the other's pane, in `serve up`
+    and in `serve top`, still shows its own lines, as `serve logs` does."""
+    config = tmp_path / "serve.toml"
+    socks = {name: tmp_path / f"{name}.sock" for name in ("chatty", "quiet")}
+    config.write_text(
+        '[server]\ncontrol_socket = "control.sock"\ngraceful_timeout = 3\npid_file = "serve.pid"\n\n'
+        + "".join(
+            f'[apps.{name}]\napp = "dashboard_apps:app"\napp_dir = "{APPS_DIR}"\nbind = ["unix:{sock}"]\nworkers = 1\n\n'
+            for name, sock in socks.items()
+        )
+    )
+    serve = f"{shlex.quote(sys.executable)} -m supervisor up -c {shlex.quote(str(config))}"
+    tmux = Tmux(f"serve-test-{tmp_path.name}", f"cd {shlex.quote(str(ROOT))} && {serve}; sleep 60")
+    top: Tmux | None = None
+    try:
+        tmux.wait_for(row("quiet", "running", "1/1", "1"))
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socks["quiet"]))) as http:
+            assert http.get("http://quiet/warn?tag=quiet-mark").status_code == 200
+        tmux.wait_for(r"^── logs · chatty · all levels ─")  # chatty, the first app, is selected
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socks["chatty"]))) as http:
+            assert http.get("http://chatty/flood?n=1500").status_code == 200
+        tmux.wait_for(r"^chatty\[\d+\] flood 1499$")
+        tmux.keys("Tab")
+        tmux.wait_for(r"^── logs · quiet · all levels ─")
+        tmux.wait_for(r"^quiet\[\d+\] WARNING:\s+dashboard_apps: quiet-mark$")
+        top = Tmux(f"serve-top-{tmp_path.name}", f"{shlex.quote(sys.executable)} -m supervisor top -c {config}")
+        top.wait_for(r"^chatty\[\d+\] flood 1499$")
+        top.keys("Tab")
+        top.wait_for(r"^── logs · quiet · all levels ─")
+        top.wait_for(r"^quiet\[\d+\] WARNING:\s+dashboard_apps: quiet-mark$")
+        top.keys("a")  # every app's lines: the latest of all, the flood's, as before
+        top.wait_for(r"^── logs · every app · all levels ─(.|\n)*^chatty\[\d+\] flood 1499$")
+        assert "quiet-mark" not in top.screen()
+    finally:
+        if top is not None:
+            top.kill()
+        tmux.kill()
+        stop_master(tmp_path / "serve.pid")

@@ -1,4 +1,5 @@
-"""The master's kept output lines (master/logring.py): bounded per app, numbered, read back by `serve logs`."""
+"""The master's kept output lines (master/logring.py): bounded per app, numbered, read back by `serve logs`
+and by the dashboard's pane of one app (PlainLog.lines_of)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from supervisor.control import LOG_LINE_CHARS, LOG_MASTER, LOG_REPLY_CHARS, LogLine, Logs, LogsAnswer
 from supervisor.master.logring import LogRing
+from supervisor.master.output import RECENT_LINES, PlainLog
 
 
 def read(ring: LogRing, **request: Any) -> LogsAnswer:
@@ -151,3 +153,31 @@ def test_a_cursor_from_an_earlier_master_reads_everything_and_says_so() -> None:
     answer = read(ring, lines=10, after=5000)
     assert texts(answer) == ["since the restart"]
     assert answer.gap
+
+
+def test_the_latest_of_some_apps_keeps_a_quiet_apps_lines_whatever_another_writes() -> None:
+    ring = LogRing(lines_per_app=5)
+    ring.add("quiet", 2, "quiet one")
+    ring.add(LOG_MASTER, 1, "quiet: starting")
+    for n in range(50):
+        ring.add("chatty", 3, f"flood {n}")
+    ring.add("quiet", 2, "quiet two")
+    assert texts(read(ring, lines=5)) == ["flood 46", "flood 47", "flood 48", "flood 49", "quiet two"]
+    latest = ring.latest(("quiet", LOG_MASTER, "gone"), 10)  # an app without lines adds none
+    assert [line.text for line in latest] == ["quiet one", "quiet: starting", "quiet two"]
+    assert [line.text for line in ring.latest(("quiet", LOG_MASTER), 2)] == ["quiet: starting", "quiet two"]
+
+
+def test_the_dashboard_pane_of_one_app_draws_from_its_own_ring_not_the_shared_recent_lines() -> None:
+    log = PlainLog(to_stream=False)
+    log("quiet", 2, "ERROR: quiet failed")
+    log.master_line("quiet: 1 worker of generation 1 ready")
+    for n in range(RECENT_LINES):
+        log("chatty", 3, f"flood {n}")
+    assert not any(line.startswith("quiet[") for line in log.recent)  # pushed out of every app's lines
+    assert log.lines_of("quiet") == [
+        "quiet[2] ERROR: quiet failed",
+        f"serve[{log.pid}] quiet: 1 worker of generation 1 ready",
+    ]
+    assert len(log.lines_of("chatty")) == RECENT_LINES
+    assert log.lines_of("unknown") == [f"serve[{log.pid}] quiet: 1 worker of generation 1 ready"]

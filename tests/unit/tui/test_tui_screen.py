@@ -101,3 +101,24 @@ def test_a_terminal_that_hung_up_ends_the_dashboard() -> None:
             assert screen.shown == ()
     finally:
         os.close(read)
+
+
+def test_the_pane_of_a_selected_app_draws_from_its_own_lines_and_every_apps_from_the_shared_ones(
+    keyboard: tuple[int, int],
+) -> None:
+    read, write = keyboard
+    asked: list[str] = []
+
+    def app_logs(app: str) -> list[str]:
+        asked.append(app)
+        return [f"{app}[1] its own line"]
+
+    with _screen(read) as screen:
+        screen.draw(SNAPSHOT, LOGS, now=0.0, app_logs=app_logs)
+        assert (asked, screen.shown) == (["api"], ("api[1] its own line",))
+        os.write(write, b"a")  # every app's lines: the shared ones, as before
+        screen.read_commands(["api", "web", "chat"])
+        screen.draw(SNAPSHOT, LOGS, now=FRAME_S, app_logs=app_logs)
+        assert (asked, screen.shown) == (["api"], tuple(LOGS))
+        screen.draw(SNAPSHOT, LOGS, now=2 * FRAME_S)  # none given (a caller that has only the shared ones)
+        assert screen.shown == tuple(LOGS)
