@@ -7,10 +7,12 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from master_support import app_table, free_port, serve_up, server_table
+from master_support import Master, app_table, free_port, serve_up, server_table
 from support import ROOT
 from test_dashboard import Tmux, row
 
@@ -44,40 +46,42 @@ def _config(tmp_path: Path) -> str:
     )
 
 
-def test_top_keeps_its_keys_while_the_master_does_not_answer_and_q_leaves_at_once(tmp_path: Path) -> None:
+@contextmanager
+def _top_of_a_running_master(tmp_path: Path) -> Iterator[tuple[Master, Tmux]]:
+    """`serve top` attached to a `serve up` whose one app it shows running; both stopped afterwards."""
     with serve_up(tmp_path, _config(tmp_path), {"api": 1}) as master:
         top = _top(tmp_path, master.config)
         try:
             top.wait_for(row("api", "running", "1/1", "1", selected=True))
-            master.send_signal(signal.SIGSTOP)
-            try:
-                top.wait_for(r"^the master has not answered for [2-9] s \(the figures shown are from then\)$")
-                top.wait_for(row("api", "running", "1/1", "1", selected=True))  # the last frame stays
-                top.keys("+")  # a command is not sent (it would wait too), and says so
-                top.wait_for(r"^not sent: the master has not answered for \d+ s$")
-                left = time.monotonic()
-                top.keys("q")
-                assert _exit_code(tmp_path, timeout=5) == "0"
-                assert time.monotonic() - left < 3  # at once, not after a poll's timeout
-            finally:
-                master.send_signal(signal.SIGCONT)
+            yield master, top
         finally:
             top.kill()
+
+
+def test_top_keeps_its_keys_while_the_master_does_not_answer_and_q_leaves_at_once(tmp_path: Path) -> None:
+    with _top_of_a_running_master(tmp_path) as (master, top):
+        master.send_signal(signal.SIGSTOP)
+        try:
+            top.wait_for(r"^the master has not answered for [2-9] s \(the figures shown are from then\)$")
+            top.wait_for(row("api", "running", "1/1", "1", selected=True))  # the last frame stays
+            top.keys("+")  # a command is not sent (it would wait too), and says so
+            top.wait_for(r"^not sent: the master has not answered for \d+ s$")
+            left = time.monotonic()
+            top.keys("q")
+            assert _exit_code(tmp_path, timeout=5) == "0"
+            assert time.monotonic() - left < 3  # at once, not after a poll's timeout
+        finally:
+            master.send_signal(signal.SIGCONT)
 
 
 def test_top_shows_the_master_again_once_it_answers_and_leaves_when_it_is_gone(tmp_path: Path) -> None:
-    with serve_up(tmp_path, _config(tmp_path), {"api": 1}) as master:
-        top = _top(tmp_path, master.config)
+    with _top_of_a_running_master(tmp_path) as (master, top):
+        master.send_signal(signal.SIGSTOP)
         try:
-            top.wait_for(row("api", "running", "1/1", "1", selected=True))
-            master.send_signal(signal.SIGSTOP)
-            try:
-                top.wait_for(r"^the master has not answered for \d+ s")
-            finally:
-                master.send_signal(signal.SIGCONT)
-            top.wait_for(r"^q quit  r reload")  # it answers again: the notice is gone, the keys are back
-            master.stop()
-            assert _exit_code(tmp_path, timeout=10) == "1"
-            top.wait_for(r"no master is running for")
+            top.wait_for(r"^the master has not answered for \d+ s")
         finally:
-            top.kill()
+            master.send_signal(signal.SIGCONT)
+        top.wait_for(r"^q quit  r reload")  # it answers again: the notice is gone, the keys are back
+        master.stop()
+        assert _exit_code(tmp_path, timeout=10) == "1"
+        top.wait_for(r"no master is running for")
