@@ -294,6 +294,7 @@ class Arbiter:
     def _reaped(self, exited: Exited, now: float) -> None:
         pid, record, last = exited.pid, exited.record, exited.last
         runtime = self.apps[record.app]
+        why = "crash"
         try:
             self.output.worker_exited(record.output_fd, pid)  # what is there now; the pipe stays watched until EOF
             if last is not None:  # its last figures: a limit reached between two polls is a planned exit
@@ -304,7 +305,7 @@ class Arbiter:
         finally:
             # Whatever failed above, the pool must hear of the exit: a worker it still counts
             # would hold capacity and keep a graceful stop from ever finishing.
-            if exits.failed_at_start(exited.code, was_ready=record.ready, app_ever_ready=runtime.ever_ready):
+            if exits.failed_at_start(exited.code, why, was_ready=record.ready, app_ever_ready=runtime.ever_ready):
                 runtime.failed_at_start = True
             runtime.pool.exited(pid, now, code=exited.exit_code, signal=exited.signal, reason=exited.reason)
 

@@ -5,8 +5,11 @@
   health, ...); "stop" for one that went while the master stops; "reload_failed" for one
   of a generation a reload was trying that went before it was ready (the reload failed, the
   app did not crash); else "crash".
-- A worker that exits with code 3 before it was ever ready, in an app that was never ready,
-  failed at start (its import or lifespan startup failed).
+- A worker that went before it was ever ready, in an app that was never ready, failed at
+  start when its own code said so: exit code 3 (its import or lifespan startup failed), any
+  other exit status nobody asked for (an `os._exit` at import), or killed at
+  `startup_timeout` (a startup that hangs). A signal from elsewhere (the OOM killer) is a
+  crash, retried: it says nothing about the app's code.
 - The master gives up (exit code 3) only when every app failed at start: while any app
   serves, a failing one is retried with backoff instead (SPEC §1, §3).
 """
@@ -35,9 +38,11 @@ def exit_reason(pid: int, workers: Iterable[WorkerView], *, stopping: bool, on_t
     return "crash"
 
 
-def failed_at_start(code: int, *, was_ready: bool, app_ever_ready: bool) -> bool:
-    """A worker's exit `code` says its app cannot start (import error, lifespan startup failed)."""
-    return code == EXIT_STARTUP and not was_ready and not app_ever_ready
+def failed_at_start(code: int, why: str, *, was_ready: bool, app_ever_ready: bool) -> bool:
+    """A worker's exit `code` (negative: the signal) and reason `why` say its app cannot start."""
+    if was_ready or app_ever_ready:
+        return False
+    return code == EXIT_STARTUP or why == Reason.STARTUP_TIMEOUT.value or (why == "crash" and code > 0)
 
 
 def no_app_can_start(failed: Iterable[bool]) -> bool:

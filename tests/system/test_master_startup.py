@@ -67,6 +67,26 @@ def test_up_exits_3_when_its_only_app_cannot_start(tmp_path: Path, target: str, 
     assert "No app could start" in master.output
 
 
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("exit_at_import:app", r"api\[\d+\] exited with code 1"),
+        ("fault_apps:never_ready", r"not ready after 1 s \(startup_timeout\)"),
+    ],
+    ids=["os-exit-at-import", "startup-hangs"],
+)
+def test_up_exits_3_when_its_only_app_ends_or_hangs_before_it_was_ever_ready(
+    tmp_path: Path, target: str, said: str
+) -> None:
+    """Not only exit code 3: any exit of the app's own, or a startup killed at startup_timeout, is a failed start."""
+    server = server_table().replace("startup_timeout = 10", "startup_timeout = 1")
+    text = server + app_table("api", bind=[f"127.0.0.1:{free_port()}"], workers=1, target=target)
+    master = start_master(write_config(tmp_path, text))
+    assert master.wait_exit(30) == 3, master.output
+    assert re.search(said, master.output), master.output
+    assert "No app could start" in master.output
+
+
 def test_an_app_failing_at_import_is_retried_with_backoff_while_the_other_serves(tmp_path: Path) -> None:
     broken_version = tmp_path / "broken-version"
     broken_version.write_text("fail-import")

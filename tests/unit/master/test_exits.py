@@ -31,10 +31,18 @@ def test_a_worker_of_a_reload_on_trial_that_fails_to_start_is_a_failed_reload_no
 
 
 def test_exit_code_3_before_ever_being_ready_is_a_failure_at_start() -> None:
-    assert failed_at_start(3, was_ready=False, app_ever_ready=False)
-    assert not failed_at_start(3, was_ready=True, app_ever_ready=True)
-    assert not failed_at_start(3, was_ready=False, app_ever_ready=True)  # the app is known to start
-    assert not failed_at_start(1, was_ready=False, app_ever_ready=False)
+    assert failed_at_start(3, "crash", was_ready=False, app_ever_ready=False)
+    assert not failed_at_start(3, "crash", was_ready=True, app_ever_ready=True)
+    assert not failed_at_start(3, "crash", was_ready=False, app_ever_ready=True)  # the app is known to start
+
+
+def test_the_app_s_own_exit_or_a_hung_startup_before_ever_being_ready_is_a_failure_at_start() -> None:
+    assert failed_at_start(1, "crash", was_ready=False, app_ever_ready=False)  # os._exit(1) at import
+    assert failed_at_start(-6, "startup_timeout", was_ready=False, app_ever_ready=False)  # killed: it hung
+    assert not failed_at_start(-9, "crash", was_ready=False, app_ever_ready=False)  # the OOM killer: retried
+    assert not failed_at_start(0, "crash", was_ready=False, app_ever_ready=False)
+    assert not failed_at_start(1, "scale", was_ready=False, app_ever_ready=False)  # the master asked it to go
+    assert not failed_at_start(1, "crash", was_ready=False, app_ever_ready=True)
 
 
 def test_the_master_gives_up_only_when_every_app_failed_at_start() -> None:
