@@ -149,8 +149,6 @@ class Arbiter:
             handover = self.succession.take(os.environ)  # started by `serve upgrade`: the old master waits to hear
             self.workers.open_table(capacity_for(app.workers for app in file.apps.values()))
             self.apps.slots = self.workers.capacity
-            if handover is None:  # else the old master's until this one takes over (master/succession.py)
-                pidfile.write(file.server.pid_file)
         except BaseException:
             # Startup failed before the loop's cleanup below applies: the addresses bound so far are
             # released now (their unix socket files removed), not left to the process's exit.
@@ -164,6 +162,10 @@ class Arbiter:
             if file.server.control_socket and handover is None:
                 self.open_control(None)
             self.endpoints.open(file.server, handover, snapshot=self.snapshot, readiness=self._readiness)
+            if handover is None:  # else the old master's until this one takes over (master/succession.py)
+                # Only once every address of its own is held: a second master that cannot get them
+                # must leave the running master's pid file alone (its removal at exit checks the pid).
+                pidfile.write(file.server.pid_file)
             if self.display is not None:
                 fd = self.display.fileno()
                 self.reactor.watch(fd, READ, lambda _: self._keys(fd), name="dashboard keys")
@@ -396,10 +398,10 @@ class Arbiter:
         handlers: dict[type[Command], Callable[[Any], object]] = {
             Reload: self.reload,
             Stop: self.stop,
-            ScaleBy: self.apps.scale_by,
-            Scale: self.apps.scale,
+            ScaleBy: self._scale_by,
+            Scale: lambda scale: self._pools_fixed() or self.apps.scale(scale),
             ReopenLogs: self._reopen_logs,
-            Restart: self.apps.restart,
+            Restart: lambda restart: self._pools_fixed() or self.apps.restart(restart),
             Logs: self.sink.ring.answer,
             Status: lambda _: None,
             Upgrade: self.succession.upgrade,
@@ -408,6 +410,21 @@ class Arbiter:
         if handler is None:
             raise TypeError(f"unknown command {command!r}")
         return handler(command)
+
+    def _pools_fixed(self) -> str | None:
+        """Why a scale or a restart would not happen now (as a reload is refused then), or None."""
+        if self.stopping:
+            return "stopping: the workers are not changed"
+        if self.succession.upgrader.starting:  # the new master runs the counts of the file it read
+            return "an upgrade is in progress: change the workers once the new master serves"
+        return None
+
+    def _scale_by(self, command: ScaleBy) -> None:
+        """TTIN/TTOU and the dashboard's +/-: nobody waits for an answer, so a refusal is logged."""
+        if refusal := self._pools_fixed():
+            logger.warning("Not scaling: %s.", refusal)
+        else:
+            self.apps.scale_by(command)
 
     def open_control(self, sock: socket.socket | None) -> None:
         """The control socket: bound here, or `sock`, the one an old master handed over."""

@@ -57,6 +57,26 @@ def test_unix_socket_and_pid_file_removed_when_the_master_exits(tmp_path: Path, 
     assert not pid_file.exists()
 
 
+def test_a_second_master_that_cannot_start_leaves_the_running_masters_pid_file(tmp_path: Path) -> None:
+    """A second file naming the same pid_file and control socket: refused, and the first's pid file stays."""
+    pid_file, control = tmp_path / "serve.pid", tmp_path / "serve.sock"
+    shared = f'pid_file = "{pid_file}"\ncontrol_socket = "{control}"\n'
+    config = server_table() + shared + app_table("api", bind=[f"127.0.0.1:{free_port()}"], workers=1)
+    second = tmp_path / "second.toml"
+    second.write_text(server_table() + shared + app_table("other", bind=[f"127.0.0.1:{free_port()}"], workers=1))
+    with serve_up(tmp_path, config, {"api": 1}) as master:
+        result = subprocess.run(
+            [sys.executable, "-m", "supervisor", "up", "-c", str(second), "--no-tui"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        assert result.returncode == 3, result.stderr
+        assert pid_file.read_text().strip() == str(master.pid)
+        assert master.stop() == 0, master.output
+
+
 def test_serve_run_with_two_workers_answers_from_two_pids_and_stops_on_sigterm() -> None:
     with serve_run("master_apps:app", "--workers", "2") as server:
         address = (server.host, server.port)

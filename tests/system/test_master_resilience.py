@@ -22,6 +22,7 @@ from master_support import (
     free_port,
     get,
     request_bytes,
+    serve_command,
     serve_up,
     server_table,
     write_config,
@@ -210,3 +211,22 @@ def test_an_error_escaping_the_loop_drains_the_workers_and_exits_70(tmp_path: Pa
     finally:
         if process.proc.poll() is None:
             process.proc.kill()
+
+
+@pytest.mark.timeout(60)
+def test_scale_is_refused_while_the_master_stops(tmp_path: Path) -> None:
+    """As a reload is: `serve scale` used to answer "scaling" (exit 0) to a master that would start nothing."""
+    api = free_port()
+    config_text = server_table(graceful_timeout=20) + app_table("api", bind=[f"127.0.0.1:{api}"], workers=1)
+    with serve_up(tmp_path, config_text, {"api": 1}) as master:
+        with connect(("127.0.0.1", api)) as slow:
+            slow.sendall(request_bytes("/slow?seconds=3", close=True))
+            master.wait_for_line(r"\bapi\[\d+\] master_apps: slow started")
+            master.send_signal(signal.SIGTERM)
+            master.wait_for_line(r"Stopping every app \(gracefully\)")
+            refused = serve_command("scale", "api", "3", config=master.config)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert "stopping: the workers are not changed" in refused.stderr + refused.stdout
+            assert read_response(slow, timeout=15)[0] == 200  # the request in flight was answered
+        assert master.wait_exit(20) == 0, master.output
+        assert master.output.count("Started server process") == 1, master.output
