@@ -21,7 +21,8 @@ The rules (SPEC §3), each enforced in the method named:
   per connection it had open. Its slot shows the count (or RSS) past the limit: from then it
   is retiring, as if retired, without a signal; its exit is planned, not a crash.
 - Make before break (`_retire_outgoing`). A ready worker nearing a limit (roster.py says
-  when: within the larger of 10 % and what it served or grew in the last 2 s) or belonging to
+  when: within the larger of 10 % and what it serves or grows, at its rate of the last 2 s,
+  during 2 s plus the app's latest start time) or belonging to
   an older generation is outgoing: it keeps serving but no longer counts, so its replacement
   is spawned at once. An older generation's worker is retired (SIGTERM, drain) when ready
   workers that count plus outgoing ones exceed `desired`, i.e. one for one as replacements
@@ -120,6 +121,7 @@ class Pool:
         self._abandoned: set[int] = set()
         self._announced: int | None = None  # generation whose full strength was announced
         self._stopping = self._immediate = False
+        self._start_s = 0.0  # how long the latest worker to become ready took from its fork
         self.restarts = 0  # workers replaced because they crashed, hung or failed to start
         self.last_error: str | None = None
         self._note(EventKind.START, f"{app}: starting {_workers(self._desired)} (generation {generation})")
@@ -198,6 +200,8 @@ class Pool:
             return
         worker.state, worker.ready_at = READY, now
         worker.heartbeat_at = max(worker.heartbeat_at, now)
+        self._start_s = max(now - worker.spawned_at, 0.0)  # how far ahead its successors must start
+        worker.serving(now)
         if worker.generation in self._abandoned:
             return
         if self._backoff.succeed():
@@ -227,7 +231,7 @@ class Pool:
         if reached is not None:
             self._retired_itself(worker, reached, worker.heartbeat_at)
         elif worker.due is None and worker.generation == self._generation:
-            worker.due = worker.nearing_limit()
+            worker.due = worker.nearing_limit(self._start_s)
 
     def exited(
         self, pid: int, now: float, *, code: int | None = None, signal: str | None = None, reason: str | None = None

@@ -9,11 +9,13 @@ drain, then SIGKILL at `kill_at`), the worker's own stop at its request or memor
 SIGKILL already sent (`killed`).
 
 Nearing a limit. A worker is replaced ahead of its limit, when what is left of it is no
-more than the headroom: the larger of NEAR_FRACTION of the limit and what the worker served
-(or grew) over the last RATE_WINDOW_S. The window is about the time a replacement takes to
-be seen due, forked and ready, so under a steady rate the replacement is ready about when
-the worker reaches its limit; the fraction covers a rate that rises, and the first seconds
-before any rate is known.
+more than the headroom: the larger of NEAR_FRACTION of the limit and what the worker serves
+(or grows) at its rate over the last RATE_WINDOW_S during the lead time. The lead is the time
+a replacement takes to be seen due, forked and ready: RATE_WINDOW_S for the polls and the
+fork, plus how long the app's latest worker took from its fork to ready (an app that loads
+a model for 30 s is replaced 30 s earlier), so under a steady rate the replacement is ready
+about when the worker reaches its limit; the fraction covers a rate that rises, and the
+first seconds before any rate is known.
 """
 
 from __future__ import annotations
@@ -68,7 +70,13 @@ class Worker:
     readings: deque[_Reading] = field(default_factory=deque)  # the last RATE_WINDOW_S, and one before
 
     def __post_init__(self) -> None:
-        self.readings.append(_Reading(self.spawned_at, 0, 0))  # nothing served yet: rates count from the fork
+        self.readings.append(_Reading(self.spawned_at, 0, 0))  # until it is ready (`serving`)
+
+    def serving(self, at: float) -> None:
+        """It became ready at `at`: its rates count from here, not from its fork (its start served
+        nothing, and its RSS grew from 0 to the app's baseline)."""
+        self.readings.clear()
+        self.readings.append(_Reading(at, self.requests, self.rss_bytes))
 
     def record(self, at: float, requests: int, rss_bytes: int) -> None:
         """What its slot says at `at` (its heartbeat): requests served so far, RSS."""
@@ -91,19 +99,23 @@ class Worker:
             return Reason.MEMORY
         return None
 
-    def nearing_limit(self) -> Reason | None:
-        """The limit it is within headroom of (see the module docstring): time to start its replacement."""
+    def nearing_limit(self, start_s: float = 0.0) -> Reason | None:
+        """The limit it is within headroom of (see the module docstring): time to start its replacement.
+
+        `start_s`: how long the app's latest worker took from its fork to ready.
+        """
+        lead = (RATE_WINDOW_S + start_s) / RATE_WINDOW_S  # the lead time, in windows
         # Only once it served: with a limit of a few requests, 10 % rounds up to a whole one, and
         # a worker that has served none would be replaced as soon as it started, for ever.
         if (
             self.request_limit
             and self.requests
             and self.request_limit - self.requests
-            <= _headroom(self.request_limit, self._recent(lambda reading: reading.requests))
+            <= _headroom(self.request_limit, lead * self._recent(lambda reading: reading.requests))
         ):
             return Reason.MAX_REQUESTS
         if self._judged_on_memory() and self.memory_limit - self.rss_bytes <= _headroom(
-            self.memory_limit, self._recent(lambda reading: reading.rss_bytes)
+            self.memory_limit, lead * self._recent(lambda reading: reading.rss_bytes)
         ):
             return Reason.MEMORY
         return None

@@ -54,6 +54,25 @@ def test_a_fast_worker_is_replaced_by_what_it_serves_in_two_seconds() -> None:
     assert len(fleet.pids("starting")) == 1
 
 
+def test_a_slow_starting_app_is_replaced_earlier_by_its_start_time() -> None:
+    """Its worker took 3 s to be ready: its successor is started 2 + 3 s of requests ahead, not 2."""
+    fleet = Fleet(PoolLimits(workers=1, max_requests=1000))
+    fleet.tick()
+    (pid,) = fleet.spawned
+    fleet.now = 3.0
+    fleet.ready(pid)
+    due_at = None
+    for second in range(1, 7):  # 150 requests a second: 750 in the 5 s lead
+        fleet.now = 3.0 + second
+        fleet.serve(pid, 150 * second)
+        if spawns(fleet.tick()) and due_at is None:
+            due_at = second
+    # Second 2: 700 left, within the 750 of a 5 s lead (the rate counts from ready, not from the
+    # fork). A 2 s lead (300) would wait until 250 left: second 5.
+    assert due_at == 2
+    assert [view.reason for view in fleet.pool.workers() if view.pid == pid] == [Reason.MAX_REQUESTS]
+
+
 def test_sparse_readings_are_scaled_to_the_window() -> None:
     fleet = Fleet(PoolLimits(workers=1, max_requests=1000))
     (pid,) = fleet.start()
