@@ -43,7 +43,14 @@ from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
 from supervisor._types import Headers
-from supervisor.protocol.h2_limits import RST_STREAM, FrameScanner, H2Limits, PeerAbuseError, count_frames
+from supervisor.protocol.h2_limits import (
+    EARNING_FRAME_MIN,
+    RST_STREAM,
+    FrameScanner,
+    H2Limits,
+    PeerAbuseError,
+    count_frames,
+)
 from supervisor.protocol.h2c import PREFACE
 from supervisor.protocol.response import header_line
 
@@ -57,6 +64,10 @@ _DRAIN_PING = b"serve-gw"  # the PING that times the second, final GOAWAY of a d
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x40\x5b-\x7e]+")
 _BAD_VALUE = re.compile(rb"[\x00\n\r]|\A[ \t]|[ \t]\Z")
 _REQUEST_PSEUDO = frozenset((b":method", b":scheme", b":path", b":authority", b":protocol"))  # RFC 8441 §4
+# RFC 9110 §9.1: a method is a token. A target has no space or control character (RFC 9112 §3.2;
+# HTTP/1.1's parsers refuse them, and an app must not see over HTTP/2 what it never sees over HTTP/1.1).
+_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_PATH = re.compile(rb"[\x00-\x20\x7f]")
 # RFC 9113 §4.1: a frame header is length (24 bits) and type, then flags, then the stream id.
 _FRAME_HEAD = struct.Struct(">IBI")
 _DATA, _HEADERS, _CONTINUATION, _END_STREAM, _END_HEADERS = 0x0, 0x1, 0x9, 0x1, 0x4
@@ -65,11 +76,22 @@ _STREAM_ID_MASK = 0x7FFFFFFF  # the reserved bit is ignored (RFC 9113 §4.1)
 _PLAIN_HEADERS_FLAGS = frozenset((_END_HEADERS, _END_HEADERS | _END_STREAM))  # no padding, no priority
 _VALID_FIELDS_KEPT = 256  # distinct request fields remembered as well-formed, per connection
 _BLOCKS_KEPT = 64  # HPACK blocks remembered per connection and direction
-_BLOCK_KEY_MAX = 1024  # longer request blocks are decoded every time: the memory stays small
+# Longer request blocks are decoded every time, longer response blocks encoded every time, and
+# longer fields checked every time: what a connection remembers stays small (64 blocks of 16 KB
+# and 256 fields of 16 KB were 5 MB a connection).
+_BLOCK_KEY_MAX = 1024
 _FIRST_TYPE_AT: Final = len(PREFACE) + 3  # the type byte of the frame after the preface
 _SETTINGS_TYPE: Final = 4
 # h2's errors for a limit broken rather than the protocol: more streams than advertised, a header list too large.
 _H2_LIMIT_ERRORS = (h2.exceptions.TooManyStreamsError, h2.exceptions.DenialOfServiceError)
+# The server's HPACK encoder table, whatever SETTINGS_HEADER_TABLE_SIZE the client announces: the
+# setting is an upper bound the encoder may stay below (RFC 7541 §4.2), and a client's 1 GiB would
+# keep every distinct response field for the connection's life. 4096 is the RFC's default (nghttp2, Go).
+ENCODER_TABLE_MAX: Final = 4096
+# Response fields longer than this (name and value) are sent without Huffman coding: hpack's
+# pure-Python coder costs ~1.2 µs a byte (20 ms for a 16 KB Location, every other client waiting),
+# and saves a fifth of the bytes at best. Usual fields (dates, types, cookies, short URLs) stay coded.
+HUFFMAN_MAX: Final = 512
 
 
 class StreamSink(Protocol):
@@ -353,7 +375,14 @@ class H2Front:
         if authority and host is None:
             headers.insert(0, (b"host", authority))
         target = pseudo.get(b":path") or authority  # CONNECT has only :authority (RFC 9113 §8.5)
-        if self._connect_sink is not None and b":protocol" in pseudo:
+        if b":protocol" in pseudo:
+            if self._connect_sink is None:  # RFC 8441 §3: not offered, so a malformed request
+                raise h2.exceptions.ProtocolError(":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL")
+            if event.stream_ended is not None:
+                # A tunnel closed before it opens: no WebSocket can run on it, and its answer
+                # would be DATA before any HEADERS. Reset (a provoked reset: the budget counts it).
+                self._conn.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+                return
             self._connect_sink.on_stream_connect(stream_id, pseudo[b":protocol"], target, pseudo[b":scheme"], headers)
             return
         self._sink.on_stream_request(stream_id, pseudo[b":method"], target, pseudo.get(b":scheme", b""), headers)
@@ -377,9 +406,10 @@ class H2Front:
         for field in fields:
             if field not in valid:
                 _check_field(field)
-                if len(valid) >= _VALID_FIELDS_KEPT:
-                    valid.clear()
-                valid.add(field)
+                if len(field[1]) <= _BLOCK_KEY_MAX:
+                    if len(valid) >= _VALID_FIELDS_KEPT:
+                        valid.clear()
+                    valid.add(field)
             name = field[0]
             if name[:1] == b":":
                 if headers or cookies or name in pseudo:
@@ -445,7 +475,7 @@ class H2Front:
             conn.outbound_flow_control_window -= size
             out += _FRAME_HEAD.pack(size << 8 | _DATA, _END_STREAM, stream_id)
             out += body
-            self._scanner.earn(1)
+            self._scanner.earn(1)  # it ends the stream
         return True
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> int:
@@ -455,7 +485,8 @@ class H2Front:
             conn = self._conn
             if len(data) <= min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size):
                 conn.send_data(stream_id, data, end_stream=end_stream)
-                self._scanner.earn(1)
+                if end_stream or len(data) >= EARNING_FRAME_MIN:
+                    self._scanner.earn(1)
                 return 0
             box = self._outboxes[stream_id] = _Outbox()
         box.data = box.data[box.offset :] + data if box.offset else box.data + data
@@ -467,16 +498,18 @@ class H2Front:
         box = self._outboxes[stream_id]
         conn = self._conn
         end = len(box.data)
-        frames = 0
+        frames = earning = 0
         while box.offset < end:
             size = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size, end - box.offset)
             if size <= 0:
                 break
             start, box.offset = box.offset, box.offset + size
-            conn.send_data(stream_id, box.data[start : box.offset], end_stream=box.end and box.offset == end)
+            last = box.end and box.offset == end
+            conn.send_data(stream_id, box.data[start : box.offset], end_stream=last)
             frames += 1
+            earning += last or size >= EARNING_FRAME_MIN
         if frames:
-            self._scanner.earn(frames)
+            self._scanner.earn(earning)
             box.blocked_since = -1.0  # moving: the stall clock starts again
         if box.offset < end:
             return end - box.offset
@@ -586,8 +619,10 @@ def _check_field(field: tuple[bytes, bytes]) -> None:
     if name[:1] == b":":
         if name not in _REQUEST_PSEUDO:
             raise h2.exceptions.ProtocolError(f"unknown pseudo-header {name!r}")
-        if name == b":path" and not value:
-            raise h2.exceptions.ProtocolError("an empty :path")
+        if name == b":path" and (not value or _BAD_PATH.search(value) is not None):
+            raise h2.exceptions.ProtocolError("an empty :path, or one with a space or control character")
+        if name == b":method" and _METHOD.fullmatch(value) is None:
+            raise h2.exceptions.ProtocolError(f"a :method that is not a token: {value!r}")
     elif _FIELD_NAME.fullmatch(name) is None:
         raise h2.exceptions.ProtocolError(f"invalid field name {name!r}")
     elif name in _CONNECTION_SPECIFIC or (name == b"te" and value.lower() != b"trailers"):
@@ -644,6 +679,21 @@ class _ReusingEncoder(Encoder):
         self._mark = _table_mark(self.header_table)
         self._newest: object = None  # the table's newest entry when `_mark` was taken
 
+    @property
+    def header_table_size(self) -> int:
+        return self.header_table.maxsize
+
+    @header_table_size.setter
+    def header_table_size(self, value: int) -> None:
+        # h2 sets it from the client's SETTINGS_HEADER_TABLE_SIZE: capped (`ENCODER_TABLE_MAX`); a
+        # smaller size is still taken, and hpack signals a change in the next block (RFC 7541 §6.3).
+        self.header_table.maxsize = min(value, ENCODER_TABLE_MAX)
+        if self.header_table.resized:
+            self.table_size_changes.append(self.header_table.maxsize)
+
+    def add(self, to_add: tuple[bytes, bytes], sensitive: bool, huffman: bool = False) -> bytes:
+        return super().add(to_add, sensitive, huffman and len(to_add[0]) + len(to_add[1]) <= HUFFMAN_MAX)
+
     def encode(self, headers: Any, huffman: bool = True) -> bytes:
         table = self.header_table
         mark = _table_mark(table)
@@ -659,7 +709,7 @@ class _ReusingEncoder(Encoder):
         after = _table_mark(table)
         if after != mark:
             self._blocks.clear()  # made under the table as it was: their indices are stale now
-        elif not resized:
+        elif not resized and len(block) <= _BLOCK_KEY_MAX:
             if len(self._blocks) >= _BLOCKS_KEPT:
                 self._blocks.clear()
             self._blocks[key] = block

@@ -21,6 +21,10 @@ _DATA, _HEADERS, _RST_STREAM, _SETTINGS, _CONTINUATION = 0, 1, 3, 4, 9
 _END_STREAM, _END_HEADERS = 0x1, 0x4
 # nghttp2's rule (CVE-2020-11080): a SETTINGS frame needs no more entries than there are settings.
 MAX_SETTINGS_ENTRIES: Final = 32
+# A DATA frame the server sends earns the client control-frame credit (for the WINDOW_UPDATEs it
+# legitimately causes) only when it is at least this large or ends its stream: one-byte frames
+# provoked by one-byte WINDOW_UPDATEs (a dribble spread over many streams) must not pay for them.
+EARNING_FRAME_MIN: Final = 1024
 RESET_WINDOW_S: Final = 60.0  # the reset budget is per minute: rare legitimate cancels never add up to it
 
 
@@ -146,7 +150,10 @@ class FrameScanner:
             raise PeerAbuseError(f"more than {self._limits.reset_budget} stream resets a minute")
 
     def earn(self, data_frames: int) -> None:
-        """Each DATA frame sent lets the client answer with a WINDOW_UPDATE per stream and connection."""
+        """Each DATA frame sent lets the client answer with a WINDOW_UPDATE per stream and connection.
+
+        The caller counts only frames of `EARNING_FRAME_MIN` bytes or more, or ending a stream.
+        """
         self._control.give(2 * data_frames)
 
 

@@ -335,9 +335,12 @@ class HttpConnection(FlowControl):
         return seen
 
     def _upgrade_h2c(self, trailing: bytes) -> bool:
-        """`Upgrade: h2c` on a request next in line without a body: 101, and its answer on stream 1."""
+        """`Upgrade: h2c` on a request next in line without a body: 101, and its answer on stream 1.
+
+        Cleartext only: over TLS only ALPN decides (RFC 9113 §3.2), so the request is answered as HTTP/1.1.
+        """
         cycle = self.cycle
-        if cycle is None or not self.start_pending or self.queue:
+        if cycle is None or not self.start_pending or self.queue or self.scheme == "https":
             return False
         settings = h2c_settings(cycle.scope)
         if settings is None:

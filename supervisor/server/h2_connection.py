@@ -7,6 +7,8 @@ front's `StreamSink`: each request gets an `H2Stream`, the channel of the same
 `RequestResponseCycle` HTTP/1.1 uses. Bytes the front produces leave in one write per loop
 turn. Timeouts and draining ride on the server clock (`sweep`), as for HTTP/1.1: a
 draining server sends a graceful GOAWAY, lets the streams below it finish, then closes.
+A stream is finished when its last byte has left, not when its app returned: the rest of a
+body may wait for the client's window (`delivering`), and until then the connection is busy.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class Http2Connection(asyncio.Protocol):
         self.front: H2Front = None  # type: ignore[assignment]  # made in start
         self.streams: dict[int, H2Stream] = {}
         self.tunnels: dict[int, H2WebSocketTransport] = {}  # streams carrying a WebSocket (RFC 8441)
+        # Streams whose app is done but whose response still waits for the client's window: the
+        # connection is busy until they leave (or are reset), and `serve status` counts them.
+        self.delivering: set[int] = set()
         self.starting: list[H2Stream] = []  # streams whose head came in this read: their apps start after it
         self.draining_streams: set[Drainable] = set()  # streams whose app waits in drain()
         self.write_paused = False
@@ -147,6 +152,8 @@ class Http2Connection(asyncio.Protocol):
         self._start_new()
         if self.draining_streams:
             self._release_drained()
+        if self.delivering:
+            self._settle_delivered()
         self.write_soon()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -158,7 +165,8 @@ class Http2Connection(asyncio.Protocol):
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.lose()
-        self.state.h2_streams -= len(streams)
+        self.state.h2_streams -= len(streams) + len(self.delivering)
+        self.delivering.clear()
         tunnels, self.tunnels = self.tunnels, {}
         for tunnel in tunnels.values():
             tunnel.reset()
@@ -182,7 +190,9 @@ class Http2Connection(asyncio.Protocol):
         # The keys HTTP/1.1's scope has besides those of `scope_base`, from this stream's head.
         scope: Scope = dict(self.scope_base, path=path, raw_path=raw_path, query_string=query_string, headers=headers)
         scope["method"] = method.decode("ascii")
-        scope["scheme"] = scheme.decode("ascii") if scheme in (b"http", b"https") else self.scheme
+        # The transport's, as over HTTP/1.1: `:scheme` is the client's word, and only a trusted
+        # proxy may change the scheme (its X-Forwarded-Proto, applied below).
+        scope["scheme"] = self.scheme
         scope["state"] = self.state.lifespan_state.copy()
         scope["extensions"] = {"http.response.trailers": {}}  # HEADERS after DATA can always carry them
         if self.peer_trusted:
@@ -212,6 +222,10 @@ class Http2Connection(asyncio.Protocol):
             stream.lose()
         elif stream_id in self.tunnels:
             self.tunnels.pop(stream_id).reset()
+        elif stream_id in self.delivering:
+            self.delivering.discard(stream_id)
+            self.state.h2_streams -= 1
+        self._maybe_idle()
 
     def on_stream_connect(
         self, stream_id: int, protocol: bytes, target: bytes, scheme: bytes, headers: Headers
@@ -219,14 +233,18 @@ class Http2Connection(asyncio.Protocol):
         # Imported at the first extended CONNECT: a server that never meets one never loads websockets.
         from supervisor.server.h2_websocket import open_websocket
 
-        tunnel = open_websocket(self, stream_id, protocol, target, scheme, headers)
+        tunnel = open_websocket(self, stream_id, protocol, target, headers)  # the scheme: the transport's
         if tunnel is not None:
             self.tunnels[stream_id] = tunnel
 
     def tunnel_done(self, stream_id: int) -> None:
         """A WebSocket's stream has ended (or been reset): forget it."""
         self.tunnels.pop(stream_id, None)
-        if not self.streams and not self.tunnels:
+        self._maybe_idle()
+
+    def _maybe_idle(self) -> None:
+        # Idle from the moment nothing is left to serve or deliver: the keep-alive and drain clocks start.
+        if not self.streams and not self.tunnels and not self.delivering:
             self.idle_since = monotonic()
 
     # Streams ---------------------------------------------------------------------------------
@@ -260,11 +278,22 @@ class Http2Connection(asyncio.Protocol):
                 stream.start()
 
     def stream_done(self, stream: H2Stream) -> None:
-        """The stream's response is complete (or abandoned): forget it."""
+        """The stream's response is complete (or abandoned): forget it, once its bytes have left."""
         if self.streams.pop(stream.stream_id, None) is not None:
-            self.state.h2_streams -= 1
-        if not self.streams:
-            self.idle_since = monotonic()
+            if self.front.buffered(stream.stream_id):
+                self.delivering.add(stream.stream_id)  # still counted in h2_streams
+            else:
+                self.state.h2_streams -= 1
+        self._maybe_idle()
+
+    def _settle_delivered(self) -> None:
+        """Forget the finished streams whose last bytes the client's window has now admitted."""
+        front = self.front
+        left = {stream_id for stream_id in self.delivering if not front.buffered(stream_id)}
+        if left:
+            self.delivering -= left
+            self.state.h2_streams -= len(left)
+            self._maybe_idle()
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         self.front.acknowledge(stream_id, size)
@@ -333,7 +362,9 @@ class Http2Connection(asyncio.Protocol):
         limits = self.state.limits
         if self.state.draining:
             self._drain(now)
-        if self.streams or self.tunnels:
+        if self.delivering:
+            self._settle_delivered()
+        if self.streams or self.tunnels or self.delivering:
             return
         if not self.received and now - self.opened_at > limits.timeout_request_header:
             # Handed over by ALPN, the client never sent its preface: the header timeout.

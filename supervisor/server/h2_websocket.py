@@ -48,7 +48,7 @@ class TunnelCarrier(StreamCarrier, Protocol):
 
 
 def open_websocket(
-    conn: TunnelCarrier, stream_id: int, protocol: bytes, target: bytes, scheme: bytes, headers: Headers
+    conn: TunnelCarrier, stream_id: int, protocol: bytes, target: bytes, headers: Headers
 ) -> H2WebSocketTransport | None:
     """Carry a WebSocket on the stream of an extended CONNECT; None when it is answered at once instead.
 
@@ -72,7 +72,7 @@ def open_websocket(
         return None
     scope: Scope = dict(conn.scope_base, path=path, raw_path=raw_path, query_string=query_string, headers=headers)
     scope["method"] = "CONNECT"
-    scope["scheme"] = scheme.decode("ascii") if scheme in (b"http", b"https") else conn.scheme
+    scope["scheme"] = conn.scheme  # the transport's, as over HTTP/1.1: a trusted proxy's headers may change it
     scope["state"] = state.lifespan_state.copy()
     if conn.peer_trusted:
         apply_proxy_headers(scope, state.trusted)  # type: ignore[arg-type]

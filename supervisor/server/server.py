@@ -196,6 +196,9 @@ class Server:
                     partial(HttpConnection, state, local, ssl_context is not None),
                     sock=sock,
                     ssl=ssl_context,
+                    # A handshake never started must not hold its descriptor for asyncio's 60 s:
+                    # it gets the time a request head gets (asyncio refuses the argument without ssl).
+                    ssl_handshake_timeout=config.timeout_request_header if ssl_context is not None else None,
                     backlog=config.backlog,
                 )
                 self.servers.append(server)
