@@ -1,7 +1,9 @@
 """Talking to a running master over its control socket (`serve status|top|reload|scale|stop`).
 
 Which master: `--socket`, else the file (`-c`, else serve.toml here), else the one master of
-this user that registered itself (registry.py): `serve status` works from anywhere.
+this user that registered itself (registry.py): `serve status` works from anywhere. A file
+whose control socket is not there (the file mid-save: emptied, half-written, its
+control_socket line half-typed) leads to the master registered for that file.
 
 When nothing answers on the control socket, `ask` looks for a master that still runs the
 file anyway (its pid file, then the file's addresses): a deleted socket file must not make
@@ -15,8 +17,10 @@ longer each time. A refused connection or a missing file means no master, and fa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
+import stat
 import time
 from typing import TYPE_CHECKING
 
@@ -65,9 +69,9 @@ def find_target(config_path: str | None, socket_path: str | None) -> tuple[Contr
     if socket_path is not None:
         return _socket_target(config_path, os.path.abspath(socket_path)), None
     if config_path is not None:
-        return control_target(config_path), None
+        return _file_target(config_path)
     if os.path.exists(DEFAULT_CONFIG):
-        return control_target(DEFAULT_CONFIG), None
+        return _file_target(DEFAULT_CONFIG)
     masters = registry.live_masters()
     if len(masters) == 1:
         (found,) = masters
@@ -83,6 +87,42 @@ def find_target(config_path: str | None, socket_path: str | None) -> tuple[Contr
         f"no {DEFAULT_CONFIG} in {os.getcwd()}, and no running master of yours was found; name the file with "
         "-c CONFIG (for a master started by scripts/up: -c serve.toml.example), or its socket with --socket PATH"
     )
+
+
+def _file_target(config_path: str) -> tuple[ControlTarget, str | None]:
+    """The control socket the file names; when that is no socket (or the file cannot be read) and a
+    master registered for this very file runs, that master's socket, with a note saying so.
+
+    Raises:
+        ConfigError: the file cannot be read, and no master is registered for it.
+    """
+    try:
+        target = control_target(config_path)
+    except ConfigError:
+        found = registry.master_of(config_path)
+        if found is None:
+            raise
+        return ControlTarget(config_path, found.control_socket, None, ()), _registered(
+            found, f"{config_path} cannot be read"
+        )
+    if _is_socket(target.control_socket):
+        return target, None
+    found = registry.master_of(config_path)
+    if found is None or found.control_socket == target.control_socket:
+        return target, None
+    why = target.doubt or f"{config_path} names {target.control_socket}, where there is no socket"
+    return dataclasses.replace(target, control_socket=found.control_socket, doubt=None), _registered(found, why)
+
+
+def _registered(found: registry.Entry, why: str) -> str:
+    return f"{why}: using the master registered for it (pid {found.pid}, control socket {found.control_socket})"
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _socket_target(config_path: str | None, socket_path: str) -> ControlTarget:

@@ -31,7 +31,11 @@ polls). They are kept out of the status snapshot so that `serve status --json` s
 an answer holds at most LOG_REPLY_CHARS of lines, well under `MAX_LINE_BYTES`.
 
     result:   {"lines": [{"seq": 41, "app": "api", "pid": 4312, "text": "..."}, ...],
-               "cursor": 57, "more": false, "gap": false}
+               "cursor": 57, "more": false, "gap": false, "epoch": "9f2c41d07a3b6e58"}
+
+A cursor means something only to the master that gave it: "epoch", drawn when a master starts,
+tells a follower that another master answers now (`serve upgrade`, a restart), whose numbers
+start again; the follower then reads that master's lines from its first.
 """
 
 from __future__ import annotations
@@ -140,12 +144,15 @@ class LogsAnswer:
         cursor: `after` for the next request, to get only lines that came since.
         more: lines after these were left out (a limit): ask again at once.
         gap: lines after `after` are gone from the master's rings: a follower fell behind.
+        epoch: the answering master's, drawn when it started: another epoch, another master,
+            whose cursors count from its own start ("" from a master older than epochs).
     """
 
     lines: tuple[LogLine, ...]
     cursor: int
     more: bool = False
     gap: bool = False
+    epoch: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -153,6 +160,7 @@ class LogsAnswer:
             "cursor": self.cursor,
             "more": self.more,
             "gap": self.gap,
+            "epoch": self.epoch,
         }
 
     @classmethod
@@ -172,7 +180,14 @@ class LogsAnswer:
             lines = tuple(_log_line(item) for item in result["lines"])
         except (TypeError, ValueError) as error:
             raise MessageError(f"logs: {error}") from None
-        return cls(lines, cursor, more=result.get("more") is True, gap=result.get("gap") is True)
+        epoch = result.get("epoch")
+        return cls(
+            lines,
+            cursor,
+            more=result.get("more") is True,
+            gap=result.get("gap") is True,
+            epoch=epoch if isinstance(epoch, str) else "",
+        )
 
 
 def _log_line(item: object) -> LogLine:

@@ -124,6 +124,17 @@ def live_masters(directory: str | None = None) -> list[Entry]:
     return found
 
 
+def master_of(config_path: str, directory: str | None = None) -> Entry | None:
+    """The running master registered for the TOML file at `config_path`, matched by the file's absolute
+    or resolved path, whatever the file holds now (a control command reaches it while the file is
+    mid-save: empty, half-written, its control_socket line half-typed)."""
+    wanted = {os.path.abspath(config_path), os.path.realpath(config_path)}
+    for entry in live_masters(directory):
+        if entry.config_path in wanted or os.path.realpath(entry.config_path) in wanted:
+            return entry
+    return None
+
+
 def _read(path: str) -> Entry | None:
     try:
         with open(path, encoding="utf-8") as file:

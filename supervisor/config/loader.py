@@ -188,7 +188,8 @@ class _FileCheck:
         # python-dotenv skips a missing file without a word; a typo would run the app without its settings.
         env_file = values.get("env_file")
         if env_file and not os.path.isfile(env_file):
-            self.issues.append(Issue((*path, "env_file"), f"no such file: {env_file}"))
+            what = "a directory, not a file" if os.path.isdir(env_file) else "no such file"
+            self.issues.append(Issue((*path, "env_file"), f"{what}: {env_file}"))
         for index, directory in enumerate(values.get("reload_dirs", ())):
             if not os.path.isdir(directory):
                 self.issues.append(Issue((*path, "reload_dirs", index), f"no such directory: {directory}"))

@@ -21,6 +21,7 @@ over, not "stopping" (its drain has nothing to do with the new master's readines
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ REPLY_TIMEOUT_S = 5.0  # a /metrics page is some kilobytes: a scraper that reads
 CLIENT_CAP = 64  # per endpoint; more wait in the backlog until one leaves
 DESCRIPTOR_RESERVE = 32  # left for forking workers (a pipe each) and for the control socket
 BACKLOG = 64
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2: what a method may be
+_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 
 # path -> (status, content type, body)
 Route = Callable[[], tuple[int, str, bytes]]
@@ -116,8 +119,13 @@ class HttpEndpoint(SideServer):
         self._send(client, self._respond(bytes(head)), now)
 
     def _respond(self, head: bytes) -> bytes:
-        parts = head.split(b"\n", 1)[0].decode("latin-1").split()
-        if len(parts) != 3 or parts[0] not in ("GET", "HEAD"):
+        # RFC 9112 §2.2: empty lines before the request line are skipped.
+        line = next((line for line in head.split(b"\n") if line.strip()), b"")
+        parts = line.decode("latin-1").split()
+        if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not _VERSION.fullmatch(parts[2]):
+            # RFC 9112 §3: not a request line at all; a 405 would say the method was understood.
+            return _response(HTTPStatus.BAD_REQUEST, "text/plain", b"bad request line\n")
+        if parts[0] not in ("GET", "HEAD"):
             # RFC 9110 §15.5.6: a 405 names the methods that are allowed
             return _response(HTTPStatus.METHOD_NOT_ALLOWED, "text/plain", b"GET only\n", headers="allow: GET, HEAD\r\n")
         route = self.routes.get(parts[1].split("?", 1)[0])

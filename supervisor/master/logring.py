@@ -8,13 +8,17 @@ for one: a reader that falls behind is told that lines were lost (`gap`), nothin
 
 Each ring keeps at most LINES_PER_APP lines and CHARS_PER_APP characters, so one chatty app
 cannot push another's lines out; rings of apps gone from the file are dropped, the oldest
-first, past RINGS_MOST. Pure: no I/O, no clock.
+first, past RINGS_MOST. A cursor is this master's alone: its `epoch`, drawn at random when the
+ring is made (one per master process), goes with every answer, so that a follower that finds
+another master answering (`serve upgrade`, a restart) reads that one's lines from its first
+instead of taking an old cursor for a new one. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,8 +42,15 @@ class LogRing:
     """The latest output lines of each app and of the master, numbered in arrival order."""
 
     def __init__(
-        self, *, lines_per_app: int = LINES_PER_APP, chars_per_app: int = CHARS_PER_APP, rings_most: int = RINGS_MOST
+        self,
+        *,
+        lines_per_app: int = LINES_PER_APP,
+        chars_per_app: int = CHARS_PER_APP,
+        rings_most: int = RINGS_MOST,
+        epoch: str = "",
     ) -> None:
+        """`epoch`: this master's, in every answer; a random one when not given."""
+        self.epoch = epoch or secrets.token_hex(8)
         self.lines_per_app = lines_per_app
         self.chars_per_app = chars_per_app
         self.rings_most = rings_most
@@ -86,19 +97,19 @@ class LogRing:
         newest = _newest(rings, most)
         kept = _fitting(reversed(newest))
         kept.reverse()
-        return LogsAnswer(tuple(kept), self.seq)
+        return LogsAnswer(tuple(kept), self.seq, epoch=self.epoch)
 
     def _since(self, rings: list[_Ring], after: int, most: int) -> LogsAnswer:
         """The oldest `most` lines after `after`, as many as fit; the cursor the last of them when more wait."""
         gap = self.lost > after or any(ring.lost > after for ring in rings)
-        if after > self.seq:  # a cursor from an earlier master (restarted, upgraded): all of ours are new
+        if after > self.seq:  # a cursor of an earlier master from a reader that ignores epochs: all ours are new
             after, gap = 0, True
         waiting = sorted((line for ring in rings for line in _after(ring, after)), key=_seq)
         kept = _fitting(waiting[:most])
         if len(kept) < len(waiting):
             # Never empty: one line's JSON (LOG_LINE_CHARS, escaped) is far below LOG_REPLY_CHARS.
-            return LogsAnswer(tuple(kept), kept[-1].seq, more=True, gap=gap)
-        return LogsAnswer(tuple(kept), self.seq, gap=gap)
+            return LogsAnswer(tuple(kept), kept[-1].seq, more=True, gap=gap, epoch=self.epoch)
+        return LogsAnswer(tuple(kept), self.seq, gap=gap, epoch=self.epoch)
 
     def _drop_stalest(self) -> None:
         """Drop the ring written to longest ago (an app gone from the file), never the master's."""

@@ -7,7 +7,10 @@ dispositions (SIGINT ignored: the master coordinates), stdin from /dev/null, its
 and stderr on a pipe the master reads, the app's environment and user, and then runs the
 server.
 It leaves with os._exit, so nothing of the master's (atexit hooks, finally blocks,
-buffered output) runs twice.
+buffered output) runs twice. A bootstrap that fails before the app loads (an env_file that
+is not UTF-8, a user deleted since the start) leaves its one-line reason in the worker's
+status slot, as a failed import does (server/worker.py), so that `serve reload` and the
+app's last error say why, not only "exited with code 4".
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ from dataclasses import dataclass
 from supervisor.asgi.environment import apply_environment
 from supervisor.config.schema import AppConfig
 from supervisor.master import child
-from supervisor.status.slots import SlotTable
+from supervisor.status.slots import SlotState, SlotTable, SlotWriter, WorkerCounters
 
 EXIT_BOOTSTRAP_FAILED = 4
+
+
+class BootstrapError(Exception):
+    """The worker cannot be prepared for its app; the message is the line the master reports."""
 
 
 @dataclass
@@ -73,12 +80,24 @@ def spawn_worker(
             _bootstrap(config, index)
             code = run_worker(config, sockets, table, slot, index=index)
         except BaseException as error:
-            print(f"{config.name}: worker bootstrap failed: {error!r}", file=sys.stderr, flush=True)
+            reason = str(error) if isinstance(error, BootstrapError) else f"{type(error).__name__}: {error}"
+            print(f"{config.name}: worker bootstrap failed: {reason}", file=sys.stderr, flush=True)
+            _leave_reason(table, slot, reason)
         finally:
             os._exit(code)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
     return Spawned(pid, read_fd)
+
+
+def _leave_reason(table: SlotTable, slot: int, reason: str) -> None:  # pragma: no cover - in the child
+    """Say why in the slot; the master reads a reason only from a slot that names this pid, so flush it too."""
+    try:
+        writer = SlotWriter(table, slot)
+        writer.write_reason(reason)
+        writer.flush(WorkerCounters(), state=SlotState.EXITED)
+    except Exception as error:  # the exit code still tells the master; the line above tells the operator
+        print(f"cannot leave the reason in status slot {slot}: {error!r}", file=sys.stderr, flush=True)
 
 
 def _redirect_output(output_fd: int) -> None:
@@ -94,7 +113,14 @@ def _bootstrap(config: AppConfig, index: int | None) -> None:
     """What a fresh worker needs before the server starts (runs in the child, still privileged)."""
     faulthandler.enable(file=sys.stderr, all_threads=True)  # SIGABRT from the health check dumps the stack
     # Before the drop, while a root-only env_file is readable; settled, so the server leaves it be.
-    apply_environment(config.env_file, config.env, settle=True)
+    try:
+        apply_environment(config.env_file, config.env, settle=True)
+    except UnicodeDecodeError as error:  # python-dotenv reads UTF-8 only
+        raise BootstrapError(
+            f"env_file {config.env_file}: not UTF-8 text (it holds byte {error.object[error.start]:#04x})"
+        ) from error
+    except OSError as error:  # replaced by a directory, or unreadable, since the file was checked
+        raise BootstrapError(f"env_file {config.env_file}: {error.strerror or error}") from error
     # Who this worker is, for the app (one job per worker index) and for its JSON log lines.
     os.environ["SERVE_APP"] = config.name
     if index is not None:

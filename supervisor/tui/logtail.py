@@ -4,6 +4,10 @@ Lines are printed as the master prints them (`api[4312] text`, `serve[4300] text
 own), oldest first. Following polls the master's `logs` command with the cursor of the
 previous answer: the master keeps no state for a reader and never waits for one, and a
 reader that falls further behind than the master's rings is told that lines were lost.
+A cursor counts the lines of one master: when another answers (its `epoch` differs: `serve
+upgrade` handed the control socket over, or the master was restarted), the follower says so
+and reads the new master's lines from the first it kept, rather than skipping as many of them
+as the old master had numbered.
 """
 
 from __future__ import annotations
@@ -47,7 +51,11 @@ def show(
     while follow:
         if not answer.more:
             time.sleep(POLL_S)
+        epoch = answer.epoch
         answer = fetch(target, Logs(LOG_LINES_MOST, app, after=answer.cursor))
+        if answer.epoch != epoch:
+            out("serve logs: another master answers now (upgraded or restarted): its lines from the first it kept")
+            answer = fetch(target, Logs(LOG_LINES_MOST, app, after=0))
         if answer.gap:
             out("serve logs: lines were lost before they could be shown (the master keeps the latest per app)")
         _emit(answer, out)

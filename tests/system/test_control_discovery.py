@@ -153,3 +153,25 @@ def test_a_control_socket_bound_again_is_registered_again(tmp_path: Path) -> Non
         found = serve(elsewhere(tmp_path), env, "status")
         assert found.returncode == 0, found.stderr
         assert f"using the master of {master.config} (pid {master.pid})" in found.stderr
+
+
+def test_control_commands_reach_the_master_of_a_file_that_is_mid_save(tmp_path: Path) -> None:
+    """An editor empties the file, writes half of it, or the control_socket line is half-typed: -c FILE
+    still reaches the master registered for that file, instead of saying none runs or its socket is gone."""
+    env = runtime(tmp_path)
+    (tmp_path / "run").mkdir()
+    text = config_text(free_port()).replace("[server]\n", '[server]\ncontrol_socket = "run/serve.sock"\n', 1)
+    with serve_up(tmp_path, text, {"web": 1}, env=env) as master:
+        good = master.config.read_text()
+        for mid_save in ("", good[:40], good.replace('"run/serve.sock"', '"run/serve.sock')):
+            master.config.write_text(mid_save)
+            for command in (["status", "--json"], ["logs", "-n", "1"]):
+                answered = serve(elsewhere(tmp_path), env, *command, "-c", str(master.config))
+                assert answered.returncode == 0, (mid_save, answered.stderr)
+                assert f"using the master registered for it (pid {master.pid}" in answered.stderr
+            assert json.loads(serve(tmp_path, env, "status", "--json", "-c", "serve.toml").stdout)["master_pid"] == (
+                master.pid
+            )
+        master.config.write_text(good)
+        plain = serve(elsewhere(tmp_path), env, "status", "-c", str(master.config))
+        assert (plain.returncode, plain.stderr) == (0, "")

@@ -31,7 +31,7 @@ from master_support import (
     serve_up,
     server_table,
 )
-from support import read_response
+from support import ServeProcess, read_response
 
 pytestmark = pytest.mark.system
 
@@ -220,6 +220,27 @@ def test_a_new_master_that_fails_leaves_the_old_one_serving(tmp_path: Path, uds_
         assert get(("127.0.0.1", port))[1] == "v1"
         assert get(str(uds_path.with_name("api.sock")))[1] == "v1"  # a failed new master removed no file
         assert master.stop() == 0, master.output
+
+
+def test_serve_logs_follow_reads_the_new_masters_lines_from_its_first(tmp_path: Path, uds_path: Path) -> None:
+    """The new master numbers its lines from 1: the old master's cursor must not skip as many of them."""
+    config = config_text(free_port(), tmp_path, uds_path, versioned(tmp_path))
+    with serve_up(tmp_path, config, {"api": 2}) as master, new_masters(master) as started:
+        follower = ServeProcess(["logs", "-c", str(master.config), "-n", "1", "-f"])
+        try:
+            follower.wait_for_line(r"^(api|serve)\[\d+\] ", timeout=10)  # its first answer is in
+            result = serve("upgrade", config=master.config)
+            assert result.returncode == 0, result.stderr + master.output
+            started.append(int(re.search(r"new master (\d+)", result.stdout).group(1)))  # type: ignore[union-attr]
+            notice = r"^serve logs: another master answers now"
+            since = follower.lines.index(follower.wait_for_line(notice, timeout=10).string)
+            kept = serve("logs", "-n", "1000", config=master.config).stdout.splitlines()
+            assert len(kept) > 3, kept
+            follower.wait_for_line(f"^{re.escape(kept[-1])}$", timeout=10, start=since)
+            assert follower.lines[since + 1 : since + 1 + len(kept)] == kept
+        finally:
+            follower.proc.terminate()
+            follower.wait_exit(timeout=10)
 
 
 def notify_messages(sock: socket.socket, until: str, timeout: float = EXIT_WAIT_S) -> list[dict[str, str]]:

@@ -55,8 +55,13 @@ def test_invalid_logs_arguments_are_refused(line: str, error: str) -> None:
 
 
 def test_an_answer_round_trips_through_its_dict() -> None:
-    answer = LogsAnswer((LogLine(3, "api", 12, "hi"), LogLine(4, LOG_MASTER, 1, "ok")), 9, more=True, gap=True)
+    answer = LogsAnswer(
+        (LogLine(3, "api", 12, "hi"), LogLine(4, LOG_MASTER, 1, "ok")), 9, more=True, gap=True, epoch="e1"
+    )
     assert LogsAnswer.from_dict(answer.to_dict()) == answer
+    # A master older than epochs sends none; a malformed one counts as none.
+    assert LogsAnswer.from_dict({"lines": [], "cursor": 1}).epoch == ""
+    assert LogsAnswer.from_dict({"lines": [], "cursor": 1, "epoch": 7}).epoch == ""
     assert [line.prefixed() for line in answer.lines] == ["api[12] hi", "serve[1] ok"]
 
 

@@ -303,6 +303,10 @@ def test_a_missing_env_file_or_reload_dir_is_reported_with_its_line(tmp_path: Pa
         f"{tmp_path / 'serve.toml'}:3: apps.a.env_file: no such file: {tmp_path / 'nope.env'}",
         f"{tmp_path / 'serve.toml'}:4: apps.a.reload_dirs[0]: no such directory: {tmp_path / 'gone'}",
     ]
+    (tmp_path / "dir.env").mkdir()
+    assert problems_of('[apps.a]\napp = "m:a"\nenv_file = "dir.env"\n', str(tmp_path / "serve.toml")) == [
+        f"{tmp_path / 'serve.toml'}:3: apps.a.env_file: a directory, not a file: {tmp_path / 'dir.env'}"
+    ]
 
 
 def test_syntax_errors_carry_tomllibs_line() -> None:

@@ -154,6 +154,21 @@ def test_a_probe_is_answered_and_the_connection_closed(reactor: Reactor) -> None
     assert not reactor.watched(endpoint.listen_fd)
 
 
+def test_a_request_line_that_does_not_parse_is_a_400_not_a_405(reactor: Reactor) -> None:
+    endpoint = endpoint_on(reactor)
+    try:
+        for garbage in (b"GARBAGE\r\n\r\n", b"\r\n\r\n", b"GET /livez\r\n\r\n", b"G(T /livez HTTP/1.1\r\n\r\n"):
+            answer = ask(reactor, endpoint, garbage)
+            assert answer.startswith(b"HTTP/1.1 400 "), garbage
+            assert b"allow:" not in answer
+        assert ask(reactor, endpoint, b"GET /livez SPDY/3\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+        # RFC 9112 §2.2: an empty line before the request line is skipped, not taken for it.
+        assert ask(reactor, endpoint, b"\r\nGET /livez HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+        assert ask(reactor, endpoint, b"DELETE /livez HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 405 ")
+    finally:
+        endpoint.close()
+
+
 def test_an_idle_client_and_a_slow_one_are_closed_at_their_deadline(reactor: Reactor) -> None:
     endpoint = endpoint_on(reactor, request_timeout=SHORT_S)
     try:

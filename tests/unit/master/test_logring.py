@@ -36,26 +36,26 @@ def test_lines_come_back_in_arrival_order_across_apps_with_app_and_pid() -> None
 
 
 def test_the_newest_lines_of_one_app_or_of_all() -> None:
-    ring = LogRing()
+    ring = LogRing(epoch="e1")
     for n in range(10):
         ring.add("api" if n % 2 else "web", 1, f"line {n}")
     assert texts(read(ring, lines=3)) == ["line 7", "line 8", "line 9"]
     assert texts(read(ring, lines=3, app="api")) == ["line 5", "line 7", "line 9"]
     assert read(ring, lines=3, app="api").cursor == 10  # following starts after every line so far
-    assert read(ring, lines=3, app="unknown") == LogsAnswer((), 10)
+    assert read(ring, lines=3, app="unknown") == LogsAnswer((), 10, epoch="e1")
 
 
 def test_following_from_a_cursor_gives_only_newer_lines_of_the_app() -> None:
-    ring = LogRing()
+    ring = LogRing(epoch="e1")
     ring.add("api", 1, "old")
     cursor = read(ring, lines=5).cursor
-    assert read(ring, lines=5, after=cursor) == LogsAnswer((), cursor)
+    assert read(ring, lines=5, after=cursor) == LogsAnswer((), cursor, epoch="e1")
     ring.add("web", 2, "other app")
     ring.add("api", 1, "new")
     answer = read(ring, lines=5, app="api", after=cursor)
     assert texts(answer) == ["new"]
     assert answer.cursor == 3
-    assert read(ring, lines=5, app="api", after=answer.cursor) == LogsAnswer((), 3)
+    assert read(ring, lines=5, app="api", after=answer.cursor) == LogsAnswer((), 3, epoch="e1")
 
 
 def test_a_follower_behind_by_more_than_one_answer_pages_forward_without_losing_lines() -> None:
@@ -153,6 +153,18 @@ def test_a_cursor_from_an_earlier_master_reads_everything_and_says_so() -> None:
     answer = read(ring, lines=10, after=5000)
     assert texts(answer) == ["since the restart"]
     assert answer.gap
+
+
+def test_every_answer_names_the_masters_epoch_drawn_afresh_for_each_ring() -> None:
+    ring, other = LogRing(), LogRing()
+    assert ring.epoch != other.epoch  # another master: a follower's cursor means nothing to it
+    assert len(ring.epoch) == 16
+    ring.add("api", 1, "one")
+    ring.add("api", 1, "two")
+    answers = [read(ring, lines=1), read(ring, lines=1, after=0), read(ring, lines=1, after=1)]
+    assert answers[1].more
+    assert {answer.epoch for answer in answers} == {ring.epoch}
+    assert LogRing(epoch="given").epoch == "given"
 
 
 def test_the_latest_of_some_apps_keeps_a_quiet_apps_lines_whatever_another_writes() -> None:
