@@ -65,18 +65,29 @@ class SlotObserver:
         self.server: Server | None = None  # told to stop (retire) by the checks below
         self.orphan_exit: threading.Timer | None = None
         self._rss_failed = False
+        self.rss_at_ready: int | None = None  # the app's baseline, as this worker measured it once ready
 
     def ready(self, state: ServerState) -> None:
         self._flush(state, SlotState.READY)
+        self.rss_at_ready = self.counters.rss_bytes
 
     def tick(self, state: ServerState) -> None:
         if os.getppid() != self.master:
             self._orphaned()
         self._flush(state, None)
-        # Judged once it served (the master applies the same rule to the same figures): a
-        # worker that served nothing is at the app's baseline, and so would its replacement be.
-        if self.max_memory and self.counters.requests and self.counters.rss_bytes > self.max_memory:
+        if self.max_memory and self.counters.rss_bytes > self.max_memory and self._grew_past_baseline():
             self._over_memory()
+
+    def _grew_past_baseline(self) -> bool:
+        """Whether being over max_memory is this worker's own growth, not the app's baseline (which
+        its replacement would have too, so replacing it would loop): it served HTTP requests (the
+        master applies that rule to the same figures), holds WebSockets, or grew since it was
+        ready by a tenth of the limit (a leak in a background task, with no traffic at all)."""
+        counters = self.counters
+        if counters.requests or counters.websockets:
+            return True
+        baseline = self.rss_at_ready
+        return baseline is not None and counters.rss_bytes - baseline > self.max_memory // 10
 
     def draining(self, state: ServerState) -> None:
         self._flush(state, SlotState.RETIRING)

@@ -86,6 +86,30 @@ def test_over_max_memory_the_worker_retires_itself_once() -> None:
     assert server.retired == 1
 
 
+def test_over_max_memory_without_http_requests_retires_on_websockets_or_growth_since_ready() -> None:
+    table = SlotTable(1)
+    observer, server = observer_for(table, max_memory=100 << 20, rss=95 << 20)
+    observer.ready(state())  # its baseline: 95 MiB
+    observer.process.rss = 101 << 20  # type: ignore[attr-defined]
+    observer.tick(state())
+    assert server.retired == 0  # 6 MiB over its baseline: within a tenth of the limit
+    holding = state()
+    holding.websockets = 1  # a WebSocket held open: the growth is its own
+    observer.tick(holding)
+    assert server.retired == 1
+
+    observer, server = observer_for(SlotTable(1), max_memory=100 << 20, rss=80 << 20)
+    observer.tick(state())  # before it is ready, the app's start is its baseline: not judged
+    observer.process.rss = 101 << 20  # type: ignore[attr-defined]
+    observer.tick(state())
+    assert server.retired == 0
+    observer.process.rss = 80 << 20  # type: ignore[attr-defined]
+    observer.ready(state())
+    observer.process.rss = 101 << 20  # type: ignore[attr-defined]  # a background task's leak: +21 MiB
+    observer.tick(state())
+    assert server.retired == 1
+
+
 def test_no_memory_limit_never_retires() -> None:
     observer, server = observer_for(SlotTable(1), rss=1 << 40)
     observer.tick(state())
