@@ -117,6 +117,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: asyncio.TimerHandle | None = None
         self._startup: asyncio.Future[None] | None = None
+        self._lifespan_stop: asyncio.Future[None] | None = None  # lifespan shutdown, while it runs
         self._clock_failures: set[tuple[str, type[BaseException]]] = set()
 
     @property
@@ -215,8 +216,23 @@ class Server:
         finally:
             if self._clock is not None:
                 self._clock.cancel()
-            await lifespan.shutdown()
+            await self._shut_lifespan(lifespan)
             logger.info("Finished server process [%d]", os.getpid())
+
+    async def _shut_lifespan(self, lifespan: Lifespan) -> None:
+        """Lifespan shutdown, which a second SIGINT (or SIGQUIT) skips or abandons, as it does startup."""
+        if self.force_exit:
+            logger.warning("Application shutdown skipped: stopped at once.")
+            return
+        self._lifespan_stop = asyncio.ensure_future(lifespan.shutdown())
+        try:
+            await self._lifespan_stop
+        except asyncio.CancelledError:
+            if not self._forced():  # cancelled from outside (the loop's end), not by a second signal
+                raise
+            logger.warning("Application shutdown abandoned: stopped at once.")
+        finally:
+            self._lifespan_stop = None
 
     def _new_state(
         self, app: object, loop: asyncio.AbstractEventLoop, lifespan_state: dict[str, object]
@@ -338,13 +354,18 @@ class Server:
             finally:
                 handle.cancel()
 
+    def _forced(self) -> bool:
+        """A second SIGINT (or SIGQUIT) came: read anew, since it arrives while we await."""
+        return self.force_exit
+
     def handle_exit(self, sig: int) -> None:
         """A stop signal: the first asks for a graceful stop, a second SIGINT (or SIGQUIT) forces it."""
         if (self._should_exit and sig == signal.SIGINT) or sig == signal.SIGQUIT:
             logger.warning("Stopping at once (%s).", signal.Signals(sig).name)
             self.force_exit = True
-            if self._startup is not None and not self._startup.done():
-                self._startup.cancel()
+            for pending in (self._startup, self._lifespan_stop):
+                if pending is not None and not pending.done():
+                    pending.cancel()
         elif not self._should_exit:
             logger.info("Shutting down (%s).", signal.Signals(sig).name)
         self.should_exit = True

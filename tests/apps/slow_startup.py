@@ -27,3 +27,15 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif scope["type"] == "http":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"up"})
+
+
+async def hanging_shutdown(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Starts at once; its lifespan shutdown never completes (bounded by WAIT_LIMIT_S)."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        print("slow_startup: shutdown hangs", flush=True)
+        await asyncio.sleep(WAIT_LIMIT_S)
+    elif scope["type"] == "http":
+        await app(scope, receive, send)

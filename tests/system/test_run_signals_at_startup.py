@@ -1,4 +1,4 @@
-"""Stop signals that arrive while the app is still starting (lifespan startup under way)."""
+"""Stop signals that arrive while the app is still starting (lifespan startup under way), or still shutting down."""
 
 from __future__ import annotations
 
@@ -39,3 +39,13 @@ def test_a_second_interrupt_abandons_a_startup_that_does_not_end(tmp_path: Path)
     assert process.wait_exit() == 0
     process.wait_for_line("Startup abandoned: stopped at once.")
     assert "serve running on" not in process.output
+
+
+def test_a_second_interrupt_abandons_a_lifespan_shutdown_that_does_not_end() -> None:
+    process = ServeProcess(["run", "slow_startup:hanging_shutdown", "--app-dir", str(APPS_DIR), "--port", "0"])
+    process.wait_for_line("serve running on")
+    process.send_signal(signal.SIGINT)
+    process.wait_for_line("slow_startup: shutdown hangs")
+    process.send_signal(signal.SIGINT)
+    assert process.wait_exit(10) == 0, process.output
+    process.wait_for_line("Application shutdown abandoned: stopped at once.")
