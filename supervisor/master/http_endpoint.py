@@ -38,6 +38,9 @@ MAX_REQUEST_BYTES = 8192
 REQUEST_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 5.0  # a /metrics page is some kilobytes: a scraper that reads takes it at once
 CLIENT_CAP = 64  # per endpoint; more wait in the backlog until one leaves
+# At the cap, a client silent this long (a probe sends its request at once) makes room for a
+# new one: idle connections must not hold a kubelet probe (1 s timeout) to REQUEST_TIMEOUT_S.
+EVICT_AFTER_S = 0.25
 DESCRIPTOR_RESERVE = 32  # left for forking workers (a pipe each) and for the control socket
 BACKLOG = 64
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2: what a method may be
@@ -61,6 +64,7 @@ class HttpEndpoint(SideServer):
         reserve: int = DESCRIPTOR_RESERVE,
         request_timeout: float = REQUEST_TIMEOUT_S,
         reply_timeout: float = REPLY_TIMEOUT_S,
+        evict_after: float | None = EVICT_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
         sock: socket.socket | None = None,
         standby: bool = False,
@@ -81,6 +85,7 @@ class HttpEndpoint(SideServer):
             request_bytes=MAX_REQUEST_BYTES,
             request_timeout=request_timeout,
             reply_timeout=reply_timeout,
+            evict_after=evict_after,
             clock=clock,
         )
 

@@ -11,6 +11,9 @@
 - at most `cap` clients at once: at the cap the listening socket is not watched, so further
   connections wait in the kernel's backlog until a client leaves (a burst of scrapers is
   served late rather than refused, and a full server costs no descriptor per attempt);
+  with `evict_after` set (the HTTP endpoints), a client that has been connected that long
+  without sending a whole request makes room, the longest such first: a probe sends its
+  request at once, so idle connections cannot hold a kubelet's probe past its timeout;
 - when fewer than `reserve` descriptors remain, a connection is accepted, told why in one
   best-effort write, and closed at once: the reserve is kept for forking and for the
   control socket (which runs with a smaller reserve of its own);
@@ -55,6 +58,7 @@ class SideClient:
     sock: socket.socket
     fd: int  # kept: sock.fileno() is -1 once closed
     deadline: float | None  # None: held, the owner answers it within its own bound
+    since: float = 0.0  # when it was accepted
     received: bytearray = field(default_factory=bytearray)
     outgoing: memoryview | None = None  # the reply's unwritten rest
     complete: bool = False  # the whole request arrived: what comes after is not read into `received`
@@ -84,6 +88,7 @@ class SideServer:
         request_bytes: int,
         request_timeout: float,
         reply_timeout: float,
+        evict_after: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sock = sock
@@ -97,10 +102,12 @@ class SideServer:
         self.request_bytes = request_bytes
         self.request_timeout = request_timeout
         self.reply_timeout = reply_timeout
+        self.evict_after = evict_after
         self.clock = clock
         self.clients: dict[int, SideClient] = {}
         self.paused_until: float | None = None
         self.expired = 0  # clients closed at their deadline
+        self.evicted = 0  # idle clients closed to make room at the cap
         self.refused = 0  # connections closed at once, short of descriptors
         self.pauses = 0  # accept() failures that paused accepting
         self._listening: int | None = None  # the events the listener is watched for; None: not watched
@@ -118,6 +125,8 @@ class SideServer:
         deadlines = [c.deadline for c in self.clients.values() if c.deadline is not None]
         if self.paused_until is not None:
             deadlines.append(self.paused_until)
+        if self._listening == 0 and (idle := self._idlest()) is not None and self.evict_after is not None:
+            deadlines.append(idle.since + self.evict_after)  # full: the moment it may make room
         return min(deadlines, default=None)
 
     def expire(self, now: float) -> None:
@@ -132,7 +141,7 @@ class SideServer:
             self._close(client)
         if self.paused_until is not None and now >= self.paused_until:
             self.paused_until = None
-            self._arm()
+        self._arm()
 
     def shut(self) -> None:
         """Close every client (with a last best-effort write from `_last_words`) and the listening socket."""
@@ -194,16 +203,34 @@ class SideServer:
         """Watch the listening socket while accepting is allowed: not paused, not full, not shut."""
         if self._shut:
             return
-        events = READ if self.paused_until is None and len(self.clients) < self.cap else 0
+        events = READ if self.paused_until is None and (len(self.clients) < self.cap or self._evictable()) else 0
         if events != self._listening:
             self.watch.watch(self.listen_fd, events, self._accept, name=self.name, on_error=self._accept_failed)
             self._listening = events
 
+    def _idlest(self) -> SideClient | None:
+        """The client connected longest without a whole request (not held, nothing to write)."""
+        waiting = [c for c in self.clients.values() if not c.complete and c.outgoing is None and not c.held]
+        return min(waiting, key=lambda client: client.since, default=None)
+
+    def _evictable(self) -> SideClient | None:
+        """The idle client that may make room for a new one now, if eviction is on."""
+        if self.evict_after is None:
+            return None
+        idle = self._idlest()
+        return idle if idle is not None and self.clock() - idle.since >= self.evict_after else None
+
     def _accept(self, _events: int) -> None:
         now = self.clock()
         for _ in range(ACCEPT_BATCH):
-            if len(self.clients) >= self.cap or self.paused_until is not None:
+            if self.paused_until is not None:
                 break
+            if len(self.clients) >= self.cap:
+                idle = self._evictable()
+                if idle is None:
+                    break
+                self.evicted += 1
+                self._close(idle)
             short = self.budget.remaining() <= self.reserve
             try:
                 conn, _ = self.sock.accept()
@@ -224,7 +251,7 @@ class SideServer:
     def _admit(self, conn: socket.socket, now: float) -> None:
         self._shy = False
         conn.setblocking(False)
-        client = SideClient(conn, conn.fileno(), deadline=now + self.request_timeout)
+        client = SideClient(conn, conn.fileno(), deadline=now + self.request_timeout, since=now)
         self.clients[client.fd] = client
         self.watch.watch(
             client.fd,

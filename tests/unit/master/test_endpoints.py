@@ -24,7 +24,7 @@ from supervisor.master.control_server import ControlClient, ControlServer
 from supervisor.master.endpoints import Endpoints
 from supervisor.master.fdbudget import FdBudget, descriptors_left
 from supervisor.master.handover import Handover
-from supervisor.master.http_endpoint import HttpEndpoint, Route
+from supervisor.master.http_endpoint import EVICT_AFTER_S, HttpEndpoint, Route
 from supervisor.master.reactor import READ, WRITE, Reactor
 from supervisor.master.side_server import ACCEPT_PAUSE_S, SideServer
 from supervisor.status.snapshot import Snapshot
@@ -214,7 +214,7 @@ def test_a_client_that_never_reads_a_large_reply_neither_blocks_the_loop_nor_sta
 
 
 def test_clients_over_the_cap_wait_in_the_backlog_until_one_leaves(reactor: Reactor) -> None:
-    endpoint = endpoint_on(reactor, cap=2)
+    endpoint = endpoint_on(reactor, cap=2, evict_after=None)
     try:
         with connect(endpoint) as first, connect(endpoint) as second, connect(endpoint) as third:
             run_until(reactor, [endpoint], lambda: len(endpoint.clients) == 2)
@@ -232,6 +232,42 @@ def test_clients_over_the_cap_wait_in_the_backlog_until_one_leaves(reactor: Reac
             run_until(reactor, [endpoint], lambda: not endpoint.clients)
             assert read_all(second).endswith(b"ok\n")
         assert endpoint.refused == endpoint.expired == 0
+    finally:
+        endpoint.close()
+
+
+def test_at_the_cap_the_longest_silent_client_makes_room_for_a_probe(reactor: Reactor) -> None:
+    now = [100.0]
+    endpoint = endpoint_on(reactor, cap=2, clock=lambda: now[0])
+
+    def until(done: Callable[[], bool]) -> None:  # the loop's turns, on the endpoint's own clock
+        end = time.monotonic() + LIMIT_S
+        while not done():
+            assert time.monotonic() < end, "not done in time"
+            endpoint.expire(now[0])
+            reactor.poll(0.02)
+
+    try:
+        with connect(endpoint) as first:
+            until(lambda: len(endpoint.clients) == 1)
+            now[0] += 0.1
+            with connect(endpoint) as second:
+                until(lambda: len(endpoint.clients) == 2)
+                with connect(endpoint) as probe:
+                    probe.sendall(b"GET /livez HTTP/1.1\r\n\r\n")
+                    for _ in range(5):
+                        endpoint.expire(now[0])
+                        reactor.poll(0.02)
+                    assert not answered(probe)  # both silent for less than EVICT_AFTER_S: it waits
+                    assert endpoint.next_deadline() == 100.0 + EVICT_AFTER_S  # when the first may make room
+                    now[0] = 100.0 + EVICT_AFTER_S
+                    until(lambda: answered(probe))
+                    assert read_all(probe).endswith(b"ok\n")
+                assert read_all(first) == b""  # closed to make room: the longest silent one
+                assert endpoint.evicted == 1
+                second.sendall(b"GET /livez HTTP/1.1\r\n\r\n")
+                until(lambda: answered(second))
+                assert read_all(second).endswith(b"ok\n")
     finally:
         endpoint.close()
 
