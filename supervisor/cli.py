@@ -361,6 +361,8 @@ def reload_(config_path: str | None, socket_path: str | None, app: str | None) -
     generations = answer.get("generations") or {}
     rolled = terminal_text(", ".join(f"{name} generation {gen} ready" for name, gen in generations.items()))
     click.echo(f"reloaded: {rolled}" if rolled else "reloaded (no app to roll)")
+    if removed := [terminal_text(str(name)) for name in answer.get("removed") or ()]:
+        click.echo(f"removed: {', '.join(removed)} (its workers drain, then its sockets close)")
     for name in answer.get("restart_needed") or ():
         click.echo(
             f"note: [server] {terminal_text(str(name))} changed; the running master keeps the old value until it restarts",

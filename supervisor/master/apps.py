@@ -137,7 +137,7 @@ class Apps(Mapping[str, AppRuntime]):
             self.record(
                 "", EventKind.CONFIG_ERROR, f"[server] {name} changed ({change}): takes a restart of the master"
             )
-        return Reloaded(self._waiting_for(command), tuple(unchanged))
+        return Reloaded(self._waiting_for(command), tuple(unchanged), tuple(plan.removed))
 
     def _prepare(self, command: Reload) -> tuple[ServeFile, ReloadPlan, dict[str, AppConfig]] | str:
         """The new file, its plan, its apps and the plan's new sockets bound; or why not."""

@@ -30,6 +30,7 @@ class Reloaded:
 
     waiting: Waiting
     restart_needed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()  # apps the file no longer has: they drain and stop
 
 
 class Steered(Protocol):
@@ -105,7 +106,7 @@ class ControlDesk:
             outcome = self.master.settle(owed.reloaded.waiting, now)
             if outcome is not None:
                 self.owed.remove(owed)
-                self._reply(owed.client, _reply(outcome, owed.reloaded.restart_needed))
+                self._reply(owed.client, _reply(outcome, owed.reloaded))
 
     def shut(self) -> None:
         """At exit: every client still owed an answer is told why it gets none."""
@@ -163,7 +164,13 @@ class ControlDesk:
             self.server.reply(client, reply)
 
 
-def _reply(outcome: Outcome, restart_needed: Sequence[str]) -> Reply:
+def _reply(outcome: Outcome, reloaded: Reloaded) -> Reply:
     if not outcome.ok:
         return Reply.failure(outcome.error or "reload failed")
-    return Reply.success({"generations": dict(outcome.generations), "restart_needed": list(restart_needed)})
+    return Reply.success(
+        {
+            "generations": dict(outcome.generations),
+            "restart_needed": list(reloaded.restart_needed),
+            "removed": list(reloaded.removed),
+        }
+    )

@@ -133,7 +133,9 @@ def test_an_app_put_back_while_it_still_drains_is_refused_until_it_has_stopped(t
             slow.sendall(request_bytes("/slow?seconds=4", close=True))
             master.wait_for_line(r"\bextra\[\d+\] master_apps: slow started")
             config.write_text(server + api_table)
-            assert _reload(config).returncode == 0
+            removing = _reload(config)
+            assert removing.returncode == 0
+            assert "removed: extra (its workers drain, then its sockets close)" in removing.stdout
             config.write_text(server + api_table + extra_table)
             refused = _reload(config)
             assert refused.returncode == 1

@@ -76,7 +76,8 @@ class FakeMaster:
     def reload(self, command: Reload) -> Reloaded | str:
         if self.refusal is not None:
             return self.refusal
-        return Reloaded(Waiting.begin({"api": 2}, {"api": 0}, now=0.0, startup_timeout=10.0), ("control_socket",))
+        waiting = Waiting.begin({"api": 2}, {"api": 0}, now=0.0, startup_timeout=10.0)
+        return Reloaded(waiting, ("control_socket",), ("old",))
 
     def settle(self, waiting: Waiting, now: float) -> Outcome | None:
         return self.result
@@ -108,7 +109,7 @@ def test_the_desk_answers_at_once_except_a_reload_which_it_holds_until_its_outco
     desk.answer(2.0)
     assert server.replies[-1] == (
         "reload",
-        Reply.success({"generations": {"api": 2}, "restart_needed": ["control_socket"]}),
+        Reply.success({"generations": {"api": 2}, "restart_needed": ["control_socket"], "removed": ["old"]}),
     )
 
 
