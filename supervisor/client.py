@@ -260,7 +260,7 @@ def explain_silence(target: ControlTarget, no_master: str) -> str:
     """What to tell the operator when nothing listens on `target`'s control socket: `no_master` (start
     one) only when no master of the file is found, else which process still runs it and what to do."""
     path, config = target.control_socket, target.config_path
-    gone = f"the control socket {path} {'refuses connections' if os.path.exists(path) else 'is gone'}"
+    gone = f"the control socket {path} {_what_is_there(path)}"
     doubt = f" (note: {target.doubt}; if control_socket was changed, the master listens on its old one)"
     pid = _pid_from_file(target.pid_file) if target.pid_file else None
     if pid is not None:
@@ -276,6 +276,18 @@ def explain_silence(target: ControlTarget, no_master: str) -> str:
             )
             return found + (doubt if target.doubt else "")
     return no_master + (doubt if target.doubt else "")
+
+
+def _what_is_there(path: str) -> str:
+    """How the control socket's path looks to a client that got no master there."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "is gone"
+    if stat.S_ISSOCK(mode):
+        return "refuses connections"
+    # The master binds again only a path that is gone: it never removes what is not a socket.
+    return "is not a socket (move that file away first)"
 
 
 def _remedy(pid: int | None, config: str) -> str:

@@ -134,3 +134,20 @@ def test_without_a_master_the_commands_still_say_start_one(tmp_path: Path) -> No
     missing = serve(tmp_path / "missing.toml", "stop")
     assert missing.returncode == 1
     assert missing.stderr == f"{tmp_path / 'missing.toml'}: cannot read the file: No such file or directory\n"
+
+
+def test_a_file_left_where_the_control_socket_was_is_named_as_such(tmp_path: Path) -> None:
+    """The master binds again only a path that is gone: the message says to move the file first."""
+    with serve_up(tmp_path, config_text(free_port(), pid_file=True), {"web": 1}) as master:
+        control = tmp_path / "control.sock"
+        control.unlink()
+        control.write_text("not a socket\n")
+        status = serve(master.config, "status")
+        assert status.returncode == 1
+        assert f"the control socket {control} is not a socket (move that file away first), but a master" in (
+            status.stderr
+        ), status.stderr
+        control.unlink()
+        master.send_signal(signal.SIGUSR1)
+        master.wait_for_line("had been removed: bound again")
+        assert serve(master.config, "status").returncode == 0
