@@ -465,7 +465,8 @@ class AppConfig:
     timeout_request_header: float = field(
         default=10.0,
         metadata=_key(
-            "Seconds a client has to send a whole request head (request line and headers); then it is answered 408.",
+            "Seconds a client has to send a whole request head (request line and headers); then it is answered 408."
+            " With TLS, also the time its handshake may take.",
             Seconds(positive=True),
             flag="--timeout-request-header",
             keyword="timeout_request_header",
