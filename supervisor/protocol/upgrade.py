@@ -48,7 +48,7 @@ def websocket_scope(http_scope: Scope) -> Scope:
     ]
     return {
         "type": "websocket",
-        "asgi": WS_ASGI_VERSION,
+        "asgi": WS_ASGI_VERSION.copy(),  # each connection's own: an app may change its scope
         "http_version": http_scope["http_version"],  # "1.1", or "2" for an extended CONNECT (RFC 8441)
         "scheme": "wss" if http_scope["scheme"] == "https" else "ws",
         "server": http_scope["server"],

@@ -409,10 +409,14 @@ class HttpConnection(FlowControl):
         if cycle.complete or cycle.disconnected:
             return
         cycle.complete = True
-        if cycle.head_sent:
-            self.close_after_write()
-        else:
-            self.refuse(500, "Internal Server Error")
+        try:
+            if cycle.head_sent:
+                self.close_after_write()
+            else:
+                self.refuse(500, "Internal Server Error")
+        except Exception:  # what was pending could not be written: the connection must still end
+            logger.exception("Could not end the response; connection aborted")
+            self.abort()
 
     # Channel (called by `cycle`, the request being answered) -----------------------------------
 
@@ -450,6 +454,8 @@ class HttpConnection(FlowControl):
         if framing == LENGTH:
             self.remaining -= len(body)
             if self.remaining < 0 or (not more_body and self.remaining):
+                if head:  # nothing written yet: the app's error is answered 500 (_abandon)
+                    raise RuntimeError("response body does not match its Content-Length")
                 self._abort_length()
         elif framing == CHUNKED:
             body = encode_chunk(body) + CHUNK_END if not more_body else encode_chunk(body)
@@ -531,10 +537,12 @@ class HttpConnection(FlowControl):
 
     def close_after_write(self) -> None:
         if not self.closing:
-            if self.pending:
-                self.write(b"")  # chunks still pending from write_soon go first
-            self.closing = True
-            self.transport.close()  # asyncio flushes the write buffer first
+            try:
+                if self.pending:
+                    self.write(b"")  # chunks still pending from write_soon go first
+            finally:  # closed even if they cannot be written: else the peer waits, and the socket leaks
+                self.closing = True
+                self.transport.close()  # asyncio flushes the write buffer first
 
     def refuse(self, status: int, reason: str) -> None:
         """Answer a request we will not pass to the app, then close (the peer's framing is now suspect)."""

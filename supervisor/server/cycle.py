@@ -12,6 +12,12 @@ Trailers (the ASGI "HTTP Trailers" extension): after `trailers: True` in the sta
 the last body message ends the body but not the response; the channel is told more is to
 come, and the `http.response.trailers` message with `more_trailers` False ends it, checked
 here once for both versions and handed over with `Channel.send_trailers`.
+
+An app's mistake is refused in the send that makes it, so its own call raises and the client
+gets a 500 while nothing is written: a final status that is not an int from 200 to 599,
+headers that are no iterable, a body chunk that is not bytes-like (the pairs themselves are
+checked when the head is built). Two tasks may wait in `receive()` at once (a disconnect
+watcher beside a body read): every wake reaches both, and each scope gets its own "asgi" dict.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from supervisor.protocol.response import trailer_fields
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from supervisor._types import Message, Scope
     from supervisor.server.channel import Channel
 
@@ -68,6 +76,10 @@ class RequestResponseCycle:
         started_at: float,
     ) -> None:
         self.channel = channel
+        # The app's own, for HTTP/1.1 and HTTP/2 alike: one shared dict carried a change made by
+        # one request (a middleware adjusting its scope) into every later one. state.ASGI_VERSION's
+        # values, as a display: cheaper than a copy of it.
+        scope["asgi"] = {"version": "3.0", "spec_version": "2.3"}
         self.scope = scope
         # Carried for the channel, never read here: whether the connection may serve another
         # request after this one (HTTP/1.1), and when the request began (figures, access log).
@@ -86,7 +98,7 @@ class RequestResponseCycle:
         self.status = 0
         self.headers: Any = ()
         self.sent = 0  # response body bytes handed to the channel (the access log's bytes)
-        self.failure: RuntimeError | None = None  # a head refused while the app was not sending
+        self.failure: Exception | None = None  # a head refused while the app was not sending
         self.trailers: list[tuple[bytes, bytes]] | None = None  # the app said `trailers: True`: those so far
         self.trailing = False  # the body is over; the response ends with the app's last trailers message
 
@@ -122,7 +134,11 @@ class RequestResponseCycle:
                 waiter.set_result(None)
 
     async def _wait(self) -> None:
+        earlier = self.waiter
         waiter = self.waiter = self.channel.loop.create_future()
+        if earlier is not None and not earlier.done():
+            # A second task in receive() (a disconnect watcher beside a body read): one wake must reach both.
+            waiter.add_done_callback(also_wake(earlier))
         await waiter
 
     # ASGI receive ------------------------------------------------------------------------
@@ -142,7 +158,7 @@ class RequestResponseCycle:
             while not self.body and self.more_body and not self.disconnected:
                 self.channel.resume_reading()
                 await self._wait()
-            if not self.disconnected:
+            if not self.disconnected and not self.body_done:  # another receive() may have taken the last piece
                 body, self.body = self.body, b""
                 more_body = self.more_body
                 self.body_done = not more_body
@@ -160,17 +176,25 @@ class RequestResponseCycle:
             await channel.drain()
         if message["type"] != "http.response.body" or not self.started or self.complete or self.trailing:
             if message["type"] == "http.response.start" and not self.started:
-                self.status = message["status"]
-                self.headers = message.get("headers", ())
+                # Checked now, so that this send raises and the client is answered 500 at once; the
+                # pairs themselves are checked when the head is built (a loop here cost 455
+                # instructions a request): a held head found invalid then is answered at its flush.
+                status = message["status"]
+                headers = message.get("headers", ())
+                if type(status) is not int or not 200 <= status <= 599 or type(headers) is not list:
+                    status, headers = _checked_head(status, headers)
+                self.status = status
+                self.headers = headers
                 self.started = True
-                if message.get("trailers", False):
-                    self.trailers = []
+                self.trailers = [] if message.get("trailers", False) else None
                 return
             if message["type"] == "http.response.trailers" and self.trailing and not self.complete:
                 self._take_trailers(message)
                 return
             self._refuse_message(message)
         body = message.get("body", b"")
+        if type(body) is not bytes:
+            body = _checked_body(body)
         more_body = message.get("more_body", False)
         if not more_body and self.trailers is not None:
             # The body ends here but the response does not: to the channel, more is to come.
@@ -222,10 +246,46 @@ class RequestResponseCycle:
         if self.started and not self.head_sent and not self.complete and not self.disconnected:
             try:
                 self.channel.send_head(self.status, self.headers, b"", True)
-            except RuntimeError as error:
+            except (RuntimeError, TypeError, ValueError) as error:  # the app's head, whatever its flaw
                 logger.error("Invalid response from ASGI application: %s", error)
                 self.failure = error
                 self.complete = True
                 self.channel.refuse(500, "Internal Server Error")
                 return
             self.head_sent = True
+
+
+def also_wake(earlier: asyncio.Future[None]) -> Callable[[asyncio.Future[None]], None]:
+    """A callback that wakes `earlier` when the waiter that replaced it is done (or cancelled: a spurious wake is harmless)."""
+
+    def wake(_: asyncio.Future[None]) -> None:
+        if not earlier.done():
+            earlier.set_result(None)
+
+    return wake
+
+
+def _checked_head(status: object, headers: object) -> tuple[int, Any]:
+    """The status as a plain int and the headers as a sequence, off the common path (an int status, a list).
+
+    Raises:
+        RuntimeError: a status or headers no channel could send. A final status is an int
+            from 200 to 599 (RFC 9110 §15): a 1xx is not an answer (h11 refuses one as
+            final too), and bool is no status although it is an int. An int subclass
+            (HTTPStatus) is taken as its value.
+    """
+    if not isinstance(status, int) or type(status) is bool or not 200 <= status <= 599:
+        raise RuntimeError(f"invalid final HTTP status {status!r}: an int from 200 to 599")
+    if type(headers) is list or type(headers) is tuple:
+        return int(status), headers
+    try:
+        return int(status), list(headers)  # type: ignore[call-overload]  # any iterable of pairs (ASGI), read once
+    except TypeError:
+        raise RuntimeError(f"response headers must be an iterable of pairs, got {headers!r}") from None
+
+
+def _checked_body(body: object) -> bytes:
+    """A body chunk as bytes; TypeError for anything else (as uvicorn's transport.write raises)."""
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    raise TypeError(f"response body must be bytes, got {type(body).__name__}")

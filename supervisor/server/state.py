@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from supervisor.server.cycle import RequestResponseCycle
     from supervisor.status.slots import WorkerCounters
 
-# 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4).
+# 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4). Never
+# handed to an app: each request's cycle puts a fresh dict of these values in its scope.
 ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.3"}
 
 
@@ -123,7 +124,8 @@ class ServerState:
         # positional, as a keyword would cost the class call a dict.
         self.new_front: FrontFactory = _front_class(self.http)
         # Every HTTP/1.1 request's scope starts as a copy of this, in this key order; the
-        # connection then sets the values that vary (all but type, asgi and root_path).
+        # connection then sets the values that vary (all but type and root_path; the cycle
+        # gives each request an "asgi" dict of its own).
         self.http_scope: dict[str, Any] = {
             "type": "http",
             "asgi": ASGI_VERSION,

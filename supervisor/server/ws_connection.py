@@ -38,6 +38,7 @@ from supervisor.protocol.websocket import (
     ClientDisconnected,
     WebSocketSession,
 )
+from supervisor.server.cycle import also_wake
 from supervisor.server.flow import FlowControl
 
 if TYPE_CHECKING:
@@ -192,7 +193,10 @@ class WebSocketConnection(FlowControl):
         while not inbox:
             if session.closed_message is not None:
                 return session.closed_message  # already delivered: asked again, told again
+            earlier = self.waiter
             waiter = self.waiter = self.loop.create_future()
+            if earlier is not None and not earlier.done():
+                waiter.add_done_callback(also_wake(earlier))  # two tasks in receive(): one wake reaches both
             await waiter
         message = inbox.popleft()
         if self.queue_full and len(inbox) <= self.low_water:
