@@ -69,6 +69,15 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class HttpConnection(FlowControl):
     """One client connection speaking HTTP/1.1: the `RequestSink` of its front, the `Channel` of its cycles."""
 
+    # One per client connection: slots instead of a __dict__ make each one smaller (56 bytes)
+    # and every attribute access a little cheaper (docs/benchmarks.md, round six). FlowControl
+    # holds transport, loop, closing and the pause flags.
+    __slots__ = (
+        "__weakref__", "client", "cycle", "framing", "front", "head_started_at", "idle_since", "peer_trusted",
+        "pending", "pending_size", "preface", "proxy_header", "queue", "reader", "refusal", "remaining", "scheme",
+        "server", "start_pending", "state", "task",
+    )  # fmt: skip
+
     def __init__(self, state: ServerState, server: tuple[str, int] | None = None, tls: bool = False) -> None:
         self.state = state
         self.loop = state.loop

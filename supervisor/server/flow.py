@@ -14,6 +14,9 @@ import asyncio
 class FlowControl(asyncio.Protocol):
     """Read pausing and write draining over `transport`; subclasses set these attributes first."""
 
+    # Slots, not a __dict__, for HttpConnection's sake (one per client connection).
+    __slots__ = ("closing", "drain_waiter", "loop", "read_paused", "transport", "write_paused")
+
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     closing: bool  # transport.close() called (or the transport handed over): leave it alone
