@@ -30,7 +30,7 @@ from supervisor.hooks import call_logged, master_context
 from supervisor.master import pidfile
 from supervisor.master.actions import PoolLimits
 from supervisor.master.control_desk import Reloaded
-from supervisor.master.listeners import Listeners
+from supervisor.master.listeners import Listeners, unix_owner
 from supervisor.master.output import PlainLog
 from supervisor.master.plan import ReloadPlan, closable, handed_over, plan_reload, scoped, still_closing
 from supervisor.master.pool import Pool
@@ -264,7 +264,9 @@ class Apps(Mapping[str, AppRuntime]):
         try:
             for bind in (*plan.open_binds, *plan.kept_binds):
                 app = first[bind]
-                opened += self.listeners.ensure([bind], backlog=app.backlog, uds_mode=app.uds_mode)
+                opened += self.listeners.ensure(
+                    [bind], backlog=app.backlog, uds_mode=app.uds_mode, owner=unix_owner(app)
+                )
         except BaseException:
             self.listeners.close(opened)
             raise

@@ -19,8 +19,10 @@ it (FileDescriptorName=, LISTEN_FDNAMES), every app of that name as well.
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
+import pwd
 import socket
 from collections.abc import Iterable, Mapping, MutableMapping
 
@@ -82,7 +84,7 @@ class Listeners:
             for bind in sorted(self.spare, key=str):
                 logger.warning("Inherited %s, which no app binds or is named after: it stays unused.", bind)
         for app in apps.values():
-            self.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode)
+            self.ensure(app.bind, backlog=app.backlog, uds_mode=app.uds_mode, owner=unix_owner(app))
 
     def own(self, fds: Iterable[int]) -> None:
         """Inherited sockets on these descriptors were bound by a previous master (`serve upgrade`),
@@ -107,8 +109,12 @@ class Listeners:
         own = list(binds)
         return own + [bind for bind in self.named.get(app, ()) if bind not in own]
 
-    def ensure(self, binds: Iterable[Bind], *, backlog: int, uds_mode: int | None) -> list[Bind]:
+    def ensure(
+        self, binds: Iterable[Bind], *, backlog: int, uds_mode: int | None, owner: tuple[int, int] | None = None
+    ) -> list[Bind]:
         """Bind every address not open yet; return the ones this call opened.
+
+        `owner`: (uid, gid) a unix socket file is given (`unix_owner`), or None to leave it the master's.
 
         Raises:
             BindError: an address could not be bound; those opened by this call are closed again.
@@ -122,6 +128,8 @@ class Listeners:
                 if bind not in self.open:
                     self.open[bind] = sockets.open_listener(bind, backlog=backlog, uds_mode=uds_mode, listen=False)
                     if isinstance(bind, UnixBind):
+                        if owner is not None:
+                            os.chown(bind.path, *owner)
                         self.inodes[bind] = os.stat(bind.path).st_ino
                     opened.append(bind)
         except BaseException:
@@ -177,3 +185,19 @@ def _systemd_fd_count(environ: Mapping[str, str]) -> int:
         return max(int(environ.get("LISTEN_FDS", "0")), 0)
     except ValueError:
         return 0
+
+
+def unix_owner(app: AppConfig) -> tuple[int, int] | None:
+    """Who an app's unix socket files belong to: its `user` and `group` when a root master drops
+    to them (as gunicorn does), so that the app's group (a proxy added to it) can connect under
+    a mode like 0660; None (the master's) otherwise. -1 leaves that id as it is.
+    """
+    if os.geteuid() != 0 or not (app.user or app.group):
+        return None
+    uid = gid = -1
+    if app.user:
+        entry = pwd.getpwuid(int(app.user)) if app.user.isdigit() else pwd.getpwnam(app.user)
+        uid, gid = entry.pw_uid, entry.pw_gid
+    if app.group:
+        gid = int(app.group) if app.group.isdigit() else grp.getgrnam(app.group).gr_gid
+    return uid, gid
