@@ -8,6 +8,7 @@ process may still open, so the side servers (master/side_server.py) can keep a r
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import resource
@@ -52,8 +53,11 @@ def descriptors_left() -> int:
         soft = 1 << 20  # no limit: the kernel's nr_open caps it near there
     try:
         names = os.listdir(_FD_DIR)
-    except OSError:  # EMFILE: the listing itself needs a descriptor, so none is left
-        return 0
+    except OSError as error:
+        if error.errno in (errno.EMFILE, errno.ENFILE):  # the listing itself needs a descriptor: none is left
+            return 0
+        # ENOMEM (an address-space limit) says nothing of descriptors: not reported as short of them.
+        return soft
     # A descriptor numbered at or above the soft limit (opened before it was lowered) does not
     # stand in the way of a new one; the listing's own descriptor, closed by now, is not counted.
     open_below = sum(1 for name in names if name.isdigit() and int(name) < soft) - 1

@@ -6,6 +6,7 @@ polls no longer than the earliest deadline. Loopback TCP and unix sockets only.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -496,6 +497,18 @@ def test_the_budget_is_nil_at_the_limit() -> None:
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert left == 0
+
+
+def test_a_listing_that_fails_for_want_of_memory_is_not_a_shortage_of_descriptors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under an address-space limit os.listdir fails with ENOMEM: probes must not say 'short of descriptors'."""
+
+    def no_memory(_: str) -> list[str]:
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "listdir", no_memory)
+    assert descriptors_left() == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def test_a_unix_http_endpoint_removes_its_file(reactor: Reactor, tmp_path: Path) -> None:
