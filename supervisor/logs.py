@@ -14,7 +14,10 @@ by `configure_logging`; unset, the access line costs what it always did.
 The master alone swaps the handlers that write to stderr for a `LineHandler`
 (`stderr_diverted`): its lines then share the non-blocking stderr writer that worker output
 goes through, so a stalled stderr reader costs dropped lines, never a stalled master.
-Workers keep plain blocking handlers: their stderr is their pipe to the master.
+In a worker, the default config's `PipeHandler`s write its pipe to the master without
+blocking, so a master that stops reading for a while (a slow hook, SIGSTOP) costs dropped,
+counted lines, never a stalled app (so does any reader of a `serve run` on a pipe). The
+app's own print() and a --log-config's handlers write as they always did, and may block.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import logging
 import logging.config
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -265,8 +269,8 @@ def default_config(use_colors: bool | None = None, log_format: str = "text") -> 
             },
         },
         "handlers": {
-            "default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
-            "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+            "default": {"formatter": "default", "class": "supervisor.logs.PipeHandler", "stream": "ext://sys.stderr"},
+            "access": {"formatter": "access", "class": "supervisor.logs.PipeHandler", "stream": "ext://sys.stdout"},
         },
         "loggers": {
             "serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
@@ -292,7 +296,8 @@ def configure_logging(
             a file path: .json and .yaml/.yml are dictConfig files, anything else (.ini)
             goes to `logging.config.fileConfig`.
         log_level: a name from `LOG_LEVELS`, set on every serve logger; None keeps the
-            levels `log_config` sets.
+            levels `log_config` sets. A log config never disables serve's loggers (its
+            disable_existing_loggers applies to other loggers only).
         use_colors: True/False force colours on/off; None colours terminals only. It
             applies to the default config, and to a dict config's "default" and "access"
             formatters when they are ours.
@@ -315,6 +320,11 @@ def configure_logging(
         _apply_dict(_with_colours(_from_uvicorn(log_config), use_colors), "<log_config>")
     else:
         _apply_file(log_config)
+    if log_config is not None:
+        # A config's disable_existing_loggers (True unless it says otherwise) would silence serve's
+        # loggers, made before it; uvicorn's access logger is made after its config and keeps writing.
+        for name in SERVE_LOGGERS:
+            logging.getLogger(name).disabled = False
     if level is not None:
         for name in SERVE_LOGGERS:
             logging.getLogger(name).setLevel(level)
@@ -331,6 +341,134 @@ def send_to(handler: logging.Handler) -> None:
         logger = logging.getLogger(name)
         if logger.handlers:
             logger.handlers = [handler]
+
+
+PIPE_BUFFER_BYTES = 1 << 20  # per handler: about ten thousand access lines, as the master's outlets keep
+_FLUSH_BYTES = 65536  # written per attempt: what a default pipe holds
+CLOSE_WAIT_S = 1.0  # at close, how long waiting lines may take to get out
+_pipe_handlers: set[PipeHandler] = set()  # open ones, for the clock's flush; close() takes a handler out
+
+
+class PipeHandler(logging.StreamHandler[TextIO]):
+    """serve's own handler (the default config's two): a stream on a pipe is written without blocking.
+
+    A worker's stdout and stderr are its pipe to the master; a master that stops reading (a
+    slow hook, SIGSTOP) would leave the worker blocked in write() once the pipe is full, and
+    its app unanswered. A pipe is therefore written through a non-blocking description of its
+    own, opened through /proc/self/fd, so fds 1 and 2 stay blocking for the app's print().
+    What does not fit waits in a bounded buffer, sent on later lines and on the server clock
+    (`flush_pending`); past PIPE_BUFFER_BYTES lines are dropped until it drains, then one line
+    says how many. A stream that is not a pipe (a terminal, a file) is written as by StreamHandler.
+    """
+
+    def __init__(self, stream: TextIO | None = None, limit: int = PIPE_BUFFER_BYTES) -> None:
+        super().__init__(stream)
+        self.limit = limit
+        self.pid = 0  # the process `fd` belongs to: a forked child opens its own
+        self.fd: int | None = None  # the non-blocking description; None: not a pipe, write the stream
+        self.pending = bytearray()
+        self.gap = 0  # lines dropped since the last one that got out
+        self.dropped = 0
+        _pipe_handlers.add(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fd = self._pipe()
+            if fd is None:
+                super().emit(record)
+                return
+            line = self.format(record) + self.terminator
+            self._put(fd, line.encode(getattr(self.stream, "encoding", None) or "utf-8", "backslashreplace"))
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush_pending(self, wait_s: float = 0.0) -> None:
+        """Send what waits, as far as the pipe takes it, waiting up to `wait_s` seconds for room."""
+        if not self.pending or self.pid != os.getpid() or self.fd is None:
+            return
+        deadline = time.monotonic() + wait_s
+        with self.lock or contextlib.nullcontext():
+            try:
+                self._flush(self.fd)
+                while self.pending and time.monotonic() < deadline:
+                    time.sleep(0.01)  # only at close, once a pipe was full: a poll's precision buys nothing
+                    self._flush(self.fd)
+            except OSError:  # the reader is gone (EPIPE): what waits cannot be sent
+                self.pending.clear()
+
+    def close(self) -> None:
+        self.flush_pending(CLOSE_WAIT_S)
+        if self.fd is not None and self.pid == os.getpid():  # an fd inherited over fork is not ours to close
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = None
+        _pipe_handlers.discard(self)
+        super().close()
+
+    def _pipe(self) -> int | None:
+        if self.pid == os.getpid():
+            return self.fd
+        self.pid, self.fd, self.gap = os.getpid(), None, 0
+        self.pending.clear()  # the parent's: it sends them itself
+        try:
+            fileno = self.stream.fileno()
+            if stat.S_ISFIFO(os.fstat(fileno).st_mode):
+                self.stream.flush()  # what the stream holds goes first
+                self.fd = os.open(f"/proc/self/fd/{fileno}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (AttributeError, OSError, ValueError):  # no descriptor, or no /proc: write the stream
+            self.fd = None
+        return self.fd
+
+    def _put(self, fd: int, data: bytes) -> None:
+        if self.pending:
+            self._flush(fd)
+            if self.pending:
+                if self.gap or len(self.pending) + len(data) > self.limit:
+                    self.gap += 1  # until the buffer drains, so the gap sits at one place
+                    self.dropped += 1
+                else:
+                    self.pending += data
+                return
+        written = _write_some(fd, data)
+        if written < len(data):
+            self.pending += data[written:]
+
+    def _flush(self, fd: int) -> None:
+        while self.pending:
+            chunk = bytes(self.pending[:_FLUSH_BYTES])
+            written = _write_some(fd, chunk)
+            del self.pending[:written]
+            if written < len(chunk):
+                return
+        if self.gap:
+            gap, self.gap = self.gap, 0
+            where = getattr(self.stream, "name", None) or "the pipe"
+            text = f"{gap} log line{'s' if gap != 1 else ''} dropped: the reader of {where} fell {self.limit // 1024} KiB behind"
+            record = logging.LogRecord("serve.error", logging.WARNING, __file__, 0, text, None, None)
+            # In the handler's JSON when it writes JSON; else a plain line (not as a request).
+            formatter = self.formatter if isinstance(self.formatter, JsonFormatter) else _MARKER_FORMATTER
+            marker = (formatter.format(record) + self.terminator).encode()
+            written = _write_some(fd, marker)
+            self.pending += marker[written:]
+
+
+_MARKER_FORMATTER = DefaultFormatter(use_colors=False)
+
+
+def _write_some(fd: int, data: bytes) -> int:
+    """As much of `data` as the pipe takes now (0 when full). Raises OSError for EPIPE and kin."""
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return 0
+
+
+def flush_pending(wait_s: float = 0.0) -> None:
+    """Send the log lines a full pipe held back (the server clock calls it; a worker before it exits, with a wait)."""
+    for handler in list(_pipe_handlers):
+        handler.flush_pending(wait_s)
 
 
 class LineHandler(logging.Handler):
@@ -415,8 +553,8 @@ def stderr_diverted(write: Callable[[str], None]) -> Iterator[None]:
 
 
 def _writes_to_stderr(handler: logging.Handler) -> bool:
-    # Exactly StreamHandler: a FileHandler is one too, and stays as it is.
-    if type(handler) is not logging.StreamHandler:
+    # Exactly these: a FileHandler is a StreamHandler too, and stays as it is.
+    if type(handler) not in (logging.StreamHandler, PipeHandler) or not isinstance(handler, logging.StreamHandler):
         return False
     try:
         return bool(handler.stream.fileno() == 2)

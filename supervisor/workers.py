@@ -9,6 +9,7 @@ other serve options, e.g. `{"loop": "asyncio", "http": "h11"}`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from supervisor.server.state import ServerState
 __all__ = ["H11Worker", "Worker"]
 
 SERVE_LOGGERS = ("serve", "serve.error", "serve.access")
+logger = logging.getLogger("serve.error")
 
 
 class _Heartbeat:
@@ -44,6 +46,39 @@ class _Heartbeat:
 
     def draining(self, state: ServerState) -> None:
         self.worker.notify()
+
+
+class _GunicornServer(Server):
+    """serve's server as a gunicorn worker: Ctrl-C drains, as TERM does, lifespan shutdown included.
+
+    A Ctrl-C sends SIGINT to the whole process group: the worker drains (a second one stops at
+    once, as in uvicorn), and gunicorn's arbiter, taking its own SIGINT as a quick shutdown,
+    sends each worker QUIT a moment later. That QUIT is the same keypress told again: taken as
+    "at once" it would cut the drain and skip the app's lifespan shutdown, so it is not.
+    A QUIT on its own (`kill -QUIT` to the arbiter) still stops at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.interrupted = False
+
+    async def serve(self, sockets: list[Any] | None = None) -> None:  # gunicorn's listening sockets
+        # The server takes only TERM and QUIT as a worker (serve's master ignores SIGINT in its
+        # workers); gunicorn leaves SIGINT at its default, which would kill the worker outright.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self.handle_exit, signal.SIGINT)
+        try:
+            await super().serve(sockets)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    def handle_exit(self, sig: int) -> None:
+        if sig == signal.SIGQUIT and self.interrupted and not self.force_exit:
+            logger.info("QUIT after Ctrl-C: still draining (Ctrl-C again stops at once).")
+            return
+        if sig == signal.SIGINT:
+            self.interrupted = True
+        super().handle_exit(sig)
 
 
 class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hints
@@ -69,8 +104,8 @@ class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hi
         access.propagate = False
 
     def init_signals(self) -> None:
-        # The server takes TERM (drain) and QUIT (at once) in its loop; gunicorn's own Python
-        # handlers would only set a flag nobody reads. USR1 keeps gunicorn's log reopening.
+        # The server takes TERM and INT (drain) and QUIT (at once) in its loop; gunicorn's own
+        # Python handlers would only set a flag nobody reads. USR1 keeps gunicorn's log reopening.
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGUSR1, self.handle_usr1)
@@ -107,7 +142,8 @@ class Worker(GunicornWorker):  # type: ignore[misc]  # gunicorn ships no type hi
         """Serve on gunicorn's sockets until told to stop or max_requests is reached."""
         tick = max(0.25, min(1.0, self.timeout / 4)) if self.timeout else 1.0
         heartbeat = _Heartbeat(self)
-        server = heartbeat.server = Server(self.app_config(), worker=True, observer=heartbeat, tick_interval=tick)
+        server = _GunicornServer(self.app_config(), worker=True, observer=heartbeat, tick_interval=tick)
+        heartbeat.server = server
         server.run(sockets=[listener.sock for listener in self.sockets])
 
 

@@ -315,15 +315,28 @@ class Header(Kind):
         return f"{value[0]}: {value[1]}"
 
 
-def _trusted(entry: str) -> bool:
-    # "unix:" trusts every peer on a unix socket (a proxy in front); paths are uvicorn's literals.
-    if entry in ("*", "unix:") or entry.startswith("/"):
-        return True
+_NETWORKS_EXPECTED = 'expected an IP address, a CIDR network, "unix:" or "*"'
+
+
+def _untrusted(entry: str) -> str | None:
+    """Why `entry` cannot be in forwarded_allow_ips; None when it can."""
+    if entry in ("*", "unix:"):  # "unix:" trusts every peer on a unix socket (a proxy in front)
+        return None
+    got = f"{_NETWORKS_EXPECTED}, got {show(entry)}"
+    if entry.startswith("/"):
+        # uvicorn takes it as a literal, but a unix socket's peers have no address to match it.
+        return f'{got}: a socket path matches no peer; "unix:" trusts the peers of unix sockets'
     try:
         ipaddress.ip_network(entry, strict=False)
     except ValueError:
-        return False
-    return True
+        pass
+    else:
+        return None
+    if any(c.isalpha() for c in entry) and all(part.isalnum() for part in entry.replace("-", ".").split(".")):
+        # A peer is known by its address; a name looked up at start would go stale, and one
+        # looked up per request would put DNS in every request's path.
+        return f"{got}: host names are not looked up; give the proxy's IP address or network"
+    return got
 
 
 class Networks(Kind):
@@ -339,9 +352,7 @@ class Networks(Kind):
         else:
             self.reject(raw)
         errors: list[tuple[str | int, str]] = [
-            (index, f'expected an IP address, a CIDR network, "unix:" or "*", got {show(entry)}')
-            for index, entry in enumerate(entries)
-            if not _trusted(entry)
+            (index, why) for index, entry in enumerate(entries) if (why := _untrusted(entry)) is not None
         ]
         if errors:
             raise ItemError(errors)

@@ -8,6 +8,7 @@ anywhere else is a bug.
 from __future__ import annotations
 
 import dataclasses
+import math
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,20 @@ class Setting:
     @property
     def required(self) -> bool:
         return self.default is dataclasses.MISSING
+
+
+class _UnsetLevel(str):
+    """`log_level`'s default, told apart from the same level given: under a log config, only a given level applies."""
+
+    __slots__ = ()
+
+
+DEFAULT_LOG_LEVEL: str = _UnsetLevel("info")
+
+
+def log_level_given(app: AppConfig) -> bool:
+    """Whether `app.log_level` was set (flag, environment, TOML key, keyword) rather than left at its default."""
+    return not isinstance(app.log_level, _UnsetLevel)
 
 
 def _key(help: str, kind: Kind, **where: Any) -> dict[str, Key]:  # noqa: A002 - the metadata is called help everywhere
@@ -174,9 +189,12 @@ class AppConfig:
         ),
     )
     uds_mode: int | None = field(
-        default=None,
+        # uvicorn's (and, through its umask 0, gunicorn's): a proxy running as another user can
+        # connect. The directory's permissions, or 0o660 and a shared group, narrow it.
+        default=0o666,
         metadata=_key(
-            "File mode given to unix: sockets once bound, such as 0o660. Unset: the mode the process umask leaves.",
+            "File mode given to unix: sockets once bound. The default lets any local user connect, as with"
+            " uvicorn; 0o660 limits it to the owner and the socket's group (a proxy's user joins that group).",
             Maybe(Mode()),
         ),
     )
@@ -294,7 +312,7 @@ class AppConfig:
         ),
     )
     log_level: str = field(
-        default="info",
+        default=DEFAULT_LOG_LEVEL,
         metadata=_key(
             "Lowest level the server logs: critical, error, warning, info, debug, or trace (which adds every ASGI message).",
             LogLevel(),
@@ -487,7 +505,9 @@ class AppConfig:
     h11_max_incomplete_event_size: int | None = field(
         default=None,
         metadata=_key(
-            "With the h11 parser, the most bytes buffered for an incomplete event. Unset: h11's default (16 KiB).",
+            "With the h11 parser, the largest request head accepted, in bytes (uvicorn's name for it). It"
+            " replaces max_request_header_size's default; when both are set, the smaller applies. Unset:"
+            " max_request_header_size (64 KiB).",
             Maybe(Size(minimum=1)),
             flag="--h11-max-incomplete-event-size",
             keyword="h11_max_incomplete_event_size",
@@ -587,7 +607,8 @@ class AppConfig:
     reload_dirs: tuple[str, ...] = field(
         default=(),
         metadata=_key(
-            "Directories watched by reload. Empty: the current directory.",
+            "Directories watched by reload. Empty: under serve run the working directory, as uvicorn (and app_dir"
+            " too when it lies outside it); under serve up the app's app_dir, else the working directory.",
             ListOf(FilePath(must_exist=True), expected="a list of directories", single_ok=True),
             flag="--reload-dir",
             keyword="reload_dirs",
@@ -886,20 +907,20 @@ def server_for_one_app(app: AppConfig) -> ServerSection:
     """The [server] table of the master `serve run --workers N` (or --reload) starts for `app` alone.
 
     uvicorn's options fill the keys the master owns: timeout_graceful_shutdown is graceful_timeout
-    (unset: [server]'s default) and timeout_worker_healthcheck is healthcheck_timeout. There is no
-    control socket, and the master logs at the app's level. The other way round, a TOML file's
-    [server] graceful_timeout becomes each app's own (config/loader.py).
+    and timeout_worker_healthcheck is healthcheck_timeout. Unset, timeout_graceful_shutdown means
+    no limit (math.inf): the master waits for in-flight requests, as uvicorn does and as a single
+    serve run process does, rather than SIGKILL them at [server]'s 30 s; a second Ctrl-C still
+    stops at once. There is no control socket, and the master logs at the app's level. The other
+    way round, a TOML file's [server] graceful_timeout becomes each app's own (config/loader.py).
     """
-    server = ServerSection(
+    return ServerSection(
         control_socket="",
+        graceful_timeout=math.inf if app.graceful_timeout is None else app.graceful_timeout,
         healthcheck_timeout=app.timeout_worker_healthcheck,
         log_level=app.log_level,
         log_format=app.log_format,
         log_timestamps=False,
     )
-    if app.graceful_timeout is None:
-        return server
-    return dataclasses.replace(server, graceful_timeout=app.graceful_timeout)
 
 
 # uvicorn's four ways to say where to listen; serve run and Config turn them into `bind`

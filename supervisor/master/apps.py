@@ -36,7 +36,7 @@ from supervisor.master.plan import ReloadPlan, closable, handed_over, plan_reloa
 from supervisor.master.pool import Pool
 from supervisor.master.reactor import READ, Reactor
 from supervisor.master.reloads import Outcome, Progress, Waiting, describe, outcome, restart_needed
-from supervisor.master.watcher import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, Watcher, WatchSpec
+from supervisor.master.watcher import DEFAULT_EXCLUDES, DEFAULT_INCLUDES, Watcher, WatchSpec, default_dirs
 from supervisor.preflight import FileLines, startup_problems
 from supervisor.status.slots import SLOTS_PER_WORKER, workers_that_fit
 from supervisor.status.snapshot import EventKind, WorkerState
@@ -44,6 +44,8 @@ from supervisor.status.snapshot import EventKind, WorkerState
 logger = logging.getLogger("serve.error")
 
 Record = Callable[[str, EventKind, str], None]  # (app, kind, message): an event for the status and the log
+# The status table cannot grow under running workers; a new master sizes its own from the file.
+_UPGRADE_SIZES = " (a new master, with a status table sized for the file, takes over without downtime)"
 
 
 @dataclass
@@ -102,6 +104,7 @@ class Apps(Mapping[str, AppRuntime]):
         """
         for name, app in self.file.apps.items():
             self._add(name, preloaded(app))  # only here: a reload never imports app code in the master
+        self.sink.ring.run(self.runtimes)  # every app's kept lines stay, however many apps there are
         if self.file.server.watch_config:
             # The file's own watcher has no app to take reload_delay from: the key's default.
             spec = WatchSpec("", (self.file.path,), includes=(), excludes=(), delay_s=APP_DEFAULTS["reload_delay"])
@@ -130,6 +133,7 @@ class Apps(Mapping[str, AppRuntime]):
             runtime = self.runtimes[name]
             runtime.pool.reload(PoolLimits.of(apps[name], new.server))
             runtime.generations[runtime.pool.generation] = apps[name]
+            _forget_generations(runtime, ())
             self.sink.set_app(name, apps[name], self.file.server)
         self.record("", EventKind.RELOAD, f"reload: {describe(plan.added, plan.removed, rolled)}")
         for name in unchanged:
@@ -137,6 +141,7 @@ class Apps(Mapping[str, AppRuntime]):
             self.record(
                 "", EventKind.CONFIG_ERROR, f"[server] {name} changed ({change}): takes a restart of the master"
             )
+        self.sink.ring.run(self.runtimes)  # a removed app's lines stay while it drains
         return Reloaded(self._waiting_for(command), tuple(unchanged), tuple(plan.removed))
 
     def _prepare(self, command: Reload) -> tuple[ServeFile, ReloadPlan, dict[str, AppConfig]] | str:
@@ -226,7 +231,7 @@ class Apps(Mapping[str, AppRuntime]):
         return (
             f"{app}: at most {most} workers fit this master's {capacity} worker slots ({SLOTS_PER_WORKER} per worker,"
             f" as replacements and reloads overlap; the other apps run {sum(others)}); to run {workers}, set"
-            f" workers = {workers} in the file and restart the master"
+            f" workers = {workers} in the file and run `serve upgrade`{_UPGRADE_SIZES}"
         )
 
     def _too_many_after(self, new: ServeFile) -> str | None:
@@ -244,7 +249,8 @@ class Apps(Mapping[str, AppRuntime]):
             if workers > most:
                 return (
                     f"{name}: workers = {workers} does not fit this master's {self.slots} worker slots (at most {most}"
-                    f" beside the other apps, {SLOTS_PER_WORKER} slots per worker); restart the master to run more"
+                    f" beside the other apps, {SLOTS_PER_WORKER} slots per worker); run `serve upgrade` to run"
+                    f" more{_UPGRADE_SIZES}"
                 )
         return None
 
@@ -309,8 +315,11 @@ class Apps(Mapping[str, AppRuntime]):
         Args:
             live: (app, generation) of every live worker.
         """
+        live = list(live)
         self._fall_back()
         binds = [self.runtimes[app].generations[generation].bind for app, generation in live]
+        for name, runtime in self.runtimes.items():
+            _forget_generations(runtime, (generation for app, generation in live if app == name))
         done = closable(self.closing, binds, self.listeners.inherited)
         if done:
             self.listeners.close(done)
@@ -318,6 +327,7 @@ class Apps(Mapping[str, AppRuntime]):
         for name in [n for n, rt in self.runtimes.items() if rt.pool.stopped and n not in self.file.apps]:
             del self.runtimes[name]
             self.sink.set_log_file(name, None)
+            self.sink.ring.run(self.runtimes)  # its lines are kept among the gone apps' (logring.py)
 
     def _fall_back(self) -> None:
         """An app whose new generation was abandoned serves its old addresses again: the running file
@@ -343,7 +353,7 @@ class Apps(Mapping[str, AppRuntime]):
             self._watch(
                 WatchSpec(
                     name,
-                    app.reload_dirs or (app.app_dir or os.getcwd(),),
+                    app.reload_dirs or default_dirs(app.app_dir, os.getcwd(), with_cwd=not self.from_file),
                     # As uvicorn's: the configured patterns are added to the defaults, never instead.
                     includes=(*DEFAULT_INCLUDES, *app.reload_includes),
                     excludes=(*DEFAULT_EXCLUDES, *app.reload_excludes),
@@ -382,6 +392,17 @@ class Apps(Mapping[str, AppRuntime]):
             self.reactor.forget(watcher.fileno())
             watcher.stop()
         self.watchers.clear()
+
+
+def _forget_generations(runtime: AppRuntime, live: Iterable[int]) -> None:
+    """Drop the settings of generations nothing can use any more: kept are the serving one, the one a
+    reload under way would fall back to, and those of live workers (`live`, and the pool's own)."""
+    pool = runtime.pool
+    kept = {pool.generation, *live, *(worker.generation for worker in pool.workers())}
+    if pool.fallback is not None:
+        kept.add(pool.fallback)
+    for generation in [generation for generation in runtime.generations if generation not in kept]:
+        del runtime.generations[generation]
 
 
 def _binding(app: AppConfig) -> tuple[tuple[Bind, ...], int, int | None]:

@@ -125,7 +125,8 @@ class Arbiter:
         self.stopping = False
         self.interrupted = False
         self.exit_code = EXIT_OK
-        self.started_at = time.time()
+        self.started_at = time.time()  # shown as a moment; durations use the monotonic reading
+        self.running_since = time.monotonic()
         self.was_ready = False  # every app's first workers were ready once: when_ready was called
         self.succession = Succession(self, self.reactor)  # `serve upgrade`: a successor, or a predecessor's handover
 
@@ -354,7 +355,7 @@ class Arbiter:
                 runtime.waiting_for_slot = True
                 self.reporter.record(action.app, EventKind.START, f"{action.app}: a new worker waits: {error}")
             return
-        except Exception as error:  # a fork or pipe that failed (EMFILE, EAGAIN): retried with backoff
+        except Exception as error:  # a fork or pipe that failed (EMFILE, EAGAIN): the pool tries again soon
             runtime.pool.spawn_failed(action.generation, now, str(error))
             return
         runtime.waiting_for_slot = False
@@ -489,8 +490,8 @@ class Arbiter:
         """Every app and worker now: what `serve status` prints and the dashboard draws."""
         return self.reporter.snapshot(
             now=time.monotonic(),
-            wall_now=time.time(),
             started_at=self.started_at,
+            running_since=self.running_since,
             config_path=self.file.path,
             pools={name: runtime.pool for name, runtime in self.apps.items()},
             binds={

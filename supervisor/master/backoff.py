@@ -8,6 +8,9 @@ After `crashloop_after` failures *at start* in a row (exits before the worker wa
 the app is in a crash loop and every retry waits the full cap. A worker becoming ready clears
 everything: one success proves the app can start (supervisord gives up after three tries,
 gunicorn halts the whole server; we keep trying at the cap and say so).
+
+A fork the kernel refuses is none of that (`ForkRetry`): the app did nothing wrong, so it counts
+toward neither the backoff nor the crash loop, and is tried again after a second or a few.
 """
 
 from __future__ import annotations
@@ -67,3 +70,41 @@ class Backoff:
     def may_start(self, now: float) -> bool:
         """A worker may be started at `now`."""
         return now >= self.resume_at or not self.failing
+
+
+# A fork the kernel refuses (EAGAIN at RLIMIT_NPROC, ENOMEM, EMFILE for its pipe) is the master's
+# own want of a resource, not a fault of the app: it is tried again soon, at a pace of its own
+# that never grows past a few seconds, so workers start as soon as the resource is back.
+FORK_RETRY_S = 1.0
+FORK_RETRY_CAP_S = 4.0
+
+
+@dataclass(slots=True)
+class ForkRetry:
+    """When the master may try again to fork an app's workers after the kernel refused a fork."""
+
+    failures: int = 0  # turns of the loop in a row in which a fork failed
+    failed_at: float | None = None  # the turn (its `now`) of the latest failure
+    resume_at: float | None = None  # no fork before this; None once that time was reached
+
+    def fail(self, now: float) -> float | None:
+        """A fork failed at `now`; returns the wait before the next try, or None when this turn already
+        counted one (every Spawn of a turn is answered with the turn's `now`)."""
+        if now == self.failed_at:
+            return None
+        self.failures += 1
+        self.failed_at = now
+        delay = min(FORK_RETRY_CAP_S, FORK_RETRY_S * 2.0 ** min(self.failures - 1, _MAX_EXPONENT))
+        self.resume_at = now + delay
+        return delay
+
+    def succeed(self) -> None:
+        """A fork worked: the next failure waits the shortest time again."""
+        self.failures = 0
+
+    def may_fork(self, now: float) -> bool:
+        """A fork may be tried at `now`; the wait, once over, is forgotten (it is no deadline any more)."""
+        if self.resume_at is not None and now < self.resume_at:
+            return False
+        self.resume_at = None
+        return True

@@ -7,8 +7,9 @@ the last line it showed as a cursor. The master holds no state per reader and ne
 for one: a reader that falls behind is told that lines were lost (`gap`), nothing more.
 
 Each ring keeps at most LINES_PER_APP lines and CHARS_PER_APP characters, so one chatty app
-cannot push another's lines out; rings of apps gone from the file are dropped, the oldest
-first, past RINGS_MOST. A cursor is this master's alone: its `epoch`, drawn at random when the
+cannot push another's lines out. Every app the master runs keeps its ring however many
+there are (the master says which: `running`); rings of apps gone from the file are dropped, the
+one written to longest ago first, past RINGS_MOST of them. A cursor is this master's alone: its `epoch`, drawn at random when the
 ring is made (one per master process), goes with every answer, so that a follower that finds
 another master answering (`serve upgrade`, a restart) reads that one's lines from its first
 instead of taking an old cursor for a new one. Pure: no I/O, no clock.
@@ -27,7 +28,7 @@ from supervisor.control import LOG_LINE_CHARS, LOG_MASTER, LOG_REPLY_CHARS, LogL
 
 LINES_PER_APP = 1000
 CHARS_PER_APP = 512 * 1024
-RINGS_MOST = 64  # apps of the file and the master; a ring more drops the one written to longest ago
+RINGS_MOST = 64  # rings of apps gone from the file; one more drops the one written to longest ago
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # colours of a terminal the master logs to: not for a reader
 
 
@@ -55,6 +56,7 @@ class LogRing:
         self.chars_per_app = chars_per_app
         self.rings_most = rings_most
         self.rings: dict[str, _Ring] = {}
+        self.running: frozenset[str] = frozenset()  # apps the master runs: their rings are never dropped
         self.seq = 0  # the number of the latest line
         self.lost = 0  # the number of the newest line of a ring dropped whole
 
@@ -65,9 +67,8 @@ class LogRing:
         text = text[:LOG_LINE_CHARS]
         ring = self.rings.get(app)
         if ring is None:
-            if len(self.rings) >= self.rings_most:
-                self._drop_stalest()
             ring = self.rings[app] = _Ring()
+            self._drop_gone(keep=app)
         self.seq += 1
         ring.lines.append(LogLine(self.seq, app, pid, text))
         ring.chars += len(text)
@@ -76,6 +77,11 @@ class LogRing:
             gone = ring.lines.popleft()
             ring.chars -= len(gone.text)
             ring.lost = gone.seq
+
+    def run(self, apps: Iterable[str]) -> None:
+        """The apps the master runs now (after a start or a reload, and once removed ones are gone)."""
+        self.running = frozenset(apps)
+        self._drop_gone()
 
     def answer(self, request: Logs) -> dict[str, object]:
         """The `logs` reply's result for `request` (an app the master does not know has no lines)."""
@@ -111,13 +117,15 @@ class LogRing:
             return LogsAnswer(tuple(kept), kept[-1].seq, more=True, gap=gap, epoch=self.epoch)
         return LogsAnswer(tuple(kept), self.seq, gap=gap, epoch=self.epoch)
 
-    def _drop_stalest(self) -> None:
-        """Drop the ring written to longest ago (an app gone from the file), never the master's."""
-        apps = [name for name in self.rings if name != LOG_MASTER]
-        if not apps:
-            return
-        ring = self.rings.pop(min(apps, key=lambda name: self.rings[name].lines[-1].seq))
-        self.lost = max(self.lost, ring.lines[-1].seq)
+    def _drop_gone(self, keep: str | None = None) -> None:
+        """Past RINGS_MOST rings of apps gone from the file, drop the ones written to longest ago; never
+        the master's, a running app's, or `keep` (the ring just made, still empty), which counts if gone."""
+        gone = [name for name in self.rings if name not in self.running and name not in (LOG_MASTER, keep)]
+        counted = len(gone) + (keep not in (None, LOG_MASTER) and keep not in self.running)
+        gone.sort(key=lambda name: self.rings[name].lines[-1].seq)
+        for name in gone[: max(0, counted - self.rings_most)]:
+            ring = self.rings.pop(name)
+            self.lost = max(self.lost, ring.lines[-1].seq)
 
 
 def _seq(line: LogLine) -> int:

@@ -48,6 +48,10 @@ The rules (SPEC §3), each enforced in the method named:
   exponential backoff (master/backoff.py) and start one at a time while the app is failing;
   failures at start in a row make a crash loop, retried at the cap. A worker becoming ready
   clears it all; `last_error` is cleared once the current generation is at full strength.
+- Failed forks (`spawn_failed`). A Spawn the master could not carry out (the kernel refused
+  the fork or its pipe) is no failure of the app: nothing is counted toward the backoff, the
+  crash loop or `restarts`; the missing workers are tried again after a short wait of their
+  own (master/backoff.py ForkRetry), told once a turn.
 - Reload (`reload`, `_start_failed`). The next generation starts `desired` workers; older
   workers become outgoing and retire one for one as new ones are ready. If the new
   generation fails before any of its workers was ready (a worker exits during startup, is
@@ -63,13 +67,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from supervisor.master.actions import Action, Note, PoolLimits, Reason, Spawn, WorkerView
-from supervisor.master.backoff import Backoff
+from supervisor.master.backoff import Backoff, ForkRetry
 from supervisor.master.roster import READY, RETIRING, STANDBY_S, STARTING, Roster, Worker
 from supervisor.status.snapshot import AppState, EventKind
 
@@ -112,6 +117,7 @@ class Pool:
         self._generation = self._newest = generation
         self._jitter = jitter
         self._backoff = self._new_backoff()
+        self._forks = ForkRetry()
         self._roster = Roster()
         # generation -> (request limit, memory limit, index) of each Spawn not yet answered, in order
         self._pending: dict[int, deque[tuple[int, int, int]]] = {}
@@ -136,6 +142,11 @@ class Pool:
     def generation(self) -> int:
         """The generation the pool is building up or running."""
         return self._generation
+
+    @property
+    def fallback(self) -> int | None:
+        """The generation a reload under way goes back to if its new one cannot start (None: none)."""
+        return None if self._reload is None else self._reload.fallback
 
     @property
     def state(self) -> AppState:
@@ -170,6 +181,7 @@ class Pool:
             ValueError: no Spawn of that generation is waiting for an answer.
         """
         request_limit, memory_limit, index = self._answer(generation)
+        self._forks.succeed()
         self._roster.add(
             Worker(pid, generation, now, request_limit, heartbeat_at=now, memory_limit=memory_limit, index=index)
         )
@@ -181,8 +193,19 @@ class Pool:
             ValueError: no Spawn of that generation is waiting for an answer.
         """
         self._answer(generation)
-        self._count_restart(generation)
-        self._start_failed(generation, now, f"{self.app}: could not start a worker: {error}")
+        message = f"could not start a worker: {error}"
+        reload = self._reload
+        if reload is not None and reload.fallback is not None and self.on_trial(generation):
+            self._abandon(reload, reload.fallback, message)  # told at once; the old generation serves on
+            return
+        if generation != self._generation:
+            return  # a Spawn of a generation abandoned earlier in this turn: nothing to start any more
+        # The master's own want of a process, a pipe or memory, not the app's fault: no crash, no
+        # restart, no crash loop; said once a turn however many forks failed in it, with the real wait.
+        self.last_error = message
+        delay = self._forks.fail(now)
+        if delay is not None:
+            self._note(EventKind.MASTER_ERROR, f"{self.app}: {message}; next try in {delay:g} s")
 
     def spawn_deferred(self, generation: int) -> None:
         """A Spawn waits for a free status slot (workers of older generations still drain): nothing
@@ -307,7 +330,14 @@ class Pool:
         if self._stopping and (self._immediate or not immediate):
             return
         self._stopping, self._immediate, self._reload = True, immediate, None
-        how = "now" if immediate else f"draining for up to {self._limits.graceful_timeout_s:g} s"
+        limit = self._limits.graceful_timeout_s
+        how = (
+            "now"
+            if immediate
+            else "draining until they finish"
+            if limit == math.inf
+            else f"draining for up to {limit:g} s"
+        )
         self._note(EventKind.STOP, f"{self.app}: stopping {how}")
 
     def restart(self, pid: int) -> str | None:
@@ -370,8 +400,13 @@ class Pool:
         closer: tick after each of them.
         """
         deadlines = [deadline for worker in self._roster if (deadline := worker.deadline(self._limits)) is not None]
-        if self._backoff.failing and not self._stopping and self._missing() > 0 and not self._starting():
-            deadlines.append(self._backoff.resume_at)
+        if not self._stopping and self._missing() > 0 and not (self._backoff.failing and self._starting()):
+            # A spawn needs both waits over, the crash backoff's and the failed fork's: the later one.
+            gates = [self._backoff.resume_at] if self._backoff.failing else []
+            if self._forks.resume_at is not None:
+                gates.append(self._forks.resume_at)
+            if gates:
+                deadlines.append(max(gates))
         return min(deadlines, default=None)
 
     def _escalate(self, now: float, actions: list[Action]) -> None:
@@ -456,7 +491,7 @@ class Pool:
 
     def _spawn_missing(self, now: float, actions: list[Action]) -> None:
         missing = self._missing()
-        if missing <= 0:
+        if missing <= 0 or not self._forks.may_fork(now):
             return
         if self._backoff.failing:
             if self._starting() or not self._backoff.may_start(now):

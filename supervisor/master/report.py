@@ -180,8 +180,8 @@ class Reporter:
         self,
         *,
         now: float,
-        wall_now: float,
         started_at: float,
+        running_since: float,
         config_path: str,
         pools: Mapping[str, Pool],
         binds: Mapping[str, tuple[str, ...]],
@@ -189,7 +189,14 @@ class Reporter:
         events: Iterable[EventRecord],
         lines_dropped: Mapping[str, int] | None = None,
     ) -> Snapshot:
-        """The whole master now."""
+        """The whole master now.
+
+        Args:
+            now: time.monotonic() now.
+            started_at: the master's start by the wall clock (time.time()), shown as a moment only.
+            running_since: the master's start by time.monotonic(): the uptime, which a step of the
+                wall clock (NTP, a wrong clock set right) must not move.
+        """
         by_app: dict[str, list[WorkerInfo]] = {}
         for info in workers:
             by_app.setdefault(info.app, []).append(info)
@@ -200,7 +207,7 @@ class Reporter:
             master_pid=os.getpid(),
             config_path=config_path,
             started_at=started_at,
-            uptime_s=max(0.0, wall_now - started_at),
+            uptime_s=max(0.0, now - running_since),
             apps=apps,
             events=tuple(Event(e.at, e.app or None, e.kind, e.message) for e in events),
             lines_dropped=dict(lines_dropped or {}),

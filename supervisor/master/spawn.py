@@ -15,7 +15,9 @@ app's last error say why, not only "exited with code 4".
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import fcntl
 import grp
 import os
 import pwd
@@ -23,12 +25,14 @@ import socket
 import sys
 from dataclasses import dataclass
 
+from supervisor import logs
 from supervisor.asgi.environment import apply_environment
 from supervisor.config.schema import AppConfig
 from supervisor.master import child
 from supervisor.status.slots import SlotState, SlotTable, SlotWriter, WorkerCounters
 
 EXIT_BOOTSTRAP_FAILED = 4
+PIPE_BYTES = 256 * 1024  # a worker's output pipe; Linux's default is 64 KiB
 
 
 class BootstrapError(Exception):
@@ -84,10 +88,32 @@ def spawn_worker(
             print(f"{config.name}: worker bootstrap failed: {reason}", file=sys.stderr, flush=True)
             _leave_reason(table, slot, reason)
         finally:
+            _flush_log_lines()
             os._exit(code)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
+    _enlarge_pipe(read_fd)
     return Spawned(pid, read_fd)
+
+
+def _enlarge_pipe(fd: int) -> None:
+    """Room for a worker's lines while the master is not reading (a hook, a pause): PIPE_BYTES, where allowed.
+
+    Not more: past the user's pipe-user-pages-soft (64 MiB by default) every new pipe of
+    the user, the app's own included, is cut to one page, and a master may run hundreds of workers.
+    """
+    try:
+        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as limit:
+            size = min(PIPE_BYTES, int(limit.read()))
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+    except (OSError, ValueError, AttributeError):  # not Linux, or refused (EPERM past the user's share)
+        pass
+
+
+def _flush_log_lines() -> None:  # pragma: no cover - runs in the child
+    """os._exit skips logging's own shutdown: serve's lines a full pipe held back get a moment to go out."""
+    with contextlib.suppress(Exception):
+        logs.flush_pending(logs.CLOSE_WAIT_S)
 
 
 def _leave_reason(table: SlotTable, slot: int, reason: str) -> None:  # pragma: no cover - in the child

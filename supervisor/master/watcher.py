@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from supervisor.master import child
 
@@ -38,21 +38,50 @@ class WatchSpec:
     delay_s: float  # reload_delay
 
 
+def default_dirs(app_dir: str, cwd: str, *, with_cwd: bool) -> tuple[str, ...]:
+    """What an app with no reload_dirs watches: the directory its code is imported from (app_dir,
+    else the working directory). `serve run` watches the working directory as well, as uvicorn
+    does, so `--app-dir src` still sees a settings file beside src; `serve up` does not, since it
+    may be started from anywhere (/ under systemd) and its file's app_dir says where the code is."""
+    if not app_dir:
+        return (cwd,)
+    where = os.path.normpath(os.path.join(cwd, app_dir))  # a relative app_dir is below cwd
+    if not with_cwd:
+        return (where,)
+    return (cwd,) if PurePath(where).is_relative_to(cwd) else (cwd, where)
+
+
 def relevant(path: str, roots: Sequence[str], includes: Sequence[str], excludes: Sequence[str]) -> bool:
-    """Whether a change to `path` matters: its name matches an include, and neither its name nor
-    a directory between it and the watched root matches an exclude (uvicorn's rules)."""
-    candidate = Path(path)
-    if any(Path(root) == candidate for root in roots):
+    """Whether a change to `path` matters: it matches an include, and neither it nor a directory
+    between it and the watched root matches an exclude (uvicorn's rules).
+
+    A plain pattern ("*.py", ".git") is matched against single names; a pattern with a "/"
+    ("static/*.css") against the path below the watched root, from the right as uvicorn's
+    Path.match does, so it may name the directories a file is in."""
+    candidate = PurePath(path)
+    if any(PurePath(root) == candidate for root in roots):
         return True  # a watched file itself (the TOML file of watch_config)
-    parts = candidate.parts
-    for root in roots:
-        root_parts = Path(root).parts
-        if parts[: len(root_parts)] == root_parts:
-            parts = parts[len(root_parts) :]
-            break
-    if not parts or not any(fnmatch.fnmatch(candidate.name, pattern) for pattern in includes):
+    below = _below_root(candidate, roots)
+    if not below.parts or not any(_matches(candidate, below, pattern) for pattern in includes):
         return False
-    return not any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in excludes)
+    # Each directory on the way down is checked too: an excluded directory excludes all it holds.
+    steps = [PurePath(*below.parts[:n]) for n in range(1, len(below.parts) + 1)]
+    return not any(_matches(candidate, step, pattern) for step in steps for pattern in excludes)
+
+
+def _below_root(candidate: PurePath, roots: Sequence[str]) -> PurePath:
+    for root in roots:
+        if candidate.is_relative_to(root):
+            return candidate.relative_to(root)
+    return candidate  # outside every root: the whole path is checked
+
+
+def _matches(candidate: PurePath, below: PurePath, pattern: str) -> bool:
+    if "/" not in pattern:
+        return fnmatch.fnmatch(below.name, pattern)
+    if pattern.startswith("/"):
+        return candidate.match(pattern)  # an absolute pattern: the whole path
+    return below.match(pattern)
 
 
 class Watcher:

@@ -176,6 +176,10 @@ def split_target(target: bytes, root_path: str) -> tuple[str, bytes, bytes]:
 def _decode_target(target: bytes) -> tuple[str, bytes, bytes]:
     if target[:1] != b"/":
         target = _origin_of(target)
+    if b"#" in target:
+        # A fragment is never sent (RFC 9110 §7.1) but may be: dropped, as uvicorn's httptools
+        # parser drops it, on both fronts alike. Here only on a cache miss.
+        target = target.partition(b"#")[0]
     raw_path, _, query_string = target.partition(b"?")
     if raw_path.isascii() and b"%" not in raw_path:
         return raw_path.decode("ascii"), raw_path, query_string

@@ -192,6 +192,7 @@ class HttpConnection(FlowControl):
         return result.rest
 
     def _on_parse_error(self, error: ParseError) -> None:
+        self.state.warn_invalid(self.client, error.status, error.reason)
         reader, self.reader = self.reader, None
         if reader is not None:  # its body will never be whole: the app sees a disconnect
             reader.lose_connection()
@@ -421,8 +422,11 @@ class HttpConnection(FlowControl):
         try:
             if cycle.head_sent:
                 self.close_after_write()
-            else:
+            elif not self.closing:
                 self.refuse(500, "Internal Server Error")
+                # Logged and counted as any response (uvicorn writes its 500's access line too).
+                cycle.status, cycle.sent = 500, len(b"Internal Server Error")
+                self.state.count_response(cycle, monotonic())
         except Exception:  # what was pending could not be written: the connection must still end
             logger.exception("Could not end the response; connection aborted")
             self.abort()

@@ -25,6 +25,7 @@ from supervisor.asgi.loader import load_app
 from supervisor.asgi.proxy_headers import TrustedHosts
 from supervisor.config.convert import UnixBind
 from supervisor.config.options import Config
+from supervisor.config.schema import log_level_given
 from supervisor.protocol.response import header_line
 from supervisor.protocol.upgrade import WebSocketSettings
 from supervisor.server.connection import DRAIN_IDLE_GRACE_S, HttpConnection
@@ -42,10 +43,13 @@ _T = TypeVar("_T")
 
 
 def configure_logging(config: AppConfig) -> None:
-    """Set up serve's loggers from an app's logging keys."""
+    """Set up serve's loggers from an app's logging keys.
+
+    As uvicorn's --log-level, log_level applies over a log config's own levels only when given.
+    """
     logs.configure_logging(
         log_config=config.log_config,
-        log_level=config.log_level,
+        log_level=config.log_level if config.log_config is None or log_level_given(config) else None,
         use_colors=config.use_colors,
         access_log=config.access_log,
         log_format=config.log_format,
@@ -55,6 +59,7 @@ def configure_logging(config: AppConfig) -> None:
 
 CLOCK_INTERVAL_S = 1.0  # Date header granularity and the longest wait before a timeout is noticed
 DRAIN_CLOCK_INTERVAL_S = 0.25
+CANCELLED_REPLY_S = 1.0  # at the graceful timeout: how long cancelled requests get to answer 500
 
 
 class Observer(Protocol):
@@ -307,6 +312,8 @@ class Server:
             self._guarded("a connection's timeouts", conn.sweep, now)
         if self.observer is not None:
             self._guarded("the observer", self.observer.tick, state)
+        # Log lines a full pipe held back (a master that stopped reading) go out when it reads again.
+        self._guarded("the log output", logs.flush_pending, 0.0)
 
     def _guarded(self, what: str, step: Callable[[_T], object], argument: _T) -> None:
         try:
@@ -326,6 +333,11 @@ class Server:
         tasks = [conn.task for conn in state.connections if conn.task is not None and not conn.task.done()]
         for task in tasks:
             task.cancel()
+        if tasks and not self.force_exit:
+            # A cancelled request whose response has not begun is answered 500 (as uvicorn's) and
+            # logged as the task ends: let it, before the connections are cut. An app that shrugs
+            # off the cancellation is not waited for longer than CANCELLED_REPLY_S here.
+            await asyncio.wait(tasks, timeout=CANCELLED_REPLY_S)
         for conn in list(state.connections):
             conn.abort()
         if tasks:

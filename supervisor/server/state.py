@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Protocol
 
 from supervisor import logs
+from supervisor.asgi.adapters import TracedApp
 from supervisor.asgi.proxy_headers import TrustedHosts
 from supervisor.config.schema import APP_DEFAULTS
 from supervisor.protocol.base import Front, RequestSink
@@ -23,6 +26,12 @@ if TYPE_CHECKING:
     from supervisor.protocol.upgrade import WebSocketSettings
     from supervisor.server.cycle import RequestResponseCycle
     from supervisor.status.slots import WorkerCounters
+
+logger = logging.getLogger("serve.error")
+
+# At most one "Invalid HTTP request" warning a second per worker, with a count of those left
+# unsaid: a flood of bad requests must not fill the disk with log lines.
+INVALID_WARNING_INTERVAL_S = 1.0
 
 # 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4). Never
 # handed to an app: each request's cycle puts a fresh dict of these values in its scope.
@@ -49,6 +58,37 @@ class LiveConnection(Protocol):
         """Cut it now (forced shutdown)."""
 
 
+class TracedConnections(set[LiveConnection]):
+    """`ServerState.connections` under log_level trace: a connection is logged as it joins and leaves.
+
+    Every kind of connection joins the set once made and leaves it once closed (or handed over:
+    an upgraded HTTP/1.1 connection leaves, its WebSocket or HTTP/2 successor joins), so the
+    trace costs the connections nothing when it is off: the set is then a plain one.
+    """
+
+    def add(self, connection: LiveConnection) -> None:
+        super().add(connection)
+        logger.log(logs.TRACE, "%s - %s connection made", _peer_of(connection), _kind_of(connection))
+
+    def discard(self, connection: object) -> None:
+        if connection in self:
+            super().discard(connection)
+            logger.log(logs.TRACE, "%s - %s connection done", _peer_of(connection), _kind_of(connection))
+
+
+def _peer_of(connection: object) -> str:
+    """ "host:port" of a connection's client, as trace lines start; "-" when unknown (a unix socket)."""
+    client = getattr(connection, "client", None)
+    if client is None:  # a WebSocket connection keeps it in its scope
+        client = getattr(connection, "scope", {}).get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
+def _kind_of(connection: object) -> str:
+    name = type(connection).__name__
+    return {"WebSocketConnection": "WebSocket", "Http2Connection": "HTTP/2"}.get(name, "HTTP")
+
+
 @dataclass
 class ConnectionLimits:
     """Plain values the connections read on every request (copied out of the config once).
@@ -70,8 +110,11 @@ class ConnectionLimits:
     def of(cls, config: AppConfig, *, http: str) -> ConnectionLimits:
         """The limits of `config`'s connections, parsed by `http` ("httptools" or "h11")."""
         head = config.max_request_header_size
-        if http == "h11":
-            head = config.h11_max_incomplete_event_size or head  # uvicorn's name for it with h11
+        h11_head = config.h11_max_incomplete_event_size  # uvicorn's name for the limit with h11
+        if http == "h11" and h11_head is not None:
+            # Replaces max_request_header_size's default, as uvicorn's only knob; when both are
+            # set, the smaller holds: an explicit 32 KiB must not let a 150 KB head through.
+            head = h11_head if head == APP_DEFAULTS["max_request_header_size"] else min(head, h11_head)
         return cls(
             root_path=config.root_path,
             limit_concurrency=config.limit_concurrency,
@@ -117,8 +160,22 @@ class ServerState:
     # Times a client broke an HTTP/2 limit: its connection closed (GOAWAY ENHANCE_YOUR_CALM, or the
     # RFC's code), or for a stream stalled on a zero window, that stream reset. Never decreases.
     h2_limits_exceeded: int = 0
+    invalid_quiet_until: float = -1.0  # no invalid-request warning before then (monotonic)
+    invalid_unsaid: int = 0  # invalid requests not warned about since the last warning
 
     def __post_init__(self) -> None:
+        # log_level trace: connections are logged as they join and leave `connections`, and the
+        # app is wrapped to log every ASGI message. Decided once here, so with trace off nothing
+        # on a connection's path tests for it (two attribute tests cost 170 instructions a
+        # Connection: close request, measured).
+        self.trace: bool = logger.isEnabledFor(logs.TRACE)
+        if self.trace:
+            self.app = TracedApp(self.app)
+            self.connections = TracedConnections(self.connections)
+        if b"\r\nserver:" in b"\r\n" + self.extra_headers:
+            # The user's own Server header (--header, headers) replaces serve's, as in uvicorn: two
+            # Server fields would go out otherwise. extra_headers' names are lowercased.
+            self.server_header = False
         self.tick_date(0.0)
         # The parser front chosen by `http`, built for each connection as new_front(sink, max_head_size):
         # positional, as a keyword would cost the class call a dict.
@@ -161,6 +218,18 @@ class ServerState:
             self.counters.observe_response(cycle.status, now - cycle.started_at)
         if self.limits.access_log:
             logs.log_request(cycle.scope, cycle.status, cycle.headers, cycle.sent, now - cycle.started_at)
+
+    def warn_invalid(self, client: tuple[str, int] | None, status: int, reason: str) -> None:
+        """A malformed request was refused: warn, as uvicorn does, at most once every INVALID_WARNING_INTERVAL_S."""
+        now = monotonic()
+        if now < self.invalid_quiet_until:
+            self.invalid_unsaid += 1
+            return
+        self.invalid_quiet_until = now + INVALID_WARNING_INTERVAL_S
+        unsaid, self.invalid_unsaid = self.invalid_unsaid, 0
+        peer = f"{client[0]}:{client[1]}" if client else "-"
+        more = f" ({unsaid} more since the last warning)" if unsaid else ""
+        logger.warning("Invalid HTTP request received from %s: %d %s%s", peer, status, reason, more)
 
     def start_app_call(self, call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run an app call (one request's) in a Task of its own, in a fresh context with `reset_contextvars`.

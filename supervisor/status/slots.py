@@ -45,9 +45,13 @@ from supervisor.status.figures import LATENCY_BUCKETS, STATUS_CLASSES, bucket_in
 
 READ_ATTEMPTS = 100
 # A slot per worker that can exist at once: each may overlap a replacement, and a reload
-# doubles the pool again for a moment; slots are 320 bytes, so headroom costs nothing.
-MIN_SLOTS = 64
+# doubles the pool again for a moment. The table cannot grow once workers have it mapped, so it
+# is sized for every app to double its count (serve scale, TTIN, a reload) and never below
+# room for 128 workers: a slot and its reason are 576 bytes, 512 of them 288 KiB of address
+# space, and a page nobody wrote is never resident.
+MIN_SLOTS = 512
 SLOTS_PER_WORKER = 4
+GROWTH = 2
 
 
 class SlotState(IntEnum):
@@ -95,8 +99,9 @@ def decode_reason(stored: bytes) -> str:
 
 
 def capacity_for(workers: Iterable[int]) -> int:
-    """A slot-table size for apps with these worker counts, with room for replacements, reloads and scaling."""
-    return max(MIN_SLOTS, SLOTS_PER_WORKER * sum(workers))
+    """A slot-table size for apps with these worker counts, with room for replacements, reloads and for
+    every app to grow to `GROWTH` times its count."""
+    return max(MIN_SLOTS, SLOTS_PER_WORKER * GROWTH * sum(workers))
 
 
 def workers_that_fit(capacity: int, others: Iterable[int]) -> int:

@@ -487,7 +487,7 @@ def test_configured_headers_are_on_errors_the_server_answers_itself(configured: 
 # -- Broken apps --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/length-short", "/length-short-streamed", "/length-long", "/length-long-streamed"])
+@pytest.mark.parametrize("path", ["/length-short-streamed", "/length-long-streamed"])
 def test_body_not_matching_its_content_length_cuts_the_connection(server: InProcessServer, path: str) -> None:
     mark = len(server.lines)
     with Client(server) as client:
@@ -498,6 +498,18 @@ def test_body_not_matching_its_content_length_cuts_the_connection(server: InProc
         head, _, body = raw.partition(b"\r\n\r\n")
         declared = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
         assert len(body) < declared
+    server.wait_for_line("response body does not match its Content-Length", start=mark)
+
+
+@pytest.mark.parametrize("path", ["/length-short", "/length-long"])
+def test_a_one_message_body_not_matching_its_content_length_is_a_500(server: InProcessServer, path: str) -> None:
+    """Head and body in one message: nothing was written yet, so the client gets a 500, then the close."""
+    mark = len(server.lines)
+    with Client(server) as client:
+        client.send(get(path) + get("/fixed"))
+        raw = client.read_until_closed()
+    assert raw.startswith(b"HTTP/1.1 500 ")
+    assert FIXED_BODY not in raw
     server.wait_for_line("response body does not match its Content-Length", start=mark)
 
 

@@ -32,6 +32,7 @@ from supervisor.status import slots
 
 slots.MIN_SLOTS = 2
 slots.SLOTS_PER_WORKER = 2
+slots.GROWTH = 1
 from supervisor.cli import main
 sys.argv = ["serve", *sys.argv[1:]]
 main()
@@ -41,14 +42,14 @@ main()
 def test_scale_and_reload_refuse_counts_the_table_cannot_hold_with_the_number(tmp_path: Path) -> None:
     port = free_port()
     with serve_up(tmp_path, server_table() + app_table("api", bind=[f"127.0.0.1:{port}"], workers=1), {"api": 1}) as m:
-        refused = serve("scale", "api", "17", config=m.config)
+        refused = serve("scale", "api", "129", config=m.config)
         assert refused.returncode == 1, refused
-        assert "api: at most 16 workers fit this master's 64 worker slots" in refused.stderr, refused.stderr
-        assert "set workers = 17 in the file and restart the master" in refused.stderr
-        m.config.write_text(server_table() + app_table("api", bind=[f"127.0.0.1:{port}"], workers=17))
+        assert "api: at most 128 workers fit this master's 512 worker slots" in refused.stderr, refused.stderr
+        assert "set workers = 129 in the file and run `serve upgrade`" in refused.stderr
+        m.config.write_text(server_table() + app_table("api", bind=[f"127.0.0.1:{port}"], workers=129))
         reloaded = serve("reload", config=m.config)
         assert reloaded.returncode == 1, reloaded
-        assert "api: workers = 17 does not fit this master's 64 worker slots (at most 16" in reloaded.stderr
+        assert "api: workers = 129 does not fit this master's 512 worker slots (at most 128" in reloaded.stderr
         (app,) = serve_status(m.config)["apps"]
         assert (app["workers_desired"], app["generation"], app["restarts"]) == (1, 1, 0)
         assert serve("scale", "api", "2", config=m.config).returncode == 0

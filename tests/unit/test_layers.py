@@ -119,7 +119,8 @@ ALLOW: dict[str, May] = {
     "master.plan": may(*L0, ".config"),
     "master.logring": may(*L0, ".control"),  # the kept output lines: fed and read by the loop, no I/O
     "master.spawn": MASTER.plus(
-        lazy={".server": "in the child, after fork: the master never imports uvloop or the app"}
+        "fcntl",  # the worker's output pipe is enlarged (F_SETPIPE_SZ)
+        lazy={".server": "in the child, after fork: the master never imports uvloop or the app"},
     ),
     "master.watcher": MASTER.plus(lazy={"watchfiles": "its threads live in the forked watcher, never in the master"}),
     # The apps and how a reload changes them: preloading imports an app (asgi/), nothing forks or waits here.
@@ -154,7 +155,7 @@ ALLOW: dict[str, May] = {
     "cli": may(
         *L0, ".__init__", ".api", ".asgi", ".client", ".config", ".control", ".logs", ".master", ".status", ".tui"
     ).plus(".registry", ".preflight", "click", "os", "sys"),
-    "workers": may(*L0, ".config", ".server", "os.getppid", "signal", "gunicorn"),
+    "workers": may(*L0, ".config", ".server", "asyncio", "os.getppid", "signal", "gunicorn"),  # SIGINT on the loop
     "__init__": may(lazy={".api": "`import supervisor` (the master, `serve check`) must not load the server stack"}),
     "__main__": may(".cli"),
 }

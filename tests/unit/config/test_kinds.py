@@ -66,7 +66,7 @@ ACCEPTED: list[tuple[Kind, Any, Any]] = [
     (Header(), "X-A:b", ("X-A", "b")),
     (Header(), ["X-A", "b"], ("X-A", "b")),
     (Networks(), "127.0.0.1, 10.0.0.0/8,*", ("127.0.0.1", "10.0.0.0/8", "*")),
-    (Networks(), ["::1", "/run/proxy.sock"], ("::1", "/run/proxy.sock")),
+    (Networks(), ["::1", "unix:"], ("::1", "unix:")),
     (Target(), "pkg.mod:make.app", "pkg.mod:make.app"),
     (Target(), app, app),
     (Environment(), {"A": "1"}, {"A": "1"}),
@@ -161,10 +161,16 @@ def test_maybe_passes_element_errors_through() -> None:
 
 def test_networks_reports_each_untrusted_entry() -> None:
     with pytest.raises(ItemError) as caught:
-        Networks().convert("127.0.0.1,proxy,10.0.0.300")
+        Networks().convert("127.0.0.1,proxy,10.0.0.300,proxy.internal,my-proxy1,/run/nginx.sock,a..b")
+    expected = 'expected an IP address, a CIDR network, "unix:" or "*", got'
+    named = "host names are not looked up; give the proxy's IP address or network"
     assert caught.value.items == [
-        (1, 'expected an IP address, a CIDR network, "unix:" or "*", got "proxy"'),
-        (2, 'expected an IP address, a CIDR network, "unix:" or "*", got "10.0.0.300"'),
+        (1, f'{expected} "proxy": {named}'),
+        (2, f'{expected} "10.0.0.300"'),
+        (3, f'{expected} "proxy.internal": {named}'),
+        (4, f'{expected} "my-proxy1": {named}'),
+        (5, f'{expected} "/run/nginx.sock": a socket path matches no peer; "unix:" trusts the peers of unix sockets'),
+        (6, f'{expected} "a..b"'),
     ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from supervisor.master.backoff import Backoff
+from supervisor.master.backoff import Backoff, ForkRetry
 
 
 def test_delays_double_from_the_first_step_to_the_cap() -> None:
@@ -42,3 +42,16 @@ def test_a_very_long_failing_streak_stays_at_the_cap() -> None:
     for _ in range(5000):
         delay = backoff.fail(0.0, at_start=False)
     assert delay == 30.0
+
+
+def test_a_failed_fork_waits_a_second_doubling_to_four_counted_once_a_turn() -> None:
+    forks = ForkRetry()
+    assert forks.may_fork(0.0)
+    assert forks.fail(10.0) == 1.0
+    assert forks.fail(10.0) is None  # another Spawn of the same turn
+    assert not forks.may_fork(10.5)
+    assert forks.may_fork(11.0)
+    assert forks.resume_at is None  # reached: no deadline any more
+    assert [forks.fail(t) for t in (11.0, 13.0, 17.0, 21.0)] == [2.0, 4.0, 4.0, 4.0]
+    forks.succeed()
+    assert forks.fail(30.0) == 1.0

@@ -129,15 +129,40 @@ def test_lines_count_at_their_length_once_escaped_for_json() -> None:
 
 
 def test_rings_of_apps_gone_are_dropped_the_stalest_first_never_the_masters() -> None:
-    ring = LogRing(rings_most=3)
+    ring = LogRing(rings_most=2)
     ring.add(LOG_MASTER, 1, "master")
     ring.add("old", 2, "old")
     ring.add("new", 3, "new")
     ring.add(LOG_MASTER, 1, "master again")
-    ring.add("newest", 4, "newest")  # a fourth ring: "old" goes
+    ring.add("newest", 4, "newest")  # a third ring of an app the master does not run: "old" goes
     assert set(ring.rings) == {LOG_MASTER, "new", "newest"}
     assert read(ring, lines=10, after=1).gap  # line 2 is gone
     assert not read(ring, lines=10, after=2).gap
+
+
+def test_every_running_app_keeps_its_lines_however_many_apps_there_are() -> None:
+    ring = LogRing(rings_most=2)
+    apps = [f"a{n:02}" for n in range(70)]
+    ring.run(apps)
+    ring.add(LOG_MASTER, 1, "master")
+    for pid, app in enumerate(apps, 100):
+        ring.add(app, pid, f"{app} started")
+    assert len(ring.rings) == 71  # the master's and every app's: none dropped (64 of them were)
+    assert texts(read(ring, app="a00", lines=5)) == ["a00 started"]
+    assert not read(ring, lines=200, after=0).gap
+
+
+def test_a_reload_that_removes_apps_drops_their_rings_past_the_limit_the_stalest_first() -> None:
+    ring = LogRing(rings_most=1)
+    ring.run(["api", "old", "older"])
+    ring.add("older", 2, "older")
+    ring.add("old", 3, "old")
+    ring.add("api", 4, "api")
+    ring.add(LOG_MASTER, 1, "master")
+    ring.run(["api"])  # both removed: one ring of a gone app is kept, the one written to last
+    assert set(ring.rings) == {"api", "old", LOG_MASTER}
+    ring.add("gone", 5, "a line of an app no longer run")  # it counts itself: "old" goes, the new ring stays
+    assert set(ring.rings) == {"api", "gone", LOG_MASTER}
 
 
 def test_with_room_for_the_masters_ring_alone_an_app_ring_still_starts() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from fleet import Fleet, kills, notes, retired, spawns
 
@@ -333,16 +335,94 @@ def test_crash_loop_backoff_sequence_and_recovery() -> None:
     assert fleet.pool.state is AppState.RUNNING
 
 
-def test_a_failed_fork_counts_as_a_start_failure() -> None:
+def test_a_failed_fork_is_no_crash_and_is_tried_again_a_second_later() -> None:
     fleet = Fleet(PoolLimits(workers=1))
     fleet.fail_spawns = True
     actions = fleet.tick()
-    assert fleet.pool.restarts == 1
-    messages = notes(fleet.tick(), EventKind.CRASH)
-    assert messages == ["api: could not start a worker: fork: resource temporarily unavailable; next start in 0.5 s"]
     assert spawns(actions) == [1]
+    assert fleet.pool.restarts == 0
+    assert fleet.pool.last_error == "could not start a worker: fork: resource temporarily unavailable"
+    messages = notes(fleet.tick(), EventKind.MASTER_ERROR)
+    assert messages == ["api: could not start a worker: fork: resource temporarily unavailable; next try in 1 s"]
+    assert fleet.pool.next_deadline() == 1.0
+    assert spawns(fleet.later(0.5)) == []
     fleet.fail_spawns = False
     assert spawns(fleet.later(0.5)) == [1]
+    assert fleet.pool.state is AppState.STARTING
+    assert fleet.pool.restarts == 0
+
+
+def test_forks_failing_in_one_turn_are_told_once_with_the_wait_really_applied() -> None:
+    fleet = Fleet(PoolLimits(workers=4))
+    fleet.fail_spawns = True
+    waits = []
+    for _ in range(12):  # a minute and more of a kernel refusing every fork
+        actions = fleet.tick()
+        told = notes(actions, EventKind.MASTER_ERROR)
+        waits += [message.rsplit("next try in ", 1)[1] for message in told]
+        assert len(told) <= 1
+        assert not notes(actions, EventKind.CRASH)
+        assert fleet.pool.state is AppState.STARTING  # never a crash loop
+        deadline = fleet.pool.next_deadline()
+        assert deadline is not None
+        assert deadline > fleet.now
+        fleet.now = deadline
+    assert waits[:5] == ["1 s", "2 s", "4 s", "4 s", "4 s"]
+    assert fleet.pool.restarts == 0
+    fleet.fail_spawns = False
+    assert spawns(fleet.tick()) == [1, 1, 1, 1]  # every missing worker at once when forks work again
+    assert fleet.pool.next_deadline() == fleet.now + 60  # their startup timeout: no fork wait is left
+
+
+def test_a_fork_that_works_again_resets_the_wait() -> None:
+    fleet = Fleet(PoolLimits(workers=2))
+    fleet.fail_spawns = True
+    fleet.tick()
+    fleet.now = 1.0
+    fleet.tick()  # the second failure in a row: 2 s
+    fleet.fail_spawns = False
+    fleet.now = 3.0
+    fleet.tick()
+    first, _ = fleet.spawned
+    fleet.ready(*fleet.spawned)
+    fleet.exit(first, code=1)  # a crash of a ready worker: the crash backoff, as ever
+    fleet.now = 3.5
+    fleet.fail_spawns = True
+    messages = notes(fleet.tick() + fleet.tick(), EventKind.MASTER_ERROR)
+    assert messages == ["api: could not start a worker: fork: resource temporarily unavailable; next try in 1 s"]
+    assert fleet.pool.restarts == 1  # the crash alone
+
+
+def test_a_failed_fork_and_a_crash_backoff_wait_for_the_later_of_the_two() -> None:
+    fleet = Fleet(PoolLimits(workers=1))
+    (pid,) = fleet.start()
+    fleet.exit(pid, code=1)  # a crash of a ready worker: the next start waits 0.5 s
+    assert fleet.pool.next_deadline() == 0.5
+    fleet.now = 0.5
+    fleet.fail_spawns = True
+    fleet.tick()  # the probe's fork fails: a second more, past the crash backoff (no busy loop on 0.5)
+    assert fleet.pool.next_deadline() == 1.5
+    assert fleet.pool.restarts == 1
+    fleet.fail_spawns = False
+    fleet.now = 1.5
+    fleet.tick()
+    (probe,) = fleet.spawned
+    assert fleet.pool.next_deadline() == 61.5  # the probe's startup timeout: its own news comes first
+    fleet.exit(probe, code=3)  # a start failure: the crash backoff again, now longer than a fork's wait
+    fleet.fail_spawns = True
+    assert fleet.pool.next_deadline() == 2.5
+
+
+def test_a_fork_failure_of_a_generation_abandoned_in_the_same_turn_is_dropped() -> None:
+    fleet = Fleet(PoolLimits(workers=2))
+    old = fleet.start()
+    fleet.pool.reload()
+    fleet.fail_spawns = True
+    fleet.tick()  # both Spawns fail: the first abandons generation 2, the second has nothing left to start
+    assert fleet.pool.generation == 1
+    assert fleet.pool.last_error == "could not start a worker: fork: resource temporarily unavailable"
+    assert notes(fleet.tick(), EventKind.MASTER_ERROR) == []
+    assert sorted(fleet.pids("ready")) == old
 
 
 def test_a_crash_of_a_worker_being_replaced_changes_nothing_else() -> None:
@@ -355,6 +435,13 @@ def test_a_crash_of_a_worker_being_replaced_changes_nothing_else() -> None:
     assert notes(actions, EventKind.CRASH) == [f"api[{old}] exited with code 1; next start in 0.5 s"]
     assert spawns(actions) == []  # its replacement is already starting
     assert fleet.pids() == [replacement]
+
+
+def test_a_stop_without_a_drain_limit_says_it_waits_until_they_finish() -> None:
+    fleet = Fleet(PoolLimits(workers=1, graceful_timeout_s=math.inf))  # serve run --workers, uvicorn's way
+    fleet.start()
+    fleet.pool.stop()
+    assert notes(fleet.tick(), EventKind.STOP) == ["api: stopping draining until they finish"]
 
 
 def test_graceful_stop_retires_everything_and_kills_stragglers() -> None:

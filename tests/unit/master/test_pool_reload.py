@@ -125,7 +125,7 @@ def test_a_new_generation_that_cannot_be_forked_is_abandoned() -> None:
     fleet.tick()
     actions = fleet.tick()
     assert notes(actions, EventKind.RELOAD_FAILED) == [
-        "api: generation 2 abandoned: api: could not start a worker: fork: resource temporarily unavailable;"
+        "api: generation 2 abandoned: could not start a worker: fork: resource temporarily unavailable;"
         " generation 1 serves on"
     ]
     assert sorted(fleet.pids("ready")) == old

@@ -233,6 +233,10 @@ def test_the_host_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         (b"http://a%41-b.example_~!$&'()*+,;=/p", ("/p", b"/p", b"")),
         (b"svn+ssh://example.com/p", ("/p", b"/p", b"")),
         (b"[::1]:443", ("[::1]:443", b"[::1]:443", b"")),
+        # A fragment is dropped, as uvicorn's httptools parser drops it (it stayed in path or query).
+        (b"/p?a=1#frag", ("/p", b"/p", b"a=1")),
+        (b"/p#frag?x=1", ("/p", b"/p", b"")),
+        (b"http://example.com/p#f", ("/p", b"/p", b"")),
     ],
 )
 def test_targets(target: bytes, expected: tuple[str, bytes, bytes]) -> None:

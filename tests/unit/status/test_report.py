@@ -45,8 +45,8 @@ def pool(*pids: int) -> Pool:
 def status(reporter: Reporter, pools: dict[str, Pool], infos: list[WorkerInfo], now: float) -> AppStatus:
     snapshot = reporter.snapshot(
         now=now,
-        wall_now=1000.0 + now,
         started_at=1000.0,
+        running_since=0.0,
         config_path="serve.toml",
         pools=pools,
         binds={},
@@ -200,3 +200,20 @@ def test_a_worker_that_stopped_flushing_counts_nothing_for_the_time_since() -> N
     for at in (1.5, 2.0, 2.5):  # no flush since 1.0: a busy window's rate must not stay up
         reporter.observe(at, INFOS[:1], {1: sample(1, 1.0, 100)})
     assert status(reporter, {"api": pool(1)}, INFOS[:1], 2.5).requests_per_s == 0.0
+
+
+def test_uptime_is_monotonic_time_since_the_start_whatever_the_wall_clock_did() -> None:
+    # The wall clock was stepped back an hour after the start: the start shows as it was, the
+    # uptime is still the time the master ran (it read "up 0s" when taken from the wall clock).
+    snapshot = Reporter().snapshot(
+        now=5006.0,
+        started_at=1_767_225_600.0,
+        running_since=5000.0,
+        config_path="serve.toml",
+        pools={},
+        binds={},
+        workers=[],
+        events=[],
+    )
+    assert snapshot.uptime_s == 6.0
+    assert snapshot.started_at == 1_767_225_600.0

@@ -23,6 +23,7 @@ from supervisor.status.slots import (
     decode,
     encode,
     read_stable,
+    workers_that_fit,
 )
 
 
@@ -181,7 +182,20 @@ def test_a_table_needs_a_slot() -> None:
 
 def test_capacity_leaves_room_for_replacements_and_reloads() -> None:
     assert capacity_for([2, 1]) == MIN_SLOTS
-    assert capacity_for([16, 16]) == 128
+    assert capacity_for([64, 64]) == 1024  # 4 slots a worker, for twice the workers
+    assert capacity_for([1] * 64) == MIN_SLOTS
+
+
+def test_every_app_of_many_small_ones_can_double_and_more() -> None:
+    # Twenty or thirty apps of one worker each: the old table (4 x 20 = 80 slots) held not one worker more.
+    for apps in (20, 30):
+        capacity = capacity_for([1] * apps)
+        assert workers_that_fit(capacity, [1] * (apps - 1)) >= 2
+        assert capacity >= 256  # a floor of a few hundred slots
+    # Any file: every app may double its count at once.
+    counts = [40, 25, 3]
+    capacity = capacity_for(counts)
+    assert workers_that_fit(capacity, [2 * c for c in counts[1:]]) >= 2 * counts[0]
 
 
 def test_flush_writes_everything_and_a_heartbeat(table: SlotTable) -> None:
