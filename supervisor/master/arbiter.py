@@ -107,6 +107,7 @@ class Arbiter:
         # Worker output and log files are written without blocking, through the loop (master/output.py).
         self.owns_sink = sink is None
         self.sink = sink or PlainLog(to_stream=display is None)
+        self.sink.set_server(serve_file.server)  # the first line (an endpoint's) already has its time
         self.sink.attach(self.reactor)
         self.output = OutputRouter(self.sink, self.reactor)
         self.workers = Workers(self.listeners, self.output)

@@ -196,6 +196,10 @@ class PlainLog:
             self.json_apps.add(name)
         else:
             self.json_apps.discard(name)
+        self.set_server(server)
+
+    def set_server(self, server: ServerSection) -> None:
+        """The [server] table's log keys, for the master's own lines (set before its first one)."""
         self.timestamps = server.log_timestamps
         if server.log_format == "json" and not self.json_master:
             self.json_master = True

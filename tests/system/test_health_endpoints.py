@@ -31,7 +31,10 @@ def test_readyz_is_ready_once_every_app_has_a_worker_and_503_while_draining(tmp_
     process = ServeProcess(["up", "-c", str(config)])
     base = f"http://127.0.0.1:{health}"
     try:
-        process.wait_for_line(r"Serving /livez /readyz on 127.0.0.1:")
+        # The master's first line, as every later one, starts with the time (log_timestamps).
+        process.wait_for_line(
+            r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}[+-]\d{4} INFO: +Serving /livez /readyz on 127.0.0.1:"
+        )
         process.wait_for_line(r"hello: 1 worker of generation 1 ready")
         process.wait_for_line(r"slow: 1 worker of generation 1 ready")
         assert httpx.get(f"{base}/livez", timeout=5).status_code == 200
