@@ -30,6 +30,7 @@ import json
 import logging
 import logging.config
 import os
+import select
 import stat
 import sys
 import time
@@ -344,9 +345,23 @@ def send_to(handler: logging.Handler) -> None:
 
 
 PIPE_BUFFER_BYTES = 1 << 20  # per handler: about ten thousand access lines, as the master's outlets keep
-_FLUSH_BYTES = 65536  # written per attempt: what a default pipe holds
+# POSIX: a write of at most PIPE_BUF bytes to a pipe is atomic (all or, non-blocking, EAGAIN), so
+# lines written in such pieces, cut at a line's end, are never torn by another writer.
+_ATOMIC_BYTES = select.PIPE_BUF
 CLOSE_WAIT_S = 1.0  # at close, how long waiting lines may take to get out
 _pipe_handlers: set[PipeHandler] = set()  # open ones, for the clock's flush; close() takes a handler out
+# fd -> (pid, a non-blocking description of it), opened by a worker before it drops privileges:
+# afterwards /proc/self/fd/N of the master's pipe (root's, mode 0600) cannot be opened.
+_prepared: dict[int, tuple[int, int]] = {}
+
+
+def prepare_pipes(*fds: int) -> None:
+    """Open a non-blocking description of each pipe among `fds` now (a worker, still privileged)."""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                nonblocking = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                _prepared[fd] = (os.getpid(), nonblocking)
 
 
 class PipeHandler(logging.StreamHandler[TextIO]):
@@ -377,6 +392,8 @@ class PipeHandler(logging.StreamHandler[TextIO]):
             if fd is None:
                 super().emit(record)
                 return
+            # What the app printed into the same stream goes first, as StreamHandler's flush did.
+            self.stream.flush()
             line = self.format(record) + self.terminator
             self._put(fd, line.encode(getattr(self.stream, "encoding", None) or "utf-8", "backslashreplace"))
         except RecursionError:
@@ -416,8 +433,14 @@ class PipeHandler(logging.StreamHandler[TextIO]):
             fileno = self.stream.fileno()
             if stat.S_ISFIFO(os.fstat(fileno).st_mode):
                 self.stream.flush()  # what the stream holds goes first
-                self.fd = os.open(f"/proc/self/fd/{fileno}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except (AttributeError, OSError, ValueError):  # no descriptor, or no /proc: write the stream
+                pid, prepared = _prepared.get(fileno, (0, -1))
+                if pid == os.getpid():
+                    self.fd = os.dup(prepared)  # the same description: non-blocking, opened before the drop
+                else:
+                    self.fd = os.open(f"/proc/self/fd/{fileno}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (AttributeError, OSError, ValueError) as error:  # no descriptor, or no /proc: write the stream
+            if isinstance(error, PermissionError):
+                _warn_blocking(error)
             self.fd = None
         return self.fd
 
@@ -437,7 +460,7 @@ class PipeHandler(logging.StreamHandler[TextIO]):
 
     def _flush(self, fd: int) -> None:
         while self.pending:
-            chunk = bytes(self.pending[:_FLUSH_BYTES])
+            chunk = _whole_lines(self.pending)
             written = _write_some(fd, chunk)
             del self.pending[:written]
             if written < len(chunk):
@@ -455,6 +478,18 @@ class PipeHandler(logging.StreamHandler[TextIO]):
 
 
 _MARKER_FORMATTER = DefaultFormatter(use_colors=False)
+
+
+def _whole_lines(pending: bytearray) -> bytes:
+    """The next piece to write: whole lines up to PIPE_BUF bytes (atomic), or one longer line's start."""
+    if len(pending) <= _ATOMIC_BYTES:
+        return bytes(pending)
+    end = pending.rfind(b"\n", 0, _ATOMIC_BYTES)
+    return bytes(pending[: end + 1 if end >= 0 else _ATOMIC_BYTES])  # a line over PIPE_BUF may be torn
+
+
+def _warn_blocking(error: OSError) -> None:
+    print(f"serve: log lines are written blocking (no non-blocking pipe: {error})", file=sys.stderr, flush=True)
 
 
 def _write_some(fd: int, data: bytes) -> int:

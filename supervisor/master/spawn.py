@@ -133,6 +133,7 @@ def _redirect_output(output_fd: int) -> None:
     os.close(output_fd)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    logs.prepare_pipes(1, 2)  # serve's log lines never block on it, even after the drop to `user`
 
 
 def _bootstrap(config: AppConfig, index: int | None) -> None:

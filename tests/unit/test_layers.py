@@ -105,7 +105,7 @@ ALLOW: dict[str, May] = {
     "status.prometheus": STATUS.plus("prometheus_client"),
     "control": may(*L0, "signal.SIG*"),
     "sockets": may(*L0, "fcntl", "os", "socket"),
-    "logs": may(*L0, ".config.access_format", "os", "sys", "time", "yaml"),
+    "logs": may(*L0, ".config.access_format", "os", "select", "stat", "sys", "time", "yaml"),
     "asgi": ASGI,
     "asgi.adapters": ASGI.plus("a2wsgi"),
     "asgi.environment": ASGI.plus("dotenv"),

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -190,3 +191,45 @@ def test_the_default_config_uses_it_and_the_master_still_diverts_it() -> None:
     finally:
         on_stderr.close()
         on_stdout.close()
+
+
+def test_what_waits_goes_out_in_whole_lines_of_at_most_pipe_buf_bytes() -> None:
+    """A write of at most PIPE_BUF bytes to a pipe is atomic: another writer cannot tear such a line."""
+    lines = bytearray(b"".join(b"%04d %s\n" % (n, b"x" * 90) for n in range(100)))  # 9,600 bytes
+    piece = logs._whole_lines(lines)
+    assert len(piece) <= select.PIPE_BUF
+    assert piece.endswith(b"\n")
+    long_line = bytearray(b"y" * (2 * select.PIPE_BUF) + b"\n")
+    assert logs._whole_lines(long_line) == b"y" * select.PIPE_BUF  # only a line longer than PIPE_BUF is cut
+    assert logs._whole_lines(bytearray(b"short\n")) == b"short\n"
+
+
+def test_a_pipe_prepared_before_a_privilege_drop_is_the_one_written(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    """A worker opens its non-blocking description while privileged: after the drop /proc/self/fd/N
+    of root's pipe cannot be opened, and the handler must not fall back to blocking writes."""
+    read_fd, stream = pipe
+    fileno = stream.fileno()
+    logs.prepare_pipes(fileno)
+    try:
+        pid, prepared = logs._prepared[fileno]
+        assert pid == os.getpid()
+        assert not os.get_blocking(prepared)
+        handler = _handler(stream)
+        handler.emit(_record("through the prepared description"))
+        assert handler.fd is not None
+        assert not os.get_blocking(handler.fd)
+        assert _read_all(read_fd) == b"through the prepared description\n"
+        handler.close()
+    finally:
+        os.close(logs._prepared.pop(fileno)[1])
+
+
+def test_what_the_app_printed_into_the_stream_goes_out_before_the_log_line(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read_fd, stream = pipe
+    handler = _handler(stream)
+    handler.emit(_record("first"))
+    stream.reconfigure(line_buffering=False)  # a block-buffered stdout, as under `serve run | tee`
+    stream.write("printed by the app\n")
+    handler.emit(_record("second"))
+    assert _read_all(read_fd) == b"first\nprinted by the app\nsecond\n"
+    handler.close()
