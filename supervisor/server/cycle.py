@@ -76,9 +76,10 @@ class RequestResponseCycle:
         started_at: float,
     ) -> None:
         self.channel = channel
-        # The app's own, for HTTP/1.1 and HTTP/2 alike: one shared dict carried a change made by
-        # one request (a middleware adjusting its scope) into every later one. state.ASGI_VERSION's
-        # values, as a display: cheaper than a copy of it.
+        # The one place an HTTP scope (HTTP/1.1 and HTTP/2) gets its "asgi": a dict of its own, as
+        # one shared dict carried a change made by one request into every later one; a display
+        # of constants, cheaper than a copy. Spec 2.3, as uvicorn: send() after a disconnect is a
+        # no-op rather than an OSError (2.4).
         scope["asgi"] = {"version": "3.0", "spec_version": "2.3"}
         self.scope = scope
         # Carried for the channel, never read here: whether the connection may serve another

@@ -25,7 +25,6 @@ from supervisor.protocol.h2_limits import H2Limits
 from supervisor.protocol.request import check_target_form, split_target
 from supervisor.server.cycle import RequestResponseCycle
 from supervisor.server.h2_stream import STREAM_HIGH_WATER, Drainable, H2Stream
-from supervisor.server.state import ASGI_VERSION
 
 if TYPE_CHECKING:
     from supervisor._types import Headers, Scope
@@ -92,7 +91,6 @@ class Http2Connection(asyncio.Protocol):
         # What every stream's scope shares, made once per connection.
         self.scope_base: Scope = {
             "type": "http",
-            "asgi": ASGI_VERSION,
             "http_version": "2",
             "server": server,
             "client": client,

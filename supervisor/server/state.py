@@ -33,10 +33,6 @@ logger = logging.getLogger("serve.error")
 # unsaid: a flood of bad requests must not fill the disk with log lines.
 INVALID_WARNING_INTERVAL_S = 1.0
 
-# 2.3, as uvicorn: send() after a disconnect is a no-op rather than an OSError (2.4). Never
-# handed to an app: each request's cycle puts a fresh dict of these values in its scope.
-ASGI_VERSION: dict[str, str] = {"version": "3.0", "spec_version": "2.3"}
-
 
 class FrontFactory(Protocol):
     """A parser front class: HttptoolsFront or H11Front."""
@@ -185,7 +181,6 @@ class ServerState:
         # gives each request an "asgi" dict of its own).
         self.http_scope: dict[str, Any] = {
             "type": "http",
-            "asgi": ASGI_VERSION,
             "http_version": "1.1",
             "server": None,
             "client": None,
